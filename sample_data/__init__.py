@@ -1,0 +1,1 @@
+"""Deterministic sample data and test fixtures for the Unified Itemized Transactions and Customer 360 source tables."""
