@@ -1,0 +1,210 @@
+"""Send batches of events to the Conversions API: `POST {endpoint}/{version}/{dataset_id}/events`.
+
+One httpx.Client (connection reuse) for all threads; the token travels only in the
+Authorization header. Transient failures are retried with backoff inside the run's budget;
+a batch rejected for an invalid event is split in halves until the bad events are isolated.
+"""
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+
+import httpx
+import orjson
+
+from sync.config import DestinationConfig
+from sync.errors import DestinationRefusedError, RetriesExhaustedError, SyncError
+from sync.graph_errors import INVALID_EVENT, PERMANENT, THROTTLED, TRANSIENT, GraphError, classify_graph_error
+from sync.redact import Redactor
+from sync.retry import RetryBudget, RetryPolicy
+
+USER_AGENT = "capi-sync/0.1"
+
+
+def body_tail(config: DestinationConfig) -> bytes:
+    """The encoded top-level keys after `data`: test_event_code, partner_agent, upload_tag,
+    appsecret_proof (an HMAC of the token, never the token)."""
+    extra = {}
+    for key in ("test_event_code", "partner_agent", "upload_tag"):
+        value = getattr(config, key)
+        if value is not None:
+            extra[key] = value
+    proof = config.appsecret_proof()
+    if proof:
+        extra["appsecret_proof"] = proof
+    return b"".join(b"," + orjson.dumps(k) + b":" + orjson.dumps(v) for k, v in extra.items())
+
+
+def request_body(encoded_events: list[bytes], tail: bytes = b"") -> bytes:
+    """`{"data":[...], ...tail}` from events already encoded with orjson."""
+    return b'{"data":[' + b",".join(encoded_events) + b"]" + tail + b"}"
+
+
+class InvalidEventsError(Exception):
+    """The API rejected a request because of an invalid event in it."""
+
+    def __init__(self, error: GraphError):
+        super().__init__(error.message)
+        self.error = error
+
+
+class StoppedError(SyncError):
+    """The run is stopping; this batch gave up instead of retrying."""
+
+
+class DestinationError(SyncError):
+    """A permanent refusal or an exhausted retry budget; carries the classified error."""
+
+    def __init__(self, error: GraphError | None, message: str, exhausted: bool):
+        super().__init__(message)
+        self.error = error
+        self.exit_code = (RetriesExhaustedError.exit_code if exhausted
+                          else DestinationRefusedError.exit_code)
+        self.exhausted = exhausted
+
+
+@dataclass
+class Delivery:
+    """What happened to one batch. Indexes refer to the batch's events."""
+
+    accepted: list[tuple[int, str | None]] = field(default_factory=list)  # (index, fbtrace_id)
+    rejected: list[tuple[int, GraphError]] = field(default_factory=list)
+    requests: int = 0
+    retries: int = 0
+    fbtrace_ids: list[str] = field(default_factory=list)
+    error: SyncError | None = None  # set when the batch could not be finished
+
+
+class ConversionsApiDestination:
+    def __init__(self, config: DestinationConfig, *, budget: RetryBudget | None = None,
+                 stop: threading.Event | None = None, rng: random.Random | None = None,
+                 sleep=None):
+        self.config = config
+        retry = config.retry
+        self.policy = RetryPolicy(retry.max_attempts, retry.base_delay, retry.max_delay,
+                                  retry.throttle_base_delay, retry.budget_seconds)
+        self.budget = budget or RetryBudget(retry.budget_seconds)
+        self.stop = stop or threading.Event()
+        self._rng = rng or random.Random()
+        self._rng_lock = threading.Lock()
+        self._sleep = sleep
+        self.url = config.events_url
+        self.redact = Redactor([config.access_token.get_secret_value()]
+                               + ([config.app_secret.get_secret_value()] if config.app_secret else []))
+        self._tail = body_tail(config)
+        loopback = config.is_loopback
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(config.timeout.read, connect=config.timeout.connect),
+            limits=httpx.Limits(max_connections=config.concurrency + 2,
+                                max_keepalive_connections=config.concurrency + 2),
+            headers={"Authorization": f"Bearer {config.access_token.get_secret_value()}",
+                     "Content-Type": "application/json", "User-Agent": USER_AGENT},
+            verify=True,
+            # Loopback (the local emulator): never route through a proxy from the environment.
+            trust_env=not loopback,
+            follow_redirects=False,
+        )
+
+    def body(self, encoded_events: list[bytes]) -> bytes:
+        """The exact JSON request body for these (already JSON-encoded) events."""
+        return request_body(encoded_events, self._tail)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- one request, with retries -----------------------------------------------------
+
+    def _post(self, body: bytes, n_events: int) -> tuple[str | None, GraphError | None]:
+        """One HTTP attempt: (fbtrace_id, None) on acceptance, else (None, classified error)."""
+        try:
+            response = self._client.post(self.url, content=body)
+        except httpx.TimeoutException as exc:
+            return None, GraphError(TRANSIENT, f"timed out ({type(exc).__name__})")
+        except httpx.TransportError as exc:
+            return None, GraphError(TRANSIENT, f"connection failed ({type(exc).__name__}: "
+                                               f"{self.redact(str(exc))[:200]})")
+        try:
+            payload = orjson.loads(response.content) if response.content else None
+        except orjson.JSONDecodeError:
+            payload = None
+        if response.status_code == 200 and isinstance(payload, dict) and "error" not in payload:
+            received = payload.get("events_received")
+            if received != n_events:
+                return None, GraphError(TRANSIENT, f"the API acknowledged {received} of {n_events} "
+                                                   "events", fbtrace_id=payload.get("fbtrace_id"),
+                                        http_status=200)
+            return payload.get("fbtrace_id"), None
+        error = classify_graph_error(response.status_code, payload)
+        return None, GraphError(error.kind, self.redact(error.message), error.code, error.subcode,
+                                error.fbtrace_id, error.http_status, error.config_key)
+
+    def send(self, encoded_events: list[bytes], delivery: Delivery) -> str | None:
+        """Send one request, retrying transient failures; return its fbtrace_id.
+
+        Raises InvalidEventsError (split and resend), DestinationError (stop the run)
+        or StoppedError (the run is stopping).
+        """
+        body = self.body(encoded_events)
+        attempt = 0
+        while True:
+            attempt += 1
+            delivery.requests += 1
+            trace, error = self._post(body, len(encoded_events))
+            if error is None:
+                if trace:
+                    delivery.fbtrace_ids.append(trace)
+                return trace
+            if error.fbtrace_id:
+                delivery.fbtrace_ids.append(error.fbtrace_id)
+            if error.kind == INVALID_EVENT:
+                raise InvalidEventsError(error)
+            if error.kind == PERMANENT:
+                raise DestinationError(error, error.describe(), exhausted=False)
+            # transient or throttled
+            if attempt >= self.policy.max_attempts:
+                raise DestinationError(error, f"gave up after {attempt} attempts: {error.describe()}",
+                                       exhausted=True)
+            with self._rng_lock:
+                delay = self.policy.backoff(attempt, error.kind == THROTTLED, self._rng)
+            if self.stop.is_set():
+                raise StoppedError("the run is stopping")
+            if not self.budget.take(delay):
+                raise DestinationError(error, f"retry budget of {self.policy.budget_seconds:g} s "
+                                              f"used up; last error: {error.describe()}",
+                                       exhausted=True)
+            delivery.retries += 1
+            if self._sleep is not None:
+                self._sleep(delay)
+            if self._sleep is None and self.stop.wait(delay) or self.stop.is_set():
+                raise StoppedError("the run is stopping")
+
+    # --- one batch, split on invalid events --------------------------------------------
+
+    def deliver(self, encoded_events: list[bytes]) -> Delivery:
+        """Deliver a batch; isolate invalid events by splitting (O(k log n) extra requests)."""
+        delivery = Delivery()
+        ranges = [(0, len(encoded_events))]
+        while ranges:
+            lo, hi = ranges.pop()
+            try:
+                trace = self.send(encoded_events[lo:hi], delivery)
+            except InvalidEventsError as exc:
+                if hi - lo == 1:
+                    delivery.rejected.append((lo, exc.error))
+                else:
+                    mid = (lo + hi) // 2
+                    ranges.append((mid, hi))
+                    ranges.append((lo, mid))
+                continue
+            except SyncError as exc:
+                delivery.error = exc
+                return delivery
+            delivery.accepted.extend((i, trace) for i in range(lo, hi))
+        return delivery

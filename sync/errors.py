@@ -1,0 +1,58 @@
+"""Errors the sync reports to its user, each with the process exit code it maps to.
+
+Exit codes (also in docs/sync.md):
+0 ok, 1 internal error, 2 config or input error, 3 destination refused permanently,
+4 retries exhausted, 5 another run holds the lock (or the DuckDB file is busy),
+6 source or view problem.
+"""
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_CONFIG = 2
+EXIT_DESTINATION_REFUSED = 3
+EXIT_RETRIES_EXHAUSTED = 4
+EXIT_LOCKED = 5
+EXIT_SOURCE = 6
+
+
+class SyncError(Exception):
+    """A problem the user can act on; its message is one line, safe to print."""
+
+    exit_code = EXIT_INTERNAL
+
+
+class ConfigError(SyncError):
+    """Bad configuration: `file: key: what is wrong`."""
+
+    exit_code = EXIT_CONFIG
+
+    def __init__(self, file: str, key: str | None, message: str):
+        self.file = file
+        self.key = key
+        self.detail = message
+        super().__init__(f"{file}: {key}: {message}" if key else f"{file}: {message}")
+
+
+class SourceError(SyncError):
+    """The warehouse relation is missing, malformed, or unreadable."""
+
+    exit_code = EXIT_SOURCE
+
+
+class LockHeldError(SyncError):
+    """Another run of the same sync (or another process) holds the lock."""
+
+    exit_code = EXIT_LOCKED
+
+
+class DestinationRefusedError(SyncError):
+    """The Conversions API refused permanently (token, dataset, permissions)."""
+
+    exit_code = EXIT_DESTINATION_REFUSED
+
+
+class RetriesExhaustedError(SyncError):
+    """Transient failures outlasted the retry budget."""
+
+    exit_code = EXIT_RETRIES_EXHAUSTED

@@ -1,0 +1,78 @@
+"""Process-level lock: an OS lock file (fcntl.flock) next to the DuckDB file.
+
+The kernel releases a flock when its holder dies, so a crashed run never blocks the next
+one. The `sync_locks` state row (see sync/state) adds holder/heartbeat information and is
+the lock for warehouses without a shared file system (BigQuery).
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+
+from sync.errors import LockHeldError
+
+
+def holder_id() -> str:
+    """`host:pid` of this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def holder_alive(holder: str | None) -> bool | None:
+    """True/False when the holder runs on this host, None when that cannot be told."""
+    if not holder or ":" not in holder:
+        return None
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class FileLock:
+    """An exclusive, non-blocking flock on `path` (created 0600)."""
+
+    def __init__(self, path: str, what: str):
+        self.path = path
+        self.what = what
+        self._fd: int | None = None
+
+    def acquire(self) -> "FileLock":
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        except OSError:
+            pass
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+            finally:
+                os.close(fd)
+            raise LockHeldError(f"another run of {self.what} is in progress (held by {holder}, "
+                                f"lock file {self.path}); nothing was sent") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, holder_id().encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            try:
+                os.ftruncate(self._fd, 0)
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self._fd)
+                self._fd = None
+
+    def __enter__(self) -> "FileLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -1,0 +1,480 @@
+"""One sync run: lock -> run record -> watermark -> stream chunks -> build/check -> batches ->
+send (several in flight) -> commit ledger + watermark after acceptance -> run record.
+
+Exactly once: an event id enters the ledger only after the API accepted it
+(`events_received` equal to what was sent), in the same transaction as the watermark; the
+next run re-reads `lookback` behind the watermark and skips ids in the ledger. A crash
+between acceptance and commit re-sends those events once, with the same event_id, which
+the API deduplicates.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import secrets
+import threading
+import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Iterable, Iterator
+
+import orjson
+
+from sync.config import SyncConfig
+from sync.destination import (ConversionsApiDestination, Delivery, DestinationError, StoppedError, body_tail,
+                              request_body)
+from sync.errors import EXIT_OK, SyncError
+from sync.events import DAY, MAX_AGE_PHYSICAL_STORE, BuiltChunk, EventSettings, build_events
+from sync.locking import FileLock, holder_id
+from sync.retry import RetryBudget
+from sync.sources import CURSOR_KEY, Chunk, Source, open_source
+from sync.state import Checkpoint, RunRecord, StateStore, open_state, utcnow
+from sync.watermark import WatermarkTracker
+
+log = logging.getLogger("capi_sync")
+
+LOCK_LEASE_SECONDS = 15 * 60
+HEARTBEAT_EVERY_SECONDS = 30
+CHECKPOINT_EVERY_SECONDS = 5.0
+# Rows older than this are outside every action source's window: never read them.
+READ_FLOOR_AGE = MAX_AGE_PHYSICAL_STORE + DAY
+
+
+@dataclass
+class RunSummary:
+    """What a run did; printed for humans and as JSON (`--json`)."""
+
+    run_id: str
+    sync_name: str
+    command: str = "run"
+    status: str = "running"
+    dry_run: bool = False
+    full_refresh: bool = False
+    rows_read: int = 0
+    events_sent: int = 0
+    events_written: int = 0        # dry run: events written to the output file
+    batches_sent: int = 0
+    requests: int = 0
+    retries: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    rejected_by_api: int = 0
+    dead_lettered: int = 0
+    failed: int = 0
+    resolved: int = 0              # dead-letter retry: dead letters now delivered
+    not_found: list[str] = field(default_factory=list)
+    watermark_before: int | None = None
+    watermark_after: int | None = None
+    output: str | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    exit_code: int = EXIT_OK
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Batch:
+    seq: int = -1
+    events: list[dict] = field(default_factory=list)
+    dead_letters: list[dict] = field(default_factory=list)
+    max_cursor: int | None = None
+    encoded: list[bytes] = field(default_factory=list)
+
+
+def new_run_id() -> str:
+    return f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def lock_file_path(duckdb_path: str) -> str:
+    return f"{duckdb_path}.capi-sync.lock"
+
+
+def _create_private(path: str):
+    """Open `path` for writing, readable by the owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "wb")
+
+
+class Progress:
+    """Progress callbacks; the CLI plugs in a tqdm bar or log lines."""
+
+    def start(self, summary: RunSummary) -> None: ...
+    def update(self, summary: RunSummary, events: int) -> None: ...
+    def close(self) -> None: ...
+
+
+class SyncRun:
+    """Runs one sync (or a dead-letter retry) for a config. Use `run()` / `retry_dead_letters()`."""
+
+    def __init__(self, config: SyncConfig, *, dry_run: bool = False, output: str | None = None,
+                 full_refresh: bool = False, config_file: str = "config", now: Callable[[], float] = time.time,
+                 progress: Progress | None = None, destination_factory=None):
+        self.config = config
+        self.dry_run = dry_run
+        self.output = output
+        self.full_refresh = full_refresh
+        self.config_file = config_file
+        self.now = now
+        self.progress = progress or Progress()
+        self.destination_factory = destination_factory or ConversionsApiDestination
+        self.run_id = new_run_id()
+        self.summary = RunSummary(self.run_id, config.name, dry_run=dry_run, full_refresh=full_refresh)
+        self.stop = threading.Event()
+        self._file_lock: FileLock | None = None
+        self._source: Source | None = None
+        self._state: StateStore | None = None
+        self._record: RunRecord | None = None
+        self._pending = Checkpoint(replace_sent=full_refresh)
+        self._pending_batches = 0
+        self._last_checkpoint = time.monotonic()
+        self._last_heartbeat = time.monotonic()
+        self._committed_watermark: int | None = None
+        self._skipped: Counter = Counter()
+        self._fbtrace_ids: list[str] = []
+        self._error: SyncError | None = None
+        self._retry_ids: set[str] | None = None
+        self._retry_found: set[str] = set()
+        self._state_ready = False
+        self._tracker = WatermarkTracker(None)
+
+    # --- public entry points ---------------------------------------------------------------
+
+    def run(self) -> RunSummary:
+        """An incremental run (or a full refresh / dry run)."""
+        return self._execute(self._run_body)
+
+    def retry_dead_letters(self, event_ids: list[str] | None = None) -> RunSummary:
+        """Re-read unresolved dead letters from the view and send them; resolve the accepted ones."""
+        self.summary.command = "dead-letter retry"
+        self._pending.replace_sent = True
+        return self._execute(lambda: self._retry_body(event_ids))
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def _execute(self, body) -> RunSummary:
+        started = time.monotonic()
+        try:
+            self._open()
+            body()
+        except SyncError as exc:
+            self._set_error(exc)
+        except KeyboardInterrupt:
+            self._set_error(SyncError("interrupted"))
+            self.summary.exit_code = 130
+        except BaseException as exc:  # an internal error: still commit what the API accepted
+            self._set_error(SyncError(f"internal error: {type(exc).__name__}: {exc}"))
+            self._close(time.monotonic() - started)
+            raise
+        self._close(time.monotonic() - started)
+        return self.summary
+
+    def _set_error(self, exc: SyncError) -> None:
+        if self._error is None or isinstance(self._error, StoppedError):
+            self._error = exc
+            self.summary.error = str(exc)
+            self.summary.exit_code = exc.exit_code
+        self.stop.set()
+
+    def _open(self) -> None:
+        config = self.config
+        if config.source.type == "duckdb" and not self.dry_run:
+            self._file_lock = FileLock(lock_file_path(config.source.path), f"sync '{config.name}'").acquire()
+        self._source = open_source(config, read_only=self.dry_run)
+        self._source.check_columns()
+        self._state = open_state(config, self._source)
+        state = self._state
+        if self.dry_run:
+            self._state_ready = state.tables_exist()
+        else:
+            state.ensure_tables()
+            self._state_ready = True
+            now = utcnow()
+            stale = state.acquire_lock(self.run_id, holder_id(), now, LOCK_LEASE_SECONDS,
+                                       exclusive_os_lock=self._file_lock is not None)
+            if stale is not None:
+                log.warning("taking over a stale lock of sync '%s' from run %s (%s, last heartbeat %s UTC)",
+                            config.name, stale["run_id"], stale["holder"], stale["heartbeat_at"])
+                state.mark_abandoned(stale["run_id"], now, "the run died holding the lock")
+        watermark = state.read_watermark() if self._state_ready else None
+        self._committed_watermark = watermark
+        self.summary.watermark_before = self.summary.watermark_after = watermark
+        if not self.dry_run:
+            self._record = RunRecord(self.run_id, config.name, utcnow(), dry_run=False,
+                                     full_refresh=self.full_refresh, watermark_before=watermark,
+                                     watermark_after=watermark)
+            state.start_run(self._record)
+
+    def _close(self, seconds: float) -> None:
+        summary = self.summary
+        summary.seconds = round(seconds, 3)
+        summary.skipped = dict(sorted(self._skipped.items()))
+        summary.status = "failed" if self._error is not None else "succeeded"
+        state = self._state
+        try:
+            if state is not None and not self.dry_run and self._state_ready:
+                try:
+                    self._checkpoint(force=True)
+                    if summary.watermark_after is not None:
+                        state.prune_ledger(summary.watermark_after - self.config.cursor.lookback - DAY)
+                finally:
+                    if self._record is not None:
+                        record = self._record
+                        record.ended_at = utcnow()
+                        record.status = summary.status
+                        for name in ("rows_read", "events_sent", "batches_sent", "failed", "dead_lettered",
+                                     "watermark_after", "error"):
+                            setattr(record, name, getattr(summary, name))
+                        record.skipped = summary.skipped
+                        record.fbtrace_ids = self._fbtrace_ids[-1000:]
+                        state.finish_run(record)
+                    state.release_lock(self.run_id)
+        finally:
+            try:
+                if state is not None:
+                    state.close()
+                if self._source is not None:
+                    self._source.close()
+            finally:
+                if self._file_lock is not None:
+                    self._file_lock.release()
+                self.progress.close()
+
+    # --- state -------------------------------------------------------------------------------
+
+    def _checkpoint(self, force: bool = False) -> None:
+        if self.dry_run or self._state is None:
+            return
+        now_mono = time.monotonic()
+        due = (force or self._pending_batches >= self.config.checkpoint_every_batches
+               or now_mono - self._last_checkpoint >= CHECKPOINT_EVERY_SECONDS)
+        watermark = self._tracker.watermark
+        advanced = watermark is not None and watermark != self._committed_watermark
+        if due and (self._pending or advanced):
+            checkpoint = self._pending
+            checkpoint.watermark = watermark if advanced else None
+            self._state.checkpoint(self.run_id, self.config.cursor.column, checkpoint, utcnow())
+            if advanced:
+                self._committed_watermark = watermark
+                self.summary.watermark_after = watermark
+            self._pending = Checkpoint(replace_sent=checkpoint.replace_sent)
+            self._pending_batches = 0
+            self._last_checkpoint = now_mono
+            self._last_heartbeat = now_mono
+        elif now_mono - self._last_heartbeat >= HEARTBEAT_EVERY_SECONDS:
+            self._state.heartbeat(self.run_id, utcnow(), LOCK_LEASE_SECONDS)
+            self._last_heartbeat = now_mono
+
+    # --- the run -----------------------------------------------------------------------------
+
+    def _lower_bound(self, watermark: int | None, now: int) -> int | None:
+        lower = None
+        if watermark is not None and not self.full_refresh:
+            lower = watermark - self.config.cursor.lookback
+        if self.config.cursor.column == "event_time":
+            floor = now - READ_FLOOR_AGE
+            lower = floor if lower is None else max(lower, floor)
+        return lower
+
+    def _settings(self, now: int) -> EventSettings:
+        dpo = self.config.destination.data_processing_options
+        if dpo is None:
+            return EventSettings(now=now)
+        return EventSettings(now=now, data_processing_options=list(dpo.options),
+                             data_processing_options_country=dpo.country,
+                             data_processing_options_state=dpo.state)
+
+    def _run_body(self) -> None:
+        now = int(self.now())
+        watermark = self.summary.watermark_before
+        self._tracker = WatermarkTracker(watermark)
+        lower = self._lower_bound(watermark, now)
+        exclude = self._state_ready and not self.full_refresh
+        log.info("sync '%s' run %s: reading %s from %s=%s (watermark %s, lookback %ss)%s",
+                 self.config.name, self.run_id, self._source.description, self.config.cursor.column,
+                 lower if lower is not None else "the beginning", watermark, self.config.cursor.lookback,
+                 " [dry run]" if self.dry_run else "")
+        chunks = self._source.read(lower, exclude_sent=exclude)
+        self._pipeline(chunks, self._settings(now))
+
+    def _retry_body(self, event_ids: list[str] | None) -> None:
+        now = int(self.now())
+        self._tracker = WatermarkTracker(None)
+        letters = self._state.dead_letters(event_ids=event_ids)
+        ids = sorted({d["event_id"] for d in letters if d["event_id"]})
+        if event_ids:
+            unknown = sorted(set(event_ids) - set(ids))
+            if unknown:
+                log.warning("no unresolved dead letter for %d of the given event ids (e.g. %s)",
+                            len(unknown), unknown[0])
+        if not ids:
+            log.info("no unresolved dead letters to retry")
+            return
+        self._retry_ids = set(ids)
+        self._pipeline(self._source.read_event_ids(ids), self._settings(now), advance_watermark=False)
+        found = self._retry_found
+        self.summary.not_found = sorted(set(ids) - found)
+        if self.summary.not_found:
+            log.warning("%d dead-lettered events are no longer in the view (left unresolved), e.g. %s",
+                        len(self.summary.not_found), self.summary.not_found[0])
+
+    def _batches(self, chunks: Iterable[Chunk], settings: EventSettings) -> Iterator[Batch]:
+        """Group the read's rows into batches of <= batch_size events, in read order.
+
+        Each batch also carries the check-stage dead letters and the highest cursor of
+        the rows it covers, so the watermark passes skipped rows with their batch.
+        """
+        size = self.config.destination.batch_size
+        seen_duplicates: set[str] = set()
+        batch = Batch()
+        retry_found = self._retry_found
+        for chunk in chunks:
+            n = len(chunk["event_id"])
+            self.summary.rows_read += n
+            if self._retry_ids is not None:
+                retry_found.update(chunk["event_id"])
+            built: BuiltChunk = build_events(chunk, settings, seen_duplicates)
+            events, cursors = built.events, chunk[CURSOR_KEY]
+            if not built.skips:
+                start = 0
+                while start < n:
+                    take = min(size - len(batch.events), n - start)
+                    batch.events.extend(events[start:start + take])
+                    last = cursors[start + take - 1]
+                    if last is not None:
+                        batch.max_cursor = last
+                    start += take
+                    if len(batch.events) == size:
+                        yield batch
+                        batch = Batch()
+                continue
+            skips = {i: (reason, message) for i, reason, message in built.skips}
+            ids, order_ids, times = chunk["event_id"], chunk["order_id"], chunk["event_time"]
+            for i, event in enumerate(events):
+                if event is None:
+                    reason, message = skips[i]
+                    self._skipped[reason] += 1
+                    batch.dead_letters.append({"event_id": ids[i], "order_id": order_ids[i],
+                                               "event_time": times[i], "stage": "check",
+                                               "reason": reason, "message": message})
+                else:
+                    batch.events.append(event)
+                if cursors[i] is not None:
+                    batch.max_cursor = cursors[i]
+                if len(batch.events) == size:
+                    yield batch
+                    batch = Batch()
+        if batch.events or batch.dead_letters:
+            yield batch
+
+    def _pipeline(self, chunks: Iterator[Chunk], settings: EventSettings, advance_watermark: bool = True) -> None:
+        config = self.config
+        tracker = self._tracker
+        batches = self._batches(chunks, settings)
+        dumps = orjson.dumps
+        if self.dry_run:
+            self._dry_run(batches, dumps)
+            return
+        destination = self.destination_factory(config.destination, budget=RetryBudget(config.destination.retry.budget_seconds),
+                                               stop=self.stop)
+        concurrency = config.destination.concurrency
+        max_in_flight = 2 * concurrency
+        in_flight: dict[Future, Batch] = {}
+        self.progress.start(self.summary)
+        try:
+            with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="capi-send") as pool:
+                try:
+                    for batch in batches:
+                        batch.seq = tracker.register(batch.max_cursor if advance_watermark else None)
+                        self._queue_dead_letters(batch.dead_letters)
+                        if not batch.events:
+                            tracker.finish(batch.seq)
+                            continue
+                        batch.encoded = [dumps(e) for e in batch.events]
+                        in_flight[pool.submit(destination.deliver, batch.encoded)] = batch
+                        self._collect(in_flight, block=len(in_flight) >= max_in_flight)
+                        self._checkpoint()
+                        if self.stop.is_set():
+                            break
+                finally:
+                    batches.close()  # stop reading (closes the source cursor)
+                    while in_flight:
+                        self._collect(in_flight, block=True)
+                        self._checkpoint()
+        finally:
+            destination.close()
+
+    def _collect(self, in_flight: dict[Future, Batch], block: bool) -> None:
+        done, _ = wait(list(in_flight), timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        for future in done:
+            batch = in_flight.pop(future)
+            self._handle(batch, future.result())
+
+    def _queue_dead_letters(self, letters: list[dict]) -> None:
+        if letters:
+            self._pending.dead_letters.extend(letters)
+            self.summary.dead_lettered += len(letters)
+
+    def _handle(self, batch: Batch, delivery: Delivery) -> None:
+        """Main thread: record what the API accepted and rejected for one batch."""
+        summary = self.summary
+        events = batch.events
+        pending = self._pending
+        for index, trace in delivery.accepted:
+            event = events[index]
+            pending.sent_event_ids.append(event["event_id"])
+            pending.sent_event_times.append(event["event_time"])
+            pending.sent_fbtrace_ids.append(trace)
+        if self._retry_ids is not None:
+            pending.resolved_event_ids.extend(events[i]["event_id"] for i, _ in delivery.accepted)
+            summary.resolved += len(delivery.accepted)
+        letters = []
+        for index, error in delivery.rejected:
+            event = events[index]
+            letters.append({"event_id": event["event_id"], "order_id": event["custom_data"].get("order_id"),
+                            "event_time": event["event_time"], "stage": "api", "reason": "invalid_event",
+                            "message": error.message, "code": error.code, "error_subcode": error.subcode,
+                            "fbtrace_id": error.fbtrace_id})
+        self._queue_dead_letters(letters)
+        summary.rejected_by_api += len(letters)
+        summary.events_sent += len(delivery.accepted)
+        summary.requests += delivery.requests
+        summary.retries += delivery.retries
+        self._fbtrace_ids.extend(delivery.fbtrace_ids)
+        self._pending_batches += 1
+        if delivery.error is None:
+            summary.batches_sent += 1
+            self._tracker.finish(batch.seq)
+            if letters:
+                log.warning("batch %d: the API rejected %d of %d events (dead-lettered): %s",
+                            batch.seq, len(letters), len(events), letters[0]["message"])
+        else:
+            self._tracker.fail(batch.seq)
+            summary.failed += len(events) - len(delivery.accepted) - len(letters)
+            if not isinstance(delivery.error, StoppedError):
+                error = delivery.error
+                if isinstance(error, DestinationError):
+                    error = type(error)(error.error, f"{self.config_file}: {error}", error.exhausted)
+                self._set_error(error)
+        self.progress.update(summary, len(delivery.accepted))
+
+    def _dry_run(self, batches: Iterator[Batch], dumps) -> None:
+        path = self.output or "data/capi-sync-dry-run.jsonl"
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        self.summary.output = path
+        # Bodies exactly as they would be sent; the token is never part of a body.
+        tail = body_tail(self.config.destination)
+        self.progress.start(self.summary)
+        with _create_private(path) as out:
+            for batch in batches:
+                self._queue_dead_letters(batch.dead_letters)
+                if batch.events:
+                    out.write(request_body([dumps(e) for e in batch.events], tail) + b"\n")
+                    self.summary.events_written += len(batch.events)
+                    self.summary.batches_sent += 1
+                    self.progress.update(self.summary, len(batch.events))

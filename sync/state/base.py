@@ -1,0 +1,92 @@
+"""Where a sync keeps its watermark, ledger of sent events, dead letters, run history and lock.
+
+All tables are keyed by `sync_name`, so several syncs can share one schema/dataset.
+A store buffers nothing on its own: the runner calls `checkpoint` every N batches and
+each checkpoint is ONE transaction (ledger rows + dead letters + watermark), so a
+BigQuery store can do it with a handful of statements.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Protocol
+
+WATERMARKS = "sync_watermarks"
+SENT_EVENTS = "sent_events"
+DEAD_LETTERS = "dead_letters"
+RUNS = "sync_runs"
+LOCKS = "sync_locks"
+
+DEAD_LETTER_FIELDS = ("event_id", "order_id", "event_time", "stage", "reason", "message", "code",
+                      "error_subcode", "fbtrace_id")
+
+
+def utcnow() -> dt.datetime:
+    """Now, UTC, naive (the state tables store UTC TIMESTAMPs)."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class RunRecord:
+    """One row of `sync_runs`."""
+
+    run_id: str
+    sync_name: str
+    started_at: dt.datetime
+    dry_run: bool = False
+    full_refresh: bool = False
+    ended_at: dt.datetime | None = None
+    status: str = "running"   # running | succeeded | failed | abandoned
+    rows_read: int = 0
+    events_sent: int = 0
+    batches_sent: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    failed: int = 0
+    dead_lettered: int = 0
+    fbtrace_ids: list[str] = field(default_factory=list)
+    watermark_before: int | None = None
+    watermark_after: int | None = None
+    error: str | None = None
+
+
+@dataclass
+class Checkpoint:
+    """What one state transaction records."""
+
+    sent_event_ids: list[str] = field(default_factory=list)
+    sent_event_times: list[int | None] = field(default_factory=list)
+    sent_fbtrace_ids: list[str | None] = field(default_factory=list)
+    dead_letters: list[dict] = field(default_factory=list)   # keys: DEAD_LETTER_FIELDS
+    resolved_event_ids: list[str] = field(default_factory=list)
+    watermark: int | None = None
+    replace_sent: bool = False   # full refresh / dead-letter retry: ids may already be in the ledger
+
+    def __bool__(self) -> bool:
+        return bool(self.sent_event_ids or self.dead_letters or self.resolved_event_ids)
+
+
+class StateStore(Protocol):
+    sync_name: str
+
+    def tables_exist(self) -> bool: ...
+    def ensure_tables(self) -> None: ...
+    def read_watermark(self) -> int | None: ...
+
+    def acquire_lock(self, run_id: str, holder: str, now: dt.datetime, lease_seconds: int,
+                     exclusive_os_lock: bool) -> dict | None:
+        """Take the sync's lock row; return the stale row taken over (or None).
+        Raise LockHeldError when a live holder has it."""
+
+    def heartbeat(self, run_id: str, now: dt.datetime, lease_seconds: int) -> None: ...
+    def release_lock(self, run_id: str) -> None: ...
+    def start_run(self, run: RunRecord) -> None: ...
+    def checkpoint(self, run_id: str, cursor_column: str, checkpoint: Checkpoint,
+                   now: dt.datetime) -> None: ...
+    def finish_run(self, run: RunRecord) -> None: ...
+    def mark_abandoned(self, run_id: str, now: dt.datetime, reason: str) -> None: ...
+    def prune_ledger(self, older_than: int) -> int: ...
+    def last_runs(self, limit: int = 10) -> list[dict]: ...
+    def dead_letters(self, event_ids: list[str] | None = None, include_resolved: bool = False,
+                     limit: int | None = None) -> list[dict]: ...
+    def dead_letter_count(self) -> int: ...
+    def close(self) -> None: ...

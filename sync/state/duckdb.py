@@ -1,0 +1,226 @@
+"""Sync state in schema `capi_sync` (config `state.schema`) of the same DuckDB file as the view."""
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import orjson
+import pyarrow as pa
+
+from sync.errors import LockHeldError
+from sync.identifiers import quote
+from sync.locking import holder_alive
+from sync.state.base import (DEAD_LETTER_FIELDS, DEAD_LETTERS, LOCKS, RUNS, SENT_EVENTS, WATERMARKS,
+                             Checkpoint, RunRecord)
+
+DDL = {
+    WATERMARKS: "sync_name VARCHAR NOT NULL, cursor_column VARCHAR, watermark BIGINT, run_id VARCHAR, "
+                "updated_at TIMESTAMP",
+    SENT_EVENTS: "sync_name VARCHAR NOT NULL, event_id VARCHAR NOT NULL, event_time BIGINT, "
+                 "run_id VARCHAR, fbtrace_id VARCHAR, sent_at TIMESTAMP",
+    DEAD_LETTERS: "sync_name VARCHAR NOT NULL, event_id VARCHAR, order_id VARCHAR, event_time BIGINT, "
+                  "stage VARCHAR, reason VARCHAR, message VARCHAR, code INTEGER, error_subcode INTEGER, "
+                  "fbtrace_id VARCHAR, run_id VARCHAR, recorded_at TIMESTAMP, resolved_at TIMESTAMP",
+    RUNS: "run_id VARCHAR NOT NULL, sync_name VARCHAR NOT NULL, started_at TIMESTAMP, ended_at TIMESTAMP, "
+          "status VARCHAR, dry_run BOOLEAN, full_refresh BOOLEAN, rows_read BIGINT, events_sent BIGINT, "
+          "batches_sent BIGINT, skipped VARCHAR, failed BIGINT, dead_lettered BIGINT, fbtrace_ids VARCHAR, "
+          "watermark_before BIGINT, watermark_after BIGINT, error VARCHAR",
+    LOCKS: "sync_name VARCHAR NOT NULL, run_id VARCHAR, holder VARCHAR, acquired_at TIMESTAMP, "
+           "heartbeat_at TIMESTAMP, expires_at TIMESTAMP",
+}
+
+
+class DuckDBStateStore:
+    def __init__(self, con: duckdb.DuckDBPyConnection, schema: str, sync_name: str):
+        self.con = con
+        self.schema = schema
+        self.sync_name = sync_name
+        self.q = {name: f"{quote(schema)}.{quote(name)}" for name in DDL}
+
+    # --- tables ---------------------------------------------------------------------------
+
+    def tables_exist(self) -> bool:
+        rows = self.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
+            [self.schema]).fetchall()
+        return set(DDL) <= {r[0] for r in rows}
+
+    def ensure_tables(self) -> None:
+        """Create the schema and tables if missing (idempotent, one transaction)."""
+        if self.tables_exist():
+            return
+        self._transaction(lambda: [
+            self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.schema)}"),
+            *[self.con.execute(f"CREATE TABLE IF NOT EXISTS {self.q[t]} ({cols})") for t, cols in DDL.items()],
+        ])
+
+    def _transaction(self, body):
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            result = body()
+            self.con.execute("COMMIT")
+            return result
+        except BaseException:
+            try:
+                self.con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            raise
+
+    # --- watermark -------------------------------------------------------------------------
+
+    def read_watermark(self) -> int | None:
+        row = self.con.execute(f"SELECT max(watermark) FROM {self.q[WATERMARKS]} WHERE sync_name = ?",
+                               [self.sync_name]).fetchone()
+        return row[0] if row else None
+
+    # --- lock ------------------------------------------------------------------------------
+
+    def acquire_lock(self, run_id: str, holder: str, now: dt.datetime, lease_seconds: int,
+                     exclusive_os_lock: bool) -> dict | None:
+        def body():
+            row = self.con.execute(
+                f"SELECT run_id, holder, acquired_at, heartbeat_at, expires_at FROM {self.q[LOCKS]} "
+                "WHERE sync_name = ?", [self.sync_name]).fetchone()
+            stale = None
+            if row is not None:
+                current = dict(zip(("run_id", "holder", "acquired_at", "heartbeat_at", "expires_at"), row))
+                expired = current["expires_at"] is None or current["expires_at"] < now
+                if not (exclusive_os_lock or expired or holder_alive(current["holder"]) is False):
+                    raise LockHeldError(
+                        f"another run of sync '{self.sync_name}' is in progress (run {current['run_id']} "
+                        f"held by {current['holder']} since {current['acquired_at']:%Y-%m-%d %H:%M:%S} UTC); "
+                        "nothing was sent")
+                stale = current
+                self.con.execute(f"DELETE FROM {self.q[LOCKS]} WHERE sync_name = ?", [self.sync_name])
+            self.con.execute(f"INSERT INTO {self.q[LOCKS]} VALUES (?, ?, ?, ?, ?, ?)",
+                             [self.sync_name, run_id, holder, now, now,
+                              now + dt.timedelta(seconds=lease_seconds)])
+            return stale
+        return self._transaction(body)
+
+    def heartbeat(self, run_id: str, now: dt.datetime, lease_seconds: int) -> None:
+        self.con.execute(f"UPDATE {self.q[LOCKS]} SET heartbeat_at = ?, expires_at = ? "
+                         "WHERE sync_name = ? AND run_id = ?",
+                         [now, now + dt.timedelta(seconds=lease_seconds), self.sync_name, run_id])
+
+    def release_lock(self, run_id: str) -> None:
+        self.con.execute(f"DELETE FROM {self.q[LOCKS]} WHERE sync_name = ? AND run_id = ?",
+                         [self.sync_name, run_id])
+
+    # --- runs ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _run_values(run: RunRecord) -> list:
+        return [run.run_id, run.sync_name, run.started_at, run.ended_at, run.status, run.dry_run,
+                run.full_refresh, run.rows_read, run.events_sent, run.batches_sent,
+                orjson.dumps(run.skipped, option=orjson.OPT_SORT_KEYS).decode(), run.failed,
+                run.dead_lettered, orjson.dumps(run.fbtrace_ids).decode(), run.watermark_before,
+                run.watermark_after, run.error]
+
+    def start_run(self, run: RunRecord) -> None:
+        self.con.execute(f"INSERT INTO {self.q[RUNS]} VALUES ({', '.join('?' * 17)})", self._run_values(run))
+
+    def finish_run(self, run: RunRecord) -> None:
+        values = self._run_values(run)
+        self._transaction(lambda: [
+            self.con.execute(f"DELETE FROM {self.q[RUNS]} WHERE run_id = ?", [run.run_id]),
+            self.con.execute(f"INSERT INTO {self.q[RUNS]} VALUES ({', '.join('?' * 17)})", values),
+        ])
+
+    def mark_abandoned(self, run_id: str, now: dt.datetime, reason: str) -> None:
+        self.con.execute(f"UPDATE {self.q[RUNS]} SET status = 'abandoned', ended_at = coalesce(ended_at, ?), "
+                         "error = ? WHERE run_id = ? AND status = 'running'", [now, reason, run_id])
+
+    def last_runs(self, limit: int = 10) -> list[dict]:
+        cur = self.con.execute(f"SELECT * FROM {self.q[RUNS]} WHERE sync_name = ? "
+                               "ORDER BY started_at DESC LIMIT ?", [self.sync_name, limit])
+        names = [d[0] for d in cur.description]
+        runs = []
+        for row in cur.fetchall():
+            run = dict(zip(names, row))
+            run["skipped"] = orjson.loads(run["skipped"]) if run["skipped"] else {}
+            run["fbtrace_ids"] = orjson.loads(run["fbtrace_ids"]) if run["fbtrace_ids"] else []
+            runs.append(run)
+        return runs
+
+    # --- checkpoint ------------------------------------------------------------------------
+
+    def checkpoint(self, run_id: str, cursor_column: str, checkpoint: Checkpoint, now: dt.datetime) -> None:
+        """Ledger rows, dead letters, resolutions and the watermark in ONE transaction."""
+        con, name = self.con, self.sync_name
+
+        def body():
+            if checkpoint.sent_event_ids:
+                sent = pa.table({"event_id": pa.array(checkpoint.sent_event_ids, pa.string()),
+                                 "event_time": pa.array(checkpoint.sent_event_times, pa.int64()),
+                                 "fbtrace_id": pa.array(checkpoint.sent_fbtrace_ids, pa.string())})
+                con.register("capi_sync_sent_batch", sent)
+                try:
+                    if checkpoint.replace_sent:
+                        con.execute(f"DELETE FROM {self.q[SENT_EVENTS]} WHERE sync_name = ? AND event_id IN "
+                                    "(SELECT event_id FROM capi_sync_sent_batch)", [name])
+                    con.execute(f"INSERT INTO {self.q[SENT_EVENTS]} SELECT ?, event_id, event_time, ?, "
+                                "fbtrace_id, ? FROM capi_sync_sent_batch", [name, run_id, now])
+                finally:
+                    con.unregister("capi_sync_sent_batch")
+            resolved = list(checkpoint.resolved_event_ids)
+            if resolved:
+                con.execute(f"UPDATE {self.q[DEAD_LETTERS]} SET resolved_at = ? WHERE sync_name = ? "
+                            "AND resolved_at IS NULL AND event_id IN (SELECT unnest(?))", [now, name, resolved])
+            if checkpoint.dead_letters:
+                columns = {f: [d.get(f) for d in checkpoint.dead_letters] for f in DEAD_LETTER_FIELDS}
+                table = pa.table({
+                    **{f: pa.array(columns[f], pa.string()) for f in
+                       ("event_id", "order_id", "stage", "reason", "message", "fbtrace_id")},
+                    "event_time": pa.array(columns["event_time"], pa.int64()),
+                    "code": pa.array(columns["code"], pa.int32()),
+                    "error_subcode": pa.array(columns["error_subcode"], pa.int32()),
+                })
+                con.register("capi_sync_dead_batch", table)
+                try:
+                    # At most one unresolved dead letter per event: a new failure replaces the old.
+                    con.execute(f"DELETE FROM {self.q[DEAD_LETTERS]} WHERE sync_name = ? AND resolved_at IS NULL "
+                                "AND event_id IN (SELECT event_id FROM capi_sync_dead_batch)", [name])
+                    con.execute(f"INSERT INTO {self.q[DEAD_LETTERS]} SELECT ?, event_id, order_id, event_time, "
+                                "stage, reason, message, code, error_subcode, fbtrace_id, ?, ?, NULL "
+                                "FROM capi_sync_dead_batch", [name, run_id, now])
+                finally:
+                    con.unregister("capi_sync_dead_batch")
+            if checkpoint.watermark is not None:
+                con.execute(f"DELETE FROM {self.q[WATERMARKS]} WHERE sync_name = ?", [name])
+                con.execute(f"INSERT INTO {self.q[WATERMARKS]} VALUES (?, ?, ?, ?, ?)",
+                            [name, cursor_column, checkpoint.watermark, run_id, now])
+        self._transaction(body)
+
+    def prune_ledger(self, older_than: int) -> int:
+        """Forget ledger entries with event_time < older_than (outside every future read)."""
+        row = self.con.execute(f"DELETE FROM {self.q[SENT_EVENTS]} WHERE sync_name = ? AND event_time < ?",
+                               [self.sync_name, older_than]).fetchone()
+        return row[0] if row else 0
+
+    # --- dead letters ----------------------------------------------------------------------
+
+    def dead_letters(self, event_ids: list[str] | None = None, include_resolved: bool = False,
+                     limit: int | None = None) -> list[dict]:
+        sql = f"SELECT * FROM {self.q[DEAD_LETTERS]} WHERE sync_name = ?"
+        params: list = [self.sync_name]
+        if not include_resolved:
+            sql += " AND resolved_at IS NULL"
+        if event_ids is not None:
+            sql += " AND event_id IN (SELECT unnest(?))"
+            params.append(list(event_ids))
+        sql += " ORDER BY recorded_at, event_time, event_id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        cur = self.con.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def dead_letter_count(self) -> int:
+        return self.con.execute(f"SELECT count(*) FROM {self.q[DEAD_LETTERS]} WHERE sync_name = ? "
+                                "AND resolved_at IS NULL", [self.sync_name]).fetchone()[0]
+
+    def close(self) -> None:
+        pass  # the connection belongs to the source
