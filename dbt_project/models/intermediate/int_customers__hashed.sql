@@ -1,0 +1,37 @@
+-- Each customer's identifiers as Meta wants them: lowercase hex SHA-256 of the
+-- normalized value, NULL when the value is missing or invalid. Raw personal data
+-- stops here; nothing downstream sees it.
+with customers as (
+
+    select * from {{ ref('int_customers__normalized') }}
+
+),
+
+phones as (
+
+    select * from {{ ref('int_customers__phone_normalized') }}
+
+),
+
+hashed as (
+
+    select
+        customers.amperity_id,
+        {{ sha256_hex('customers.em') }} as em,
+        {{ sha256_hex('phones.ph') }} as ph,
+        {{ sha256_hex('customers.fn') }} as fn,
+        {{ sha256_hex('customers.ln') }} as ln,
+        {{ sha256_hex('customers.db') }} as db,
+        {{ sha256_hex('customers.ge') }} as ge,
+        {{ sha256_hex('customers.ct') }} as ct,
+        {{ sha256_hex('customers.st') }} as st,
+        {{ sha256_hex('customers.zp') }} as zp,
+        {{ sha256_hex('customers.country') }} as country,
+        {{ sha256_hex('customers.external_id') }} as external_id
+    from customers
+    left join phones
+        on phones.amperity_id = customers.amperity_id
+
+)
+
+select * from hashed

@@ -1,0 +1,56 @@
+-- One Conversions API event per eligible order: an order with at least one eligible
+-- line whose customer has a valid email or phone. The sync reads this view; its
+-- cursor is event_time.
+with orders as (
+
+    select * from {{ ref('int_orders__summarized') }}
+
+),
+
+contents as (
+
+    select * from {{ ref('int_orders__contents') }}
+
+),
+
+customers as (
+
+    select * from {{ ref('int_customers__hashed') }}
+
+),
+
+events as (
+
+    select
+        {{ sha256_hex(sql_string(var('event_name')) ~ " || ':' || orders.order_id") }} as event_id,
+        cast({{ sql_string(var('event_name')) }} as {{ type_text() }}) as event_name,
+        orders.event_time,
+        cast({{ sql_string(var('action_source')) }} as {{ type_text() }}) as action_source,
+        orders.order_id,
+        orders.currency,
+        orders.value,
+        orders.num_items,
+        contents.contents,
+        orders.store_id,
+        customers.em,
+        customers.ph,
+        customers.fn,
+        customers.ln,
+        customers.db,
+        customers.ge,
+        customers.ct,
+        customers.st,
+        customers.zp,
+        customers.country,
+        customers.external_id
+    from orders
+    inner join contents
+        on contents.order_id = orders.order_id
+    inner join customers
+        on customers.amperity_id = orders.amperity_id
+    where customers.em is not null
+       or customers.ph is not null
+
+)
+
+select * from events
