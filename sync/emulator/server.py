@@ -264,10 +264,11 @@ class ConversionsApiEmulator:
         except _Drop as drop:
             handler.close_connection = True
             status, payload, stall = 0, None, drop.stall_seconds
-        except GraphError as error:
+        except Exception as exc:  # GraphError, or a bug of the emulator answered as Graph code 1
+            error = exc if isinstance(exc, GraphError) else ge.server_error(1)
             status, payload = error.http_status, error.body(fbtrace_id)
             record.error_code, record.error_subcode = error.code, error.subcode
-            record.error_message = error.message
+            record.error_message = error.message if isinstance(exc, GraphError) else f"emulator bug: {exc!r}"
         record.status = status
         if payload is not None:
             record.fbtrace_id = fbtrace_id
@@ -303,10 +304,12 @@ class ConversionsApiEmulator:
             raise _Drop(stall_seconds=faults.timeout_seconds)
 
         params = dict(query)
-        body_error = None
+        events, body_error = None, None
         try:
             params.update(parse_body(body, handler.headers.get("Content-Type", ""),
                                      handler.headers.get("Content-Encoding", "")))
+            events = events_of(params)
+            record.n_events = len(events)
         except GraphError as error:
             body_error = error
         self._check_auth(handler, query, params, record, fault)
@@ -316,14 +319,11 @@ class ConversionsApiEmulator:
             raise ge.throttled(fault.code)
         if body_error is not None:
             raise body_error
-
-        events = events_of(params)
-        record.n_events = len(events)
         check_request_size(len(events))
         event_ids = [event.get("event_id") if isinstance(event, dict) else None for event in events]
         if faults.poison_event_ids:
             for index, event_id in enumerate(event_ids):
-                if event_id in faults.poison_event_ids:
+                if isinstance(event_id, str) and event_id in faults.poison_event_ids:
                     raise ge.invalid_event(ge.REJECTED_EVENT, index, event_id,
                                            "the event was rejected (its event_id is on the emulator's poison list)")
         if self.validate:

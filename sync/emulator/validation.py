@@ -29,6 +29,8 @@ CUSTOMER_INFORMATION_KEYS = frozenset(HASHED_KEYS) | {
     "f5first", "f5last", "fi", "dobd", "dobm", "doby",
 }
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_match_sha256 = _SHA256_HEX.fullmatch
+_HASHED_KEY_SET = frozenset(HASHED_KEYS)
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
 _INTEGER_STRING = re.compile(r"-?[0-9]{1,12}")
 
@@ -99,7 +101,34 @@ def check_event(index: int, event: object, now: float) -> None:
     _check_data_processing_options(event, fail)
 
 
+def _hashes_ok(user_data: dict) -> bool:
+    """Fast path: every hashed key holds 64-hex strings and some customer information is there."""
+    has_information = False
+    for key, value in user_data.items():
+        if key in _HASHED_KEY_SET:
+            if value.__class__ is list:
+                for item in value:
+                    if item.__class__ is not str or _match_sha256(item) is None:
+                        return False
+                has_information = has_information or bool(value)
+            elif value.__class__ is not str or _match_sha256(value) is None:
+                return False
+            else:
+                has_information = True
+        elif key == "external_id":
+            values = value if value.__class__ is list else (value,)
+            for item in values:
+                if item.__class__ is not str or not item:
+                    return False
+            has_information = has_information or bool(values)
+        elif key in CUSTOMER_INFORMATION_KEYS and value not in (None, "", []):
+            has_information = True
+    return has_information
+
+
 def _check_user_data(user_data: object, fail) -> None:
+    if user_data.__class__ is dict and _hashes_ok(user_data):
+        return
     if user_data is None:
         raise fail(ge.MISSING_PARAMETER, "the parameter user_data is required")
     if not isinstance(user_data, dict):

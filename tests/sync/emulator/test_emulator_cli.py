@@ -1,0 +1,91 @@
+"""`python -m sync.emulator` (the same CLI as `capi-sync emulator`) as a separate process."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+from emulator_helpers import make_event
+
+from sync.emulator import EmulatorClient, Faults
+
+REPO = Path(__file__).resolve().parents[3]
+SECRET_TOKEN = "cli-token-SECRET-4242"
+
+
+def start(*args: str, env_token: str | None = None) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("CAPI_EMULATOR_ACCESS_TOKEN", None)
+    if env_token:
+        env["CAPI_EMULATOR_ACCESS_TOKEN"] = env_token
+    return subprocess.Popen([sys.executable, "-m", "sync.emulator", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def first_line(process: subprocess.Popen, timeout: float = 15) -> str:
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    assert selector.select(timeout), "the emulator printed nothing"
+    return process.stdout.readline()
+
+
+def test_cli_serves_logs_without_the_token_and_stops_on_sigterm(tmp_path):
+    record = tmp_path / "accepted.jsonl"
+    process = start("--port", "0", "--record", str(record), "--seed", "3", env_token=SECRET_TOKEN)
+    try:
+        line = first_line(process)
+        url = re.search(r"listening on (http://127\.0\.0\.1:\d+) ", line).group(1)
+        assert "custom token" in line and "validation on" in line
+        event = make_event(1)
+        with httpx.Client(timeout=10) as client:
+            ok = client.post(f"{url}/v24.0/42/events", params={"access_token": SECRET_TOKEN},
+                             data={"data": json.dumps([event])})
+            assert ok.json()["events_received"] == 1
+            bad = client.post(f"{url}/v24.0/42/events", json={"data": [make_event(2, event_time=5)]},
+                              headers={"Authorization": f"Bearer {SECRET_TOKEN}"})
+            assert bad.json()["error"]["error_subcode"] == 2804003
+            control = EmulatorClient(url)
+            control.set_faults(Faults(script=["throttle:17"]))
+            throttled = client.post(f"{url}/v24.0/42/events", json={"data": [event]},
+                                    headers={"Authorization": f"Bearer {SECRET_TOKEN}"})
+            assert throttled.json()["error"]["code"] == 17
+            assert control.accepted_event_ids() == [event["event_id"]]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=15)
+    assert process.returncode == 0
+    lines = out.splitlines()
+    assert len(lines) == 3 + 1  # one per request to /events, then the summary
+    assert re.fullmatch(r"\d\d:\d\d:\d\d POST /v24\.0/42/events 200 events=1 accepted=1 token-in-url "
+                        r"fbtrace_id=\S+ [\d.]+ms", lines[0]), lines[0]
+    assert " 400 events=1 accepted=0 error=100/2804003 " in lines[1]
+    assert " 400 events=1 accepted=0 error=17 fault=throttle " in lines[2]
+    assert lines[3] == "emulator stopped: 3 requests, 1 events accepted"
+    assert SECRET_TOKEN not in out + err + line + record.read_text()
+    assert [json.loads(x)["event"]["event_id"] for x in record.read_text().splitlines()] == [event["event_id"]]
+
+
+def test_cli_rejects_bad_fault_options_in_one_line():
+    process = start("--port", "0", "--drop-rate", "2")
+    out, err = process.communicate(timeout=15)
+    assert process.returncode == 2
+    assert err == "capi-sync emulator: faults: drop_rate is a probability between 0 and 1, got 2.0\n"
+
+
+def test_cli_reports_a_busy_port_in_one_line():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        process = start("--port", str(port))
+        out, err = process.communicate(timeout=15)
+    assert process.returncode == 2
+    assert err.startswith(f"capi-sync emulator: cannot listen on 127.0.0.1:{port}: ")
+    assert len(err.splitlines()) == 1

@@ -1,0 +1,172 @@
+"""Fault injection: each kind, scripts, seeded rates, poison ids, changing faults at run time."""
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from emulator_helpers import DATASET, TOKEN, make_event, post_events
+
+from sync.emulator import ConversionsApiEmulator, EmulatorClient, Faults
+
+
+def emulator_with(faults: Faults, **kwargs) -> ConversionsApiEmulator:
+    return ConversionsApiEmulator(access_token=TOKEN, faults=faults, **kwargs)
+
+
+@pytest.mark.parametrize("entry, status, code", [
+    ("server_error:1", 500, 1), ("server_error:2", 503, 2),
+    ("throttle:4", 400, 4), ("throttle:17", 400, 17), ("throttle:32", 400, 32), ("throttle:341", 400, 341),
+    ("throttle:613", 400, 613), ("throttle:80003", 400, 80003), ("throttle:80004", 400, 80004),
+])
+def test_transient_errors_from_the_script(client, entry, status, code):
+    with emulator_with(Faults(script=[entry])) as emu:
+        response = post_events(client, emu, [make_event(1)])
+        assert response.status_code == status
+        error = response.json()["error"]
+        assert (error["code"], error["is_transient"]) == (code, True)
+        assert "error_subcode" not in error
+        assert emu.accepted_events() == []
+        assert emu.requests[0].fault == entry.split(":")[0]
+        # the script is used up: the retry goes through
+        assert post_events(client, emu, [make_event(1)]).json()["events_received"] == 1
+        assert [r.status for r in emu.requests] == [status, 200]
+        assert emu.accepted_event_ids() == [make_event(1)["event_id"]]
+
+
+def test_script_runs_in_order_then_random_faults_apply(client):
+    with emulator_with(Faults(script=["ok", "bad_token", "throttle", "ok"])) as emu:
+        statuses = [post_events(client, emu, [make_event(i)]) for i in range(5)]
+        assert [r.status_code for r in statuses] == [200, 400, 400, 200, 200]
+        assert statuses[1].json()["error"]["code"] == 190
+        assert statuses[2].json()["error"]["code"] in (4, 17, 32, 341, 613, 80003, 80004)
+        assert [r.fault for r in emu.requests] == [None, "bad_token", "throttle", None, None]
+        assert emu.accepted_event_ids() == [make_event(i)["event_id"] for i in (0, 3, 4)]
+
+
+def test_drop_closes_the_connection_without_an_answer(client):
+    with emulator_with(Faults(script=["drop"])) as emu:
+        with pytest.raises(httpx.RemoteProtocolError):
+            post_events(client, emu, [make_event(1)])
+        assert emu.accepted_events() == []
+        [record] = emu.requests
+        assert (record.status, record.fault, record.n_accepted, record.fbtrace_id) == (0, "drop", 0, None)
+        assert post_events(client, emu, [make_event(1)]).status_code == 200
+
+
+def test_drop_after_accept_keeps_the_events_but_never_answers(client):
+    with emulator_with(Faults(script=["drop_after_accept"])) as emu:
+        with pytest.raises(httpx.RemoteProtocolError):
+            post_events(client, emu, [make_event(1), make_event(2)])
+        assert emu.accepted_event_ids() == [make_event(1)["event_id"], make_event(2)["event_id"]]
+        [record] = emu.requests
+        assert (record.status, record.fault, record.n_events, record.n_accepted) == (0, "drop_after_accept", 2, 2)
+        # the client resends (same event ids): the emulator keeps both copies, like Meta before dedup
+        assert post_events(client, emu, [make_event(1), make_event(2)]).json()["events_received"] == 2
+        assert len(emu.accepted_event_ids()) == 4
+
+
+def test_timeout_stalls_longer_than_the_client_waits(client):
+    with emulator_with(Faults(script=["timeout"], timeout_seconds=2.0)) as emu:
+        started = time.monotonic()
+        with pytest.raises(httpx.ReadTimeout):
+            client.post(f"{emu.url}/v24.0/{DATASET}/events", json={"data": [make_event(1)]},
+                        headers={"Authorization": f"Bearer {TOKEN}"}, timeout=0.3)
+        assert 0.3 <= time.monotonic() - started < 1.5
+        assert emu.accepted_events() == []
+        assert [(r.status, r.fault) for r in emu.requests] == [(0, "timeout")]
+    # close() does not wait for the stalled request to finish
+
+
+def test_latency_delays_every_answer(client):
+    with emulator_with(Faults(latency_ms=150)) as emu:
+        started = time.monotonic()
+        assert post_events(client, emu, [make_event(1)]).status_code == 200
+        assert time.monotonic() - started >= 0.15
+        assert emu.requests[0].duration_ms >= 150
+
+
+def test_seeded_rates_are_reproducible(client):
+    faults = Faults(server_error_rate=0.2, throttle_rate=0.2, drop_rate=0.1, seed=7)
+    runs = []
+    for _ in range(2):
+        with emulator_with(faults) as emu:
+            for i in range(40):
+                try:
+                    post_events(client, emu, [make_event(i)])
+                except httpx.RemoteProtocolError:
+                    pass
+            runs.append([r.fault for r in emu.requests])
+    assert runs[0] == runs[1]
+    kinds = set(runs[0])
+    assert kinds == {None, "server_error", "throttle", "drop"}
+    assert 40 - runs[0].count(None) >= 8  # ~50% faults expected; 8 is far below
+
+
+def test_rates_of_one_always_fail(client):
+    with emulator_with(Faults(throttle_rate=1.0)) as emu:
+        codes = [post_events(client, emu, [make_event(i)]).json()["error"]["code"] for i in range(10)]
+        assert set(codes) <= {4, 17, 32, 341, 613, 80003, 80004}
+        assert emu.accepted_events() == []
+
+
+def test_poison_event_ids_reject_the_request_naming_the_event(client):
+    bad = make_event(2)
+    with emulator_with(Faults(poison_event_ids={bad["event_id"]})) as emu:
+        response = post_events(client, emu, [make_event(1), bad, make_event(3)])
+        assert response.status_code == 400
+        error = response.json()["error"]
+        assert (error["code"], error["error_subcode"], error["is_transient"]) == (100, 2804090, False)
+        assert f"data[1] (event_id {bad['event_id']})" in error["message"]
+        assert emu.accepted_events() == []
+        # the halves without the poisoned event go through
+        assert post_events(client, emu, [make_event(1)]).status_code == 200
+        assert post_events(client, emu, [make_event(3)]).status_code == 200
+        assert emu.accepted_event_ids() == [make_event(1)["event_id"], make_event(3)["event_id"]]
+
+
+def test_poison_applies_without_validation_too(client):
+    with emulator_with(Faults(poison_event_ids={"x"}), validate=False) as emu:
+        response = post_events(client, emu, [{"event_id": "y"}, {"event_id": "x"}])
+        assert response.json()["error"]["error_subcode"] == 2804090
+
+
+def test_set_faults_at_run_time(emulator, client):
+    assert post_events(client, emulator, [make_event(1)]).status_code == 200
+    emulator.set_faults(Faults(script=["server_error:2"]))
+    assert post_events(client, emulator, [make_event(2)]).status_code == 503
+    assert post_events(client, emulator, [make_event(2)]).status_code == 200
+    emulator.set_faults(Faults())
+    assert emulator.faults == Faults()
+
+
+def test_control_api_drives_faults_and_reads_state(emulator, client):
+    control = EmulatorClient(emulator.url)
+    assert control.health()["ok"] is True
+    applied = control.set_faults(Faults(script=["throttle:613"], poison_event_ids={"p"}, latency_ms=1))
+    assert applied == Faults(script=["throttle:613"], poison_event_ids={"p"}, latency_ms=1)
+    assert emulator.faults == applied
+    assert post_events(client, emulator, [make_event(1)]).json()["error"]["code"] == 613
+    assert post_events(client, emulator, [make_event(1)]).status_code == 200
+    assert control.accepted_event_ids() == [make_event(1)["event_id"]]
+    assert control.accepted_events() == emulator.accepted_events()
+    assert [r["status"] for r in control.requests()] == [400, 200]
+    assert control.stats() == {"requests": 2, "events_received": 1, "batches": 1, "by_status": {"400": 1, "200": 1}}
+    assert control.batches()[0]["dataset_id"] == DATASET
+    control.reset()
+    assert control.accepted_event_ids() == [] and emulator.requests == []
+
+
+@pytest.mark.parametrize("payload, message", [
+    ({"drop_rate": 2}, "drop_rate is a probability between 0 and 1"),
+    ({"drop_rate": 0.6, "throttle_rate": 0.6}, "the rates add up to 1.2"),
+    ({"script": ["explode"]}, "unknown script entry 'explode'"),
+    ({"script": ["drop:3"]}, "only throttle:<code> and server_error:<1|2> take a code"),
+    ({"latency": 3}, "unknown key 'latency'"),
+    ({"latency_ms": "slow"}, "latency_ms must be a number"),
+])
+def test_control_api_rejects_bad_faults(emulator, client, payload, message):
+    response = client.post(f"{emulator.url}/_emulator/faults", json=payload)
+    assert response.status_code == 400
+    assert message in response.json()["error"]["message"]
+    assert emulator.faults == Faults()
