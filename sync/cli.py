@@ -1,0 +1,299 @@
+"""`capi-sync`: run the sync, show its status, handle dead letters, run the local emulator.
+
+Exit codes: 0 ok, 1 internal error, 2 config or input error, 3 destination refused
+permanently, 4 retries exhausted, 5 another run holds the lock (or the DuckDB file is
+busy), 6 source or view problem, 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import sys
+import time
+import traceback
+
+import orjson
+
+from sync.config import DEFAULT_CONFIG_PATH, SyncConfig, load_config
+from sync.errors import EXIT_INTERNAL, SyncError
+from sync.redact import Redactor, RedactingFilter
+from sync.runner import Progress, RunSummary, SyncRun
+
+log = logging.getLogger("capi_sync")
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+def _setup_logging(redactor: Redactor, verbose: bool = False) -> logging.Handler:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s capi-sync %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    handler.addFilter(RedactingFilter(redactor))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if getattr(old, "_capi_sync", False):
+            root.removeHandler(old)
+    handler._capi_sync = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for noisy in ("httpx", "httpcore", "urllib3", "google"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return handler
+
+
+class TqdmProgress(Progress):
+    """A progress bar on a terminal."""
+
+    def __init__(self):
+        self.bar = None
+
+    def start(self, summary: RunSummary) -> None:
+        from tqdm import tqdm
+        self.bar = tqdm(desc="events sent" if not summary.dry_run else "events written", unit=" ev",
+                        file=sys.stderr, dynamic_ncols=True, leave=False)
+
+    def update(self, summary: RunSummary, events: int) -> None:
+        if self.bar is not None:
+            self.bar.update(events)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class LogProgress(Progress):
+    """Plain log lines (not a terminal): one every few seconds."""
+
+    def __init__(self, every_seconds: float = 5.0):
+        self.every = every_seconds
+        self.last = time.monotonic()
+
+    def update(self, summary: RunSummary, events: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            done = summary.events_written if summary.dry_run else summary.events_sent
+            log.info("progress: %d rows read, %d events %s in %d batches", summary.rows_read, done,
+                     "written" if summary.dry_run else "sent", summary.batches_sent)
+
+
+def _progress() -> Progress:
+    return TqdmProgress() if sys.stderr.isatty() else LogProgress()
+
+
+def _time(seconds: int | None) -> str:
+    if seconds is None:
+        return "none"
+    return f"{seconds} ({dt.datetime.fromtimestamp(seconds, dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC)"
+
+
+def human_summary(summary: RunSummary) -> str:
+    lines = []
+    title = {"run": "dry run" if summary.dry_run else "run"}.get(summary.command, summary.command)
+    lines.append(f"capi-sync {title} {summary.run_id} of '{summary.sync_name}': {summary.status} "
+                 f"in {summary.seconds:.1f} s")
+    lines.append(f"  rows read:        {summary.rows_read}")
+    if summary.dry_run:
+        lines.append(f"  events written:   {summary.events_written} in {summary.batches_sent} request bodies "
+                     f"-> {summary.output} (nothing sent, state unchanged)")
+    else:
+        lines.append(f"  events sent:      {summary.events_sent} in {summary.batches_sent} batches "
+                     f"({summary.requests} requests, {summary.retries} retries)")
+    skipped_total = sum(summary.skipped.values())
+    lines.append(f"  skipped:          {skipped_total}" + (
+        " (" + ", ".join(f"{k}: {v}" for k, v in summary.skipped.items()) + ")" if skipped_total else ""))
+    if summary.rejected_by_api:
+        lines.append(f"  rejected by API:  {summary.rejected_by_api}")
+    if not summary.dry_run:
+        lines.append(f"  dead-lettered:    {summary.dead_lettered}")
+    if summary.failed:
+        lines.append(f"  not sent (failed): {summary.failed}")
+    if summary.command == "dead-letter retry":
+        lines.append(f"  resolved:         {summary.resolved}")
+        if summary.not_found:
+            lines.append(f"  not in the view:  {len(summary.not_found)}")
+    lines.append(f"  watermark:        {_time(summary.watermark_before)} -> {_time(summary.watermark_after)}")
+    if summary.error:
+        lines.append(f"  error:            {summary.error}")
+    return "\n".join(lines)
+
+
+def _print_json(payload) -> None:
+    sys.stdout.write(orjson.dumps(payload, default=str, option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.flush()
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def _load(args) -> SyncConfig:
+    return load_config(args.config)
+
+
+def cmd_run(args, config: SyncConfig) -> int:
+    os.umask(0o077)
+    run = SyncRun(config, dry_run=args.dry_run, output=args.output, full_refresh=args.full_refresh,
+                  config_file=args.config, progress=_progress())
+    summary = run.run()
+    _report(args, summary)
+    return summary.exit_code
+
+
+def _report(args, summary: RunSummary) -> None:
+    text = human_summary(summary)
+    if args.json:
+        sys.stderr.write(text + "\n")
+        _print_json(summary.to_dict())
+    else:
+        sys.stdout.write(text + "\n")
+    if summary.error:
+        sys.stderr.write(f"capi-sync: error: {summary.error}\n")
+
+
+def _open_read_only(config: SyncConfig):
+    from sync.sources import open_source
+    from sync.state import open_state
+    source = open_source(config, read_only=True)
+    return source, open_state(config, source)
+
+
+def cmd_status(args, config: SyncConfig) -> int:
+    source, state = _open_read_only(config)
+    try:
+        if not state.tables_exist():
+            payload = {"sync_name": config.name, "watermark": None, "runs": [], "dead_letters": 0}
+        else:
+            payload = {"sync_name": config.name, "watermark": state.read_watermark(),
+                       "runs": state.last_runs(args.limit), "dead_letters": state.dead_letter_count()}
+    finally:
+        state.close()
+        source.close()
+    if args.json:
+        _print_json(payload)
+        return 0
+    out = [f"sync '{config.name}'", f"  source:       {source.description}",
+           f"  watermark:    {_time(payload['watermark'])} ({config.cursor.column})",
+           f"  dead letters: {payload['dead_letters']} unresolved"]
+    if not payload["runs"]:
+        out.append("  no runs yet")
+    else:
+        out.append("  last runs:")
+        for r in payload["runs"]:
+            skipped = sum(r["skipped"].values())
+            out.append(f"    {r['run_id']}  {r['status']:<9} {str(r['started_at'])[:19]}  "
+                       f"sent {r['events_sent']}  batches {r['batches_sent']}  skipped {skipped}  "
+                       f"dead-lettered {r['dead_lettered']}  watermark {r['watermark_before']} -> "
+                       f"{r['watermark_after']}" + (f"  error: {r['error']}" if r["error"] else ""))
+    sys.stdout.write("\n".join(out) + "\n")
+    return 0
+
+
+def cmd_dead_letter(args, config: SyncConfig) -> int:
+    if args.action == "retry":
+        os.umask(0o077)
+        run = SyncRun(config, config_file=args.config, progress=_progress())
+        summary = run.retry_dead_letters(args.event_ids or None)
+        _report(args, summary)
+        return summary.exit_code
+    source, state = _open_read_only(config)
+    try:
+        letters = state.dead_letters(event_ids=args.event_ids or None, include_resolved=args.all,
+                                     limit=args.limit) if state.tables_exist() else []
+    finally:
+        state.close()
+        source.close()
+    if args.json:
+        _print_json(letters)
+        return 0
+    if not letters:
+        sys.stdout.write("no dead letters\n")
+        return 0
+    for d in letters:
+        code = f" code {d['code']}/{d['error_subcode']}" if d["code"] is not None else ""
+        trace = f" fbtrace_id {d['fbtrace_id']}" if d["fbtrace_id"] else ""
+        resolved = f" resolved {str(d['resolved_at'])[:19]}" if d["resolved_at"] else ""
+        sys.stdout.write(f"{d['event_id']}  order {d['order_id']}  event_time {d['event_time']}  "
+                         f"{d['stage']}/{d['reason']}{code}{trace}  {d['message']}  "
+                         f"(run {d['run_id']}){resolved}\n")
+    return 0
+
+
+def cmd_emulator(args) -> int:
+    from sync.emulator import cli as emulator_cli
+    return emulator_cli.run(args)
+
+
+# --- parser -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="capi-sync", description=__doc__.split("\n\n")[0],
+                                     epilog="Exit codes: 0 ok, 1 internal error, 2 config/input error, "
+                                            "3 destination refused, 4 retries exhausted, 5 locked/busy, "
+                                            "6 source/view problem.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(p, json_help="print a machine-readable summary on stdout"):
+        p.add_argument("--config", default=DEFAULT_CONFIG_PATH, help=f"config file (default {DEFAULT_CONFIG_PATH})")
+        p.add_argument("--json", action="store_true", help=json_help)
+        p.add_argument("--verbose", action="store_true", help="debug logging")
+
+    p_run = sub.add_parser("run", help="send what is new since the watermark")
+    common(p_run)
+    p_run.add_argument("--dry-run", action="store_true",
+                       help="build and check events, write the exact request bodies to a file; send nothing, change no state")
+    p_run.add_argument("--output", default=None, help="dry-run output file (default data/capi-sync-dry-run.jsonl)")
+    p_run.add_argument("--full-refresh", action="store_true",
+                       help="ignore the watermark and ledger: resend every eligible event (the API deduplicates by event_id)")
+
+    p_status = sub.add_parser("status", help="show the watermark, last runs and dead-letter count")
+    common(p_status, "print the status as JSON")
+    p_status.add_argument("--limit", type=int, default=5, help="how many runs to show (default 5)")
+
+    p_dead = sub.add_parser("dead-letter", help="list or retry events the API or the checks refused")
+    p_dead.add_argument("action", choices=("list", "retry"))
+    common(p_dead)
+    p_dead.add_argument("--event-id", action="append", dest="event_ids", default=[], metavar="ID",
+                        help="only this event id (repeatable)")
+    p_dead.add_argument("--all", action="store_true", help="list: include resolved dead letters")
+    p_dead.add_argument("--limit", type=int, default=None, help="list: at most N")
+
+    p_emu = sub.add_parser("emulator", help="run the local Conversions API emulator")
+    try:
+        from sync.emulator import cli as emulator_cli
+        emulator_cli.add_arguments(p_emu)
+    except ImportError:  # pragma: no cover - the emulator package is part of the project
+        pass
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "emulator":
+        return cmd_emulator(args)
+    redactor = Redactor()
+    _setup_logging(redactor, getattr(args, "verbose", False))
+    try:
+        config = _load(args)
+        redactor.secrets = Redactor(config.secrets()).secrets
+        commands = {"run": cmd_run, "status": cmd_status, "dead-letter": cmd_dead_letter}
+        return commands[args.command](args, config)
+    except SyncError as exc:
+        sys.stderr.write(f"capi-sync: error: {redactor(str(exc))}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("capi-sync: interrupted\n")
+        return 130
+    except Exception as exc:  # a bug: say so, without secrets
+        sys.stderr.write(f"capi-sync: internal error: {type(exc).__name__}: {redactor(str(exc))}\n")
+        if os.environ.get("CAPI_SYNC_DEBUG"):
+            sys.stderr.write(redactor(traceback.format_exc()))
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""Config: rendering, validation, and one-line errors naming file and key."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from sync.config import load_config, parse_config, parse_duration
+from sync.errors import ConfigError
+
+FILE = "config/sync.yml"
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN_LINE = "  access_token: \"{{ env_var('META_ACCESS_TOKEN') }}\"\n"
+
+
+def cfg(body: str = "", destination: str = "") -> str:
+    return textwrap.dedent(body) + "destination:\n  dataset_id: '123'\n" + TOKEN_LINE + textwrap.indent(
+        textwrap.dedent(destination), "  ")
+
+
+@pytest.fixture(autouse=True)
+def token(monkeypatch):
+    monkeypatch.setenv("META_ACCESS_TOKEN", "tok-SECRET-config-test")
+    monkeypatch.delenv("DUCKDB_PATH", raising=False)
+
+
+def error_of(text: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, FILE)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_defaults():
+    config = parse_config(cfg(), FILE)
+    assert config.name == "offline_events"
+    assert config.source.type == "duckdb"
+    assert config.source.path == "data/warehouse.duckdb"
+    assert config.source.relation == "analytics.offline_events"
+    assert config.cursor.column == "event_time" and config.cursor.lookback == 3 * 86400
+    assert config.state.schema_ == "capi_sync"
+    d = config.destination
+    assert d.endpoint == "https://graph.facebook.com" and d.api_version == "v24.0"
+    assert d.batch_size == 1000 and d.concurrency == 4
+    assert d.events_url == "https://graph.facebook.com/v24.0/123/events"
+    assert config.checkpoint_every_batches == 10
+
+
+def test_duckdb_path_from_environment(monkeypatch):
+    monkeypatch.setenv("DUCKDB_PATH", "/tmp/x.duckdb")
+    assert parse_config(cfg(), FILE).source.path == "/tmp/x.duckdb"
+
+
+def test_shipped_config_works_without_variables(monkeypatch):
+    for name in ("META_ACCESS_TOKEN", "CAPI_ENDPOINT", "META_DATASET_ID"):
+        monkeypatch.delenv(name, raising=False)
+    config = load_config(ROOT / "config/sync.yml")
+    assert config.destination.endpoint == "http://127.0.0.1:8716"
+    assert config.destination.access_token.get_secret_value() == "local-emulator-token"
+
+
+def test_bigquery_example_parses(monkeypatch):
+    monkeypatch.setenv("META_APP_SECRET", "app-secret-value")
+    monkeypatch.setenv("META_DATASET_ID", "998877")
+    monkeypatch.setenv("GCP_PROJECT", "my-project")
+    config = load_config(ROOT / "config/sync.bigquery.example.yml")
+    assert config.source.type == "bigquery" and config.source.project == "my-project"
+    assert config.destination.endpoint == "https://graph.facebook.com"
+    assert config.destination.app_secret.get_secret_value() == "app-secret-value"
+
+
+def test_secret_never_in_repr_or_str():
+    config = parse_config(cfg(), FILE)
+    assert "tok-SECRET-config-test" not in repr(config)
+    assert "tok-SECRET-config-test" not in str(config.destination)
+    assert config.destination.access_token.get_secret_value() == "tok-SECRET-config-test"
+
+
+@pytest.mark.parametrize("body, destination, expected", [
+    ("", "batch_size: 1001\n", "config/sync.yml: destination.batch_size: must be at most 1000 (got 1001)"),
+    ("", "batch_size: 5000\n", "config/sync.yml: destination.batch_size: must be at most 1000 (got 5000)"),
+    ("", "batch_size: 0\n", "config/sync.yml: destination.batch_size: must be at least 1 (got 0)"),
+    ("", "concurrency: many\n", "config/sync.yml: destination.concurrency: must be a whole number (got 'many')"),
+    ("", "batch_sise: 10\n", "config/sync.yml: destination.batch_sise: unknown key (did you mean 'batch_size'?)"),
+    ("source:\n  type: duckdb\n  relaton: a.b\n", "",
+     "config/sync.yml: source.relaton: unknown key (did you mean 'relation'?)"),
+    ("source:\n  type: oracle\n", "",
+     "config/sync.yml: source: must be one of 'duckdb', 'bigquery' (got 'oracle')"),
+    ("source:\n  type: duckdb\n  relation: \"x; DROP TABLE y\"\n", "",
+     "config/sync.yml: source.relation: must be `schema.name` made of letters, digits and underscores "
+     "(got 'x; DROP TABLE y')"),
+    ("cursor:\n  column: \"event_time OR 1=1\"\n", "",
+     "config/sync.yml: cursor.column: must be a column name of letters, digits and underscores "
+     "(got 'event_time OR 1=1')"),
+    ("cursor:\n  lookback: 3 days\n", "",
+     "config/sync.yml: cursor.lookback: must be a duration like 3d, 6h, 90m or seconds (got '3 days')"),
+    ("state:\n  schema: \"a-b\"\n", "",
+     "config/sync.yml: state.schema: must be made of letters, digits and underscores (got 'a-b')"),
+    ("", "endpoint: http://graph.facebook.com\n",
+     "config/sync.yml: destination.endpoint: plain http is only allowed for a loopback host; use https "
+     "(got 'http://graph.facebook.com')"),
+    ("", "api_version: '24'\n", "config/sync.yml: destination.api_version: must look like v24.0 (got '24')"),
+    ("", "data_processing_options: {options: [LDU], country: 2}\n",
+     "config/sync.yml: destination.data_processing_options.country: must be one of 0 or 1 (got 2)"),
+    ("surprise: 1\n", "", "config/sync.yml: surprise: unknown key (allowed: name, source, cursor, state, destination)"),
+])
+def test_one_line_errors(body, destination, expected):
+    assert error_of(cfg(body, destination)) == expected
+
+
+def test_dataset_id_must_be_digits():
+    text = "destination:\n  dataset_id: abc\n" + TOKEN_LINE
+    assert error_of(text) == ("config/sync.yml: destination.dataset_id: must be the dataset (pixel) id, "
+                              "digits only (got 'abc')")
+
+
+def test_missing_required_key():
+    assert error_of("destination:\n" + TOKEN_LINE) == "config/sync.yml: destination.dataset_id: is required"
+
+
+def test_missing_env_var_names_key(monkeypatch):
+    monkeypatch.delenv("META_ACCESS_TOKEN")
+    assert error_of(cfg()) == ("config/sync.yml: destination.access_token: environment variable "
+                               "META_ACCESS_TOKEN is not set (set it, or give a default: "
+                               "env_var('META_ACCESS_TOKEN', '...'))")
+
+
+def test_env_var_default_and_types(monkeypatch):
+    monkeypatch.setenv("BATCH", "250")
+    config = parse_config(cfg("", "batch_size: {{ env_var('BATCH') }}\nconcurrency: {{ env_var('CONC', '2') }}\n"), FILE)
+    assert config.destination.batch_size == 250 and config.destination.concurrency == 2
+
+
+def test_literal_token_is_refused():
+    text = "destination:\n  dataset_id: '1'\n  access_token: EAAB-literal-token\n"
+    message = error_of(text)
+    assert message == ("config/sync.yml: destination.access_token: must not be written in the file: secrets "
+                       "come from the environment, e.g. \"{{ env_var('META_ACCESS_TOKEN') }}\"")
+    assert "EAAB-literal-token" not in message
+
+
+def test_literal_app_secret_is_refused():
+    assert error_of(cfg("", "app_secret: shh-literal\n")).startswith(
+        "config/sync.yml: destination.app_secret: must not be written in the file")
+
+
+def test_malformed_yaml_names_line():
+    text = cfg("", "batch_size: 10\n") + "  timeout: {connect: 1\n"
+    assert error_of(text).startswith("config/sync.yml: line ")
+    assert "malformed YAML" in error_of(text)
+
+
+def test_bad_template_names_line():
+    assert error_of("name: {{ env_var('X' }}\n") .startswith("config/sync.yml: line 1: template error:")
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match=r"^nope\.yml: config file not found$"):
+        load_config("nope.yml")
+
+
+def test_state_dataset_only_for_bigquery():
+    assert error_of(cfg("state:\n  dataset: x\n")) == (
+        "config/sync.yml: state.dataset: is for a bigquery source; a duckdb source keeps its state "
+        "in state.schema of the same file")
+
+
+def test_loopback_http_allowed_and_appsecret_proof(monkeypatch):
+    monkeypatch.setenv("META_APP_SECRET", "app-secret")
+    config = parse_config(cfg("", "endpoint: http://127.0.0.1:8716/\n"
+                                  "app_secret: \"{{ env_var('META_APP_SECRET') }}\"\n"), FILE)
+    assert config.destination.endpoint == "http://127.0.0.1:8716"
+    assert config.destination.is_loopback
+    import hashlib
+    import hmac
+    assert config.destination.appsecret_proof() == hmac.new(
+        b"app-secret", b"tok-SECRET-config-test", hashlib.sha256).hexdigest()
+
+
+@pytest.mark.parametrize("value, seconds", [("3d", 259200), ("6h", 21600), ("90m", 5400), ("45s", 45),
+                                            ("1d12h", 129600), (3600, 3600), ("120", 120), ("1w", 604800)])
+def test_parse_duration(value, seconds):
+    assert parse_duration(value) == seconds
