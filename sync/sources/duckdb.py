@@ -92,7 +92,7 @@ class DuckDBSource:
         reader_con = self.connection.cursor()
         try:
             try:
-                reader = reader_con.execute(sql, params).fetch_record_batch(self.chunk_size)
+                reader = reader_con.execute(sql, params).to_arrow_reader(self.chunk_size)
             except duckdb.Error as exc:
                 raise SourceError(f"source.relation: reading {self.relation} failed: "
                                   f"{str(exc).splitlines()[0]}") from None

@@ -1,0 +1,163 @@
+"""The destination against the real emulator on 127.0.0.1: body, header-only token, retries,
+permanent errors, and the cost of isolating invalid events by splitting."""
+from __future__ import annotations
+
+import math
+
+import orjson
+import pytest
+from offline_events_fixture import DATASET_ID, TOKEN, make_row, sha
+
+from sync.config import parse_config
+from sync.destination import ConversionsApiDestination, DestinationError
+from sync.emulator import ConversionsApiEmulator, Faults
+from sync.events import COPIES_COLUMN, EVENT_COLUMNS, USER_DATA_COLUMNS, EventSettings, build_events
+from sync.errors import EXIT_DESTINATION_REFUSED, EXIT_RETRIES_EXHAUSTED
+
+import time
+
+NOW = int(time.time())
+
+
+def destination_config(url: str, **extra):
+    lines = "".join(f"  {k}: {v}\n" for k, v in extra.items())
+    text = (f"destination:\n  endpoint: {url}\n  dataset_id: '{DATASET_ID}'\n"
+            "  access_token: \"{{ env_var('T') }}\"\n"
+            "  retry: {max_attempts: 4, base_delay: 0.001, max_delay: 0.01, throttle_base_delay: 0.002, budget_seconds: 2}\n"
+            + lines)
+    return parse_config(text, "test.yml").destination
+
+
+@pytest.fixture(autouse=True)
+def token(monkeypatch):
+    monkeypatch.setenv("T", TOKEN)
+
+
+@pytest.fixture
+def emulator():
+    with ConversionsApiEmulator(access_token=TOKEN, clock=lambda: NOW) as emu:
+        yield emu
+
+
+def events(n: int) -> list[bytes]:
+    rows = [make_row(i, NOW - 3600) for i in range(n)]
+    chunk = {c: [r[c] for r in rows] for c in EVENT_COLUMNS + USER_DATA_COLUMNS}
+    chunk["value"] = [float(v) for v in chunk["value"]]
+    chunk[COPIES_COLUMN] = [1] * n
+    built = build_events(chunk, EventSettings(now=NOW))
+    return [orjson.dumps(e) for e in built.events]
+
+
+def test_accepts_batch_token_only_in_header(emulator):
+    encoded = events(20)
+    with ConversionsApiDestination(destination_config(emulator.url, test_event_code="TEST1")) as dest:
+        delivery = dest.deliver(encoded)
+    assert [i for i, _ in delivery.accepted] == list(range(20))
+    assert delivery.requests == 1 and delivery.rejected == [] and delivery.error is None
+    assert emulator.accepted_event_ids() == [orjson.loads(e)["event_id"] for e in encoded]
+    record = emulator.requests[0]
+    assert record.path == f"/v24.0/{DATASET_ID}/events"
+    assert record.token_source == "header" and record.had_token_in_url is False
+    assert record.query_keys == []
+    assert emulator.accepted_batches()[0].parameters.get("test_event_code") == "TEST1"
+
+
+def test_exact_body(emulator):
+    config = destination_config(emulator.url, partner_agent="capi-sync", upload_tag="stores")
+    with ConversionsApiDestination(config) as dest:
+        body = dest.body([b'{"a":1}', b'{"b":2}'])
+    assert body == b'{"data":[{"a":1},{"b":2}],"partner_agent":"capi-sync","upload_tag":"stores"}'
+
+
+@pytest.mark.parametrize("n, bad", [(1000, 1), (1000, 3), (1000, 10), (64, 1)])
+def test_split_cost_is_k_log_n(emulator, n, bad):
+    encoded = events(n)
+    ids = [orjson.loads(e)["event_id"] for e in encoded]
+    poisoned = {ids[(i * 7919) % n] for i in range(bad)}
+    emulator.set_faults(Faults(poison_event_ids=poisoned))
+    with ConversionsApiDestination(destination_config(emulator.url)) as dest:
+        delivery = dest.deliver(encoded)
+    assert {ids[i] for i, _ in delivery.rejected} == poisoned
+    assert len(delivery.accepted) == n - bad
+    assert sorted(emulator.accepted_event_ids()) == sorted(set(ids) - poisoned)
+    assert all(e.code == 100 and 2804000 <= e.subcode < 2805000 and e.fbtrace_id for _, e in delivery.rejected)
+    # Each bad event costs at most 2 requests per level of the halving tree.
+    assert delivery.requests <= 1 + 2 * bad * math.ceil(math.log2(n))
+    if bad == 1:
+        assert 1 + 2 * math.floor(math.log2(n)) <= delivery.requests <= 1 + 2 * math.ceil(math.log2(n))
+
+
+def test_transient_faults_retried(emulator):
+    emulator.set_faults(Faults(script=["server_error", "throttle:17", "drop"]))
+    with ConversionsApiDestination(destination_config(emulator.url)) as dest:
+        delivery = dest.deliver(events(10))
+    assert len(delivery.accepted) == 10 and delivery.error is None
+    assert delivery.requests == 4 and delivery.retries == 3
+    assert len(emulator.accepted_event_ids()) == 10
+
+
+def test_retries_exhausted(emulator):
+    emulator.set_faults(Faults(server_error_rate=1.0))
+    with ConversionsApiDestination(destination_config(emulator.url)) as dest:
+        delivery = dest.deliver(events(5))
+    assert delivery.accepted == [] and isinstance(delivery.error, DestinationError)
+    assert delivery.error.exit_code == EXIT_RETRIES_EXHAUSTED
+    assert delivery.requests == 4
+    assert str(delivery.error).startswith("gave up after 4 attempts: temporary API error")
+
+
+def test_budget_exhausted_before_attempts(emulator):
+    emulator.set_faults(Faults(throttle_rate=1.0))
+    config = destination_config(emulator.url).model_copy(update={"retry": destination_config(
+        emulator.url).retry.model_copy(update={"max_attempts": 100, "throttle_base_delay": 1.0,
+                                               "budget_seconds": 0.5})})
+    with ConversionsApiDestination(config, sleep=lambda s: None) as dest:
+        delivery = dest.deliver(events(5))
+    assert delivery.error.exit_code == EXIT_RETRIES_EXHAUSTED
+    assert "retry budget of 0.5 s used up" in str(delivery.error)
+    assert delivery.requests < 100
+
+
+def test_bad_token_is_permanent_no_retry(emulator, monkeypatch):
+    monkeypatch.setenv("T", "wrong-token-value")
+    with ConversionsApiDestination(destination_config(emulator.url)) as dest:
+        delivery = dest.deliver(events(5))
+    assert delivery.requests == 1
+    assert delivery.error.exit_code == EXIT_DESTINATION_REFUSED
+    assert str(delivery.error).startswith("destination.access_token: the access token was refused")
+    assert "wrong-token-value" not in str(delivery.error)
+
+
+def test_unknown_dataset_names_the_key():
+    with ConversionsApiEmulator(access_token=TOKEN, dataset_ids=["42"]) as emu:
+        with ConversionsApiDestination(destination_config(emu.url)) as dest:
+            delivery = dest.deliver(events(2))
+    assert delivery.requests == 1
+    assert str(delivery.error).startswith("destination.dataset_id: the dataset does not exist")
+
+
+def test_unreachable_endpoint_is_transient_and_scrubbed():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    with ConversionsApiDestination(destination_config(f"http://127.0.0.1:{port}")) as dest:
+        delivery = dest.deliver(events(2))
+    assert delivery.error.exit_code == EXIT_RETRIES_EXHAUSTED
+    assert "connection failed (ConnectError" in str(delivery.error)
+    assert TOKEN not in str(delivery.error)
+
+
+def test_appsecret_proof_in_body(monkeypatch):
+    monkeypatch.setenv("S", "app-secret-xyz")
+    with ConversionsApiEmulator(access_token=TOKEN, app_secret="app-secret-xyz", clock=lambda: NOW) as emu:
+        config = destination_config(emu.url, app_secret="\"{{ env_var('S') }}\"")
+        with ConversionsApiDestination(config) as dest:
+            delivery = dest.deliver(events(3))
+        assert len(delivery.accepted) == 3
+        assert emu.requests[0].had_appsecret_proof is True
+
+
+def test_sha_helper_sanity():
+    assert sha("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
