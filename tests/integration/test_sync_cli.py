@@ -107,3 +107,8 @@ def test_duckdb_file_busy_in_another_process(warehouse, emulator, config_path):
     assert result.returncode == 5
     assert f"the DuckDB file {warehouse} is in use by process {holder.pid}" in result.stderr
     assert emulator.requests == []
+
+
+def test_emulator_subcommand_is_wired():
+    result = cli("emulator", "--help")
+    assert result.returncode == 0 and "--latency-ms" in result.stdout and "--poison-event-id" in result.stdout
