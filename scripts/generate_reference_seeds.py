@@ -53,12 +53,16 @@ COUNTRY_ALIASES: dict[str, str] = {
 }
 
 # Abbreviations people write for US states / Canadian provinces beyond the ISO codes and names.
+# AP-style abbreviations of US states ("Calif.", "Mass.") and a few older or informal names.
+_AP_STATES = ("Ala.=AL Ariz.=AZ Ark.=AR Calif.=CA Colo.=CO Conn.=CT Del.=DE Fla.=FL Ga.=GA Ill.=IL Ind.=IN "
+              "Kan.=KS Ky.=KY La.=LA Md.=MD Mass.=MA Mich.=MI Minn.=MN Miss.=MS Mo.=MO Mont.=MT Neb.=NE "
+              "Nev.=NV N.H.=NH N.J.=NJ N.M.=NM N.Y.=NY N.C.=NC N.D.=ND Okla.=OK Ore.=OR Pa.=PA R.I.=RI "
+              "S.C.=SC S.D.=SD Tenn.=TN Tex.=TX Vt.=VT Va.=VA Wash.=WA W.Va.=WV Wis.=WI Wyo.=WY")
 STATE_ALIASES: dict[tuple[str, str], str] = {
-    ("US", "Washington DC"): "DC", ("US", "Washington D.C."): "DC", ("US", "D.C."): "DC",
-    ("US", "Calif."): "CA", ("US", "Calif"): "CA", ("US", "Mass."): "MA", ("US", "Penn."): "PA",
-    ("US", "N.Y."): "NY", ("US", "Fla."): "FL", ("US", "Tex."): "TX", ("US", "Ill."): "IL",
-    ("CA", "PQ"): "QC", ("CA", "Newfoundland"): "NL", ("CA", "NF"): "NL", ("CA", "Yukon Territory"): "YT",
-    ("CA", "NWT"): "NT", ("CA", "PEI"): "PE",
+    **{("US", a.split("=")[0]): a.split("=")[1] for a in _AP_STATES.split()},
+    ("US", "Washington DC"): "DC", ("US", "Washington D.C."): "DC", ("US", "Calif"): "CA", ("US", "Penn."): "PA",
+    ("CA", "Québec"): "QC", ("CA", "PQ"): "QC", ("CA", "Newfoundland"): "NL", ("CA", "NF"): "NL",
+    ("CA", "Yukon Territory"): "YT", ("CA", "NWT"): "NT", ("CA", "PEI"): "PE",
 }
 
 _SPACES = re.compile(r"[\t\n\f\r ]+")

@@ -1,6 +1,11 @@
 -- Each customer's identifiers as Meta wants them: lowercase hex SHA-256 of the
 -- normalized value, NULL when the value is missing or invalid. Raw personal data
 -- stops here; nothing downstream sees it.
+--
+-- A table, not a view: normalizing (above all parsing phone numbers) is the expensive
+-- part and customers change slowly, so it runs once per `dbt build` instead of on every
+-- read of offline_events. Run `dbt build` after each refresh of customer_360.
+{{ config(materialized='table') }}
 with customers as (
 
     select * from {{ ref('int_customers__normalized') }}

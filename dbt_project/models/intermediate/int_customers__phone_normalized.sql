@@ -124,6 +124,7 @@ with_national_number as (
 
     select
         with_region_rest.amperity_id,
+        with_region_rest.effective_country,
         case
             when with_region_rest.has_plus or with_region_rest.international_prefix_length is not null
                 then with_region_rest.written_calling_code
@@ -131,28 +132,43 @@ with_national_number as (
         end as calling_code,
         case
             when with_region_rest.has_plus or with_region_rest.international_prefix_length is not null
-                then substr(with_region_rest.after_prefix, length(with_region_rest.written_calling_code) + 1)
+                then 'written'
             when with_region_rest.after_region_code is not null
              and ((not with_region_rest.whole_matches_region
                    and {{ phone_matches_plan('with_region_rest.region_rest', 'region_plan') }})
                   or with_region_rest.whole_length_class = 'too_long')
-                then with_region_rest.region_rest
-            else with_region_rest.digits
-        end as national_number,
-        -- the numbering plan of the result: the region's own unless a calling code was
-        -- read from the number, then the main region of that code
-        case
-            when with_region_rest.has_plus or with_region_rest.international_prefix_length is not null
-              or (with_region_rest.after_region_code is not null
-                  and ((not with_region_rest.whole_matches_region
-                        and {{ phone_matches_plan('with_region_rest.region_rest', 'region_plan') }})
-                       or with_region_rest.whole_length_class = 'too_long'))
-                then null
-            else with_region_rest.effective_country
-        end as national_plan_region
+                then 'carried'
+            else 'added'
+        end as calling_code_source,
+        with_region_rest.after_prefix,
+        with_region_rest.region_rest,
+        with_region_rest.digits
     from with_region_rest
     left join plans as region_plan
         on region_plan.region = with_region_rest.effective_country
+
+),
+
+-- the numbering plan of the result: the region's own when its calling code was added,
+-- else the main region of the calling code (libphonenumber: US for +1, even in Canada)
+with_plan_region as (
+
+    select
+        with_national_number.amperity_id,
+        with_national_number.calling_code,
+        case with_national_number.calling_code_source
+            when 'written' then substr(with_national_number.after_prefix, length(with_national_number.calling_code) + 1)
+            when 'carried' then with_national_number.region_rest
+            else with_national_number.digits
+        end as national_number,
+        case
+            when with_national_number.calling_code_source = 'added' then with_national_number.effective_country
+            else main_plan.region
+        end as plan_region
+    from with_national_number
+    left join plans as main_plan
+        on main_plan.is_main_region_for_code
+       and main_plan.calling_code = with_national_number.calling_code
 
 ),
 
@@ -160,23 +176,19 @@ with_national_number as (
 with_plan as (
 
     select
-        with_national_number.amperity_id,
-        with_national_number.calling_code,
-        with_national_number.national_number,
-        {{ phone_strip_national_prefix('with_national_number.national_number', 'number_plan') }} as stripped_number,
+        with_plan_region.amperity_id,
+        with_plan_region.calling_code,
+        with_plan_region.national_number,
+        {{ phone_strip_national_prefix('with_plan_region.national_number', 'number_plan') }} as stripped_number,
         number_plan.min_length,
         number_plan.max_length,
         number_plan.possible_lengths,
         number_plan.local_only_lengths
-    from with_national_number
-    left join plans as number_plan
-        on number_plan.calling_code = with_national_number.calling_code
-       and (
-            (with_national_number.national_plan_region is null and number_plan.is_main_region_for_code)
-            or number_plan.region = with_national_number.national_plan_region
-       )
-    where with_national_number.calling_code is not null
-      and length(with_national_number.national_number) >= 2
+    from with_plan_region
+    inner join plans as number_plan
+        on number_plan.region = with_plan_region.plan_region
+       and number_plan.calling_code = with_plan_region.calling_code
+    where length(with_plan_region.national_number) >= 2
 
 ),
 

@@ -1,5 +1,6 @@
 -- One Conversions API event per eligible order: an order with at least one eligible
--- line whose customer has a valid email or phone. The sync reads this view; its
+-- line, a positive value (a Purchase worth nothing is not reported; Meta requires a
+-- value) and a customer with a valid email or phone. The sync reads this view; its
 -- cursor is event_time.
 with orders as (
 
@@ -48,8 +49,8 @@ events as (
         on contents.order_id = orders.order_id
     inner join customers
         on customers.amperity_id = orders.amperity_id
-    where customers.em is not null
-       or customers.ph is not null
+    where orders.value > 0
+      and (customers.em is not null or customers.ph is not null)
 
 )
 
