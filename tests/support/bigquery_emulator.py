@@ -19,6 +19,7 @@ In pytest, use the fixtures `bigquery_emulator` (one server per test session) an
 from __future__ import annotations
 
 import ctypes
+import datetime
 import itertools
 import json
 import os
@@ -224,6 +225,65 @@ class BigQueryEmulator:
         except urllib.error.HTTPError as exc:
             raise EmulatorError(f"{method} {path}: HTTP {exc.code}: "
                                 f"{exc.read().decode(errors='replace')}") from None
+
+
+# --- writing rows ----------------------------------------------------------------------------
+# DuckDB column types of sample_data.schema -> BigQuery types.
+BIGQUERY_TYPES = {"VARCHAR": "STRING", "INTEGER": "INT64", "BIGINT": "INT64", "BOOLEAN": "BOOL",
+                  "DATE": "DATE", "TIMESTAMP": "TIMESTAMP", "DOUBLE": "FLOAT64", "DECIMAL(18, 2)": "NUMERIC"}
+ROWS_PER_STATEMENT = 2000  # ~100 bytes a row stays far below BigQuery's 1 MB query text limit
+
+
+def string_literal(value: str) -> str:
+    """A GoogleSQL string literal for any text."""
+    escaped = (value.replace("\\", "\\\\").replace("'", "\\'")
+               .replace("\n", "\\n").replace("\r", "\\r"))
+    return f"'{escaped}'"
+
+
+def _json_value(value: object) -> object:
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        return value.isoformat(sep=" ", timespec="microseconds")
+    return str(value)  # Decimal, date, float
+
+
+def insert_rows(client: bigquery.Client, table: str, columns: dict[str, str], rows: list[tuple]) -> int:
+    """INSERT rows (tuples in `columns` order; `columns` maps name -> BigQuery type) into an
+    existing table `project.dataset.table`, as few DML statements carrying the rows as one JSON
+    string literal each. Works on BigQuery and on the emulator (which has no query parameters,
+    no insertAll and no JSON load jobs). Naive datetimes are UTC. Returns the rows inserted."""
+    names = list(columns)
+    select = ", ".join(f"CAST(JSON_VALUE(r, '$.{n}') AS {t})" if t != "STRING" else f"JSON_VALUE(r, '$.{n}')"
+                       for n, t in columns.items())
+    inserted = 0
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        chunk = [{n: _json_value(v) for n, v in zip(names, row, strict=True)}
+                 for row in rows[start:start + ROWS_PER_STATEMENT]]
+        result = client.query_and_wait(
+            f"INSERT INTO `{table}` ({', '.join(names)}) SELECT {select} "
+            f"FROM UNNEST(JSON_QUERY_ARRAY({string_literal(json.dumps(chunk))})) AS r")
+        inserted += result.num_dml_affected_rows or 0
+    return inserted
+
+
+def load_source_fixtures(client: bigquery.Client, dataset: str = "amperity") -> None:
+    """(Re)create the two source tables in `dataset` of the client's project and fill them with
+    sample_data.fixtures, as load_fixtures does on DuckDB."""
+    from sample_data import fixtures, schema
+
+    client.create_dataset(dataset, exists_ok=True)
+    for table, duck_columns, rows in (
+            ("customer_360", schema.CUSTOMER_360_COLUMNS, fixtures.CUSTOMERS),
+            ("unified_itemized_transactions", schema.UNIFIED_ITEMIZED_TRANSACTIONS_COLUMNS, fixtures.TRANSACTIONS)):
+        columns = {name: BIGQUERY_TYPES[t] for name, t in duck_columns.items()}
+        full = f"{client.project}.{dataset}.{table}"
+        client.query_and_wait(f"CREATE OR REPLACE TABLE `{full}` "
+                              f"({', '.join(f'{n} {t}' for n, t in columns.items())})")
+        insert_rows(client, full, columns, rows)
 
 
 # --- pytest fixtures --------------------------------------------------------------------------
