@@ -1,0 +1,135 @@
+"""Payload building on the sync's own code path: view -> chunks -> events -> request bodies.
+
+Uses the sync's DuckDB source (its SQL, Arrow record batches, `to_pylist`), its
+`build_events` (checks included), orjson per event and `request_body` per 1,000 events,
+exactly as `SyncRun._pipeline` does; time spent reading chunks, building events and
+encoding bodies is measured apart. `check_identical` proves the bodies are the ones
+`capi-sync run --dry-run` writes.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import orjson
+
+from sync.config import parse_config
+from sync.destination import request_body
+from sync.events import EventSettings, build_events
+from sync.runner import READ_FLOOR_AGE, SyncRun
+from sync.sources.duckdb import DuckDBSource
+
+
+def sync_config_text(*, duckdb_path: str, relation: str, endpoint: str = "http://127.0.0.1:9",
+                     name: str = "bench", concurrency: int = 4, chunk_size: int = 10000,
+                     batch_size: int = 1000) -> str:
+    """A sync config for the benchmark (token from env_var with the emulator's default)."""
+    return f"""# written by bench/ for one benchmark run
+name: {name}
+source:
+  type: duckdb
+  path: "{duckdb_path}"
+  relation: {relation}
+  chunk_size: {chunk_size}
+cursor:
+  column: event_time
+  lookback: 3d
+state:
+  schema: capi_sync
+destination:
+  endpoint: "{endpoint}"
+  api_version: v24.0
+  dataset_id: "1234567890"
+  access_token: "{{{{ env_var('META_ACCESS_TOKEN', 'local-emulator-token') }}}}"
+  batch_size: {batch_size}
+  concurrency: {concurrency}
+  timeout:
+    connect: 5
+    read: 60
+  retry:
+    max_attempts: 3
+    base_delay: 0.5
+    max_delay: 5
+    throttle_base_delay: 1
+    budget_seconds: 30
+"""
+
+
+def write_config(path: Path, **kwargs) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(sync_config_text(**kwargs))
+    return path
+
+
+def sync_bodies(duckdb_path: str, relation: str, chunk_size: int = 10000, now: int | None = None):
+    """Yield (phase seconds dict updates, body) along the sync's path; used by measure()."""
+    config = parse_config(sync_config_text(duckdb_path=duckdb_path, relation=relation, chunk_size=chunk_size))
+    now = int(time.time()) if now is None else now
+    source = DuckDBSource(config, read_only=True)
+    settings = EventSettings(now=now)
+    size = config.destination.batch_size
+    dumps = orjson.dumps
+    try:
+        chunks = source.read(now - READ_FLOOR_AGE, exclude_sent=False)
+        seen: set[str] = set()
+        pending: list[bytes] = []
+        while True:
+            t0 = time.perf_counter()
+            chunk = next(chunks, None)
+            t1 = time.perf_counter()
+            if chunk is None:
+                break
+            built = build_events(chunk, settings, seen)
+            t2 = time.perf_counter()
+            bodies = []
+            for event in built.events:
+                if event is not None:
+                    pending.append(dumps(event))
+                    if len(pending) == size:
+                        bodies.append(request_body(pending))
+                        pending = []
+            t3 = time.perf_counter()
+            yield {"read": t1 - t0, "build": t2 - t1, "encode": t3 - t2,
+                   "rows": len(chunk["event_id"]), "skipped": len(built.skips)}, bodies
+        if pending:
+            yield {"read": 0.0, "build": 0.0, "encode": 0.0, "rows": 0, "skipped": 0}, [request_body(pending)]
+    finally:
+        source.close()
+
+
+def measure(duckdb_path: str, relation: str, chunk_size: int = 10000) -> dict:
+    """Events/s from `relation` to request bodies, with the read / build / encode split."""
+    totals = {"read": 0.0, "build": 0.0, "encode": 0.0, "rows": 0, "skipped": 0}
+    events = n_bodies = n_bytes = 0
+    started = time.perf_counter()
+    for phases, bodies in sync_bodies(duckdb_path, relation, chunk_size):
+        for key, value in phases.items():
+            totals[key] += value
+        for body in bodies:
+            n_bodies += 1
+            n_bytes += len(body)
+    wall = time.perf_counter() - started
+    events = totals["rows"] - totals["skipped"]
+    build_encode = totals["build"] + totals["encode"]
+    return {
+        "relation": relation, "rows_read": totals["rows"], "events": events, "skipped": totals["skipped"],
+        "bodies": n_bodies, "body_bytes": n_bytes,
+        "read_seconds": round(totals["read"], 3), "build_seconds": round(totals["build"], 3),
+        "encode_seconds": round(totals["encode"], 3), "wall_seconds": round(wall, 3),
+        "events_per_second": round(events / build_encode, 1) if build_encode else None,
+        "events_per_second_with_read": round(events / wall, 1) if wall else None,
+    }
+
+
+def check_identical(config_path: Path, duckdb_path: str, relation: str, output: Path) -> dict:
+    """Run the sync's dry run in-process and compare its bodies with `sync_bodies` (same `now`)."""
+    from sync.config import load_config
+    now = int(time.time())
+    config = load_config(config_path)
+    summary = SyncRun(config, dry_run=True, output=str(output), now=lambda: now).run()
+    if summary.error:
+        return {"identical": False, "error": summary.error}
+    ours = [b for _, bodies in sync_bodies(duckdb_path, relation, config.source.chunk_size, now=now) for b in bodies]
+    theirs = output.read_bytes().splitlines()
+    output.unlink()
+    return {"identical": ours == theirs, "bodies": len(theirs), "events": summary.events_written}

@@ -1,0 +1,186 @@
+"""The benchmark suite, one command:
+
+    .venv/bin/python -m bench --sizes 100000,1000000
+
+For each size: sample data -> dbt (seed, run, then the full `dbt build`, timed) -> payload
+building (sync path vs the facebook-business SDK) -> `capi-sync run` end to end to a
+counting sink (events/s, peak RSS) -> incremental runs (nothing new; 10,000 new orders).
+Once, on the smallest size: latency-bound runs (emulator +200 ms, concurrency 1/4/8) and a
+pyinstrument profile. Writes bench/results/<stamp>.json, bench/results/latest.json,
+docs/benchmarks.md and docs/benchmarks.svg.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from importlib import metadata
+from pathlib import Path
+
+from bench import payload, sdk_baseline, workload
+from bench.processes import ROOT, BenchError, start_emulator, start_sink
+from bench.sync_runs import cli_run, latency_run, make_sample
+
+RESULTS = ROOT / "bench" / "results"
+NEW_ORDERS = 10_000
+LATENCY_MS = 200
+LATENCY_BATCHES = {1: 20, 4: 40, 8: 80}
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_kib = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem_kib = int(line.split()[1])
+    except OSError:
+        pass
+
+    def version(name):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {"nproc": os.cpu_count(), "memory_gib": round(mem_kib / 2**20, 1), "cpu": cpu,
+            "platform": platform.platform(), "python": platform.python_version(),
+            "duckdb": version("duckdb"), "dbt_core": version("dbt-core"), "dbt_duckdb": version("dbt-duckdb"),
+            "facebook_business": version("facebook-business"), "orjson": version("orjson"),
+            "httpx": version("httpx")}
+
+
+def git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def log(message: str) -> None:
+    sys.stderr.write(f"{dt.datetime.now():%H:%M:%S} bench: {message}\n")
+    sys.stderr.flush()
+
+
+def step(results: dict, key: str, fn, *args, **kwargs):
+    """Run one measurement; a failure is recorded under `key` (never a made-up number)."""
+    started = time.perf_counter()
+    try:
+        value = fn(*args, **kwargs)
+    except (BenchError, Exception) as exc:  # noqa: BLE001 - recorded, the suite goes on
+        value = {"error": f"{type(exc).__name__}: {exc}"}
+        log(f"{key} FAILED: {value['error']}")
+        if not isinstance(exc, BenchError):
+            traceback.print_exc()
+    results[key] = value
+    log(f"{key}: {time.perf_counter() - started:.1f} s -> {json.dumps(value)[:300]}")
+    return value
+
+
+def bench_size(orders: int, args, first: bool) -> dict:
+    out: dict = {"orders": orders}
+    log(f"=== {orders:,} orders: preparing the workload")
+    meta = step(out, "workload", workload.prepare, orders, reuse=args.reuse, dbt_timeout=args.dbt_timeout)
+    if "error" in meta:
+        return out
+    path = Path(meta["duckdb_path"])
+    view, table = workload.VIEW, workload.TABLE_COPY
+
+    # 1. payload building
+    step(out, "payload_sync_table", payload.measure, str(path), table)
+    step(out, "payload_sync_view", payload.measure, str(path), view)
+
+    def sdk():
+        import duckdb
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            return sdk_baseline.measure(con, table, min(orders, args.sdk_orders))
+        finally:
+            con.close()
+    step(out, "payload_sdk", sdk)
+    if first:
+        def identical():
+            sample = make_sample(path, table, "bench.identity_sample", 5000)
+            cfg = payload.write_config(path.parent / "sync-identity.yml", duckdb_path=str(path), relation=sample)
+            return payload.check_identical(cfg, str(path), sample, path.parent / "identity-dry-run.jsonl")
+        step(out, "payload_identical_to_dry_run", identical)
+
+    # 2 + 4 + 5. end to end to the counting sink, peak RSS, incremental
+    with start_sink() as sink:
+        step(out, "e2e_table", cli_run, path, table, sink, timeout=args.step_timeout, label="e2e-table")
+        step(out, "incremental_table_nothing_new", cli_run, path, table, sink, timeout=args.step_timeout,
+             fresh=False, label="inc-table-none")
+        step(out, "e2e_view", cli_run, path, view, sink, timeout=args.step_timeout, label="e2e-view")
+        step(out, "incremental_view_nothing_new", cli_run, path, view, sink, timeout=args.step_timeout,
+             fresh=False, label="inc-view-none")
+        if first and not args.no_profile:
+            from bench.profile_sync import profile_run
+            step(out, "profile_table", profile_run, path, table, sink, RESULTS / f"profile-{orders}-table.txt")
+        # 10,000 new orders in the last day, then dbt (views: re-created) and an incremental run.
+        (path.parent / "workload.json").unlink(missing_ok=True)  # the workload is no longer pristine
+        step(out, "append_new_orders", workload.generate, path, NEW_ORDERS, append=True, days=1, customers=0,
+             timeout=args.step_timeout)
+        step(out, "dbt_run_after_append", workload.dbt, "run", path, timeout=args.dbt_timeout)
+        step(out, "incremental_view_new_orders", cli_run, path, view, sink, timeout=args.step_timeout,
+             fresh=False, label="inc-view-new")
+    return out
+
+
+def bench_latency(orders: int, args) -> dict:
+    out: dict = {}
+    path = workload.workload_dir(orders) / "warehouse.duckdb"
+    with start_emulator("--no-validation", "--keep", "count", "--latency-ms", str(LATENCY_MS)) as emulator:
+        for concurrency, batches in LATENCY_BATCHES.items():
+            sample = make_sample(path, workload.TABLE_COPY, f"bench.latency_{concurrency}", batches * 1000 + 500)
+            step(out, f"concurrency_{concurrency}", latency_run, path, sample, emulator,
+                 concurrency=concurrency, latency_ms=LATENCY_MS)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="capi-sync benchmarks (issue 6)")
+    parser.add_argument("--sizes", default="100000,1000000", help="orders per workload, comma-separated")
+    parser.add_argument("--reuse", action="store_true", help="reuse prepared workloads under data/bench/")
+    parser.add_argument("--sdk-orders", type=int, default=10_000, help="orders through the SDK baseline (default 10000)")
+    parser.add_argument("--dbt-timeout", type=float, default=900, help="seconds per dbt command (default 900)")
+    parser.add_argument("--step-timeout", type=float, default=900, help="seconds per sync run (default 900)")
+    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--no-docs", action="store_true", help="write the results JSON only")
+    args = parser.parse_args(argv)
+    sizes = sorted(int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip())
+
+    started = dt.datetime.now(dt.timezone.utc)
+    results = {"command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+               "started_at": started.isoformat(timespec="seconds"), "git_commit": git_commit(),
+               "machine": machine(), "load_average_at_start": os.getloadavg(), "sizes": {}}
+    for i, orders in enumerate(sizes):
+        results["sizes"][str(orders)] = bench_size(orders, args, first=i == 0)
+        if i == 0:
+            results["latency"] = bench_latency(orders, args)
+    results["load_average_at_end"] = os.getloadavg()
+    results["seconds"] = round((dt.datetime.now(dt.timezone.utc) - started).total_seconds(), 1)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    text = json.dumps(results, indent=2, default=str)
+    (RESULTS / f"{stamp}.json").write_text(text)
+    (RESULTS / "latest.json").write_text(text)
+    log(f"results: bench/results/{stamp}.json ({results['seconds']} s)")
+    if not args.no_docs:
+        from bench.report import write_report
+        write_report(results)
+        log("wrote docs/benchmarks.md and docs/benchmarks.svg")
+    return 0
