@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 CRUCIBLE_VENV = ROOT / ".venv-crucible"
-CRUCIBLE_REQUIREMENT = "crucible-emulator>=0.1.0a2,<0.2"
+CRUCIBLE_REQUIREMENT = "crucible-emulator[server]>=0.1.0a2,<0.2"
 BIN = "Scripts" if os.name == "nt" else "bin"
 
 
