@@ -283,7 +283,8 @@ class SyncConfig(_Model):
     def checkpoint_every_batches(self) -> int:
         if self.state.checkpoint_every_batches:
             return self.state.checkpoint_every_batches
-        return 10 if self.source.type == "duckdb" else 50
+        # DuckDB: every batch (group commits on a background thread; see docs/reliability.md).
+        return 1 if self.source.type == "duckdb" else 50
 
     def secrets(self) -> list[str]:
         """The secret strings, for scrubbing output."""

@@ -127,10 +127,12 @@ class ConversionsApiDestination:
         try:
             response = self._client.post(self.url, content=body)
         except httpx.TimeoutException as exc:
-            return None, GraphError(TRANSIENT, f"timed out ({type(exc).__name__})")
+            return None, GraphError(TRANSIENT, f"{self.url} timed out ({type(exc).__name__})",
+                                    config_key="destination.endpoint")
         except httpx.TransportError as exc:
-            return None, GraphError(TRANSIENT, f"connection failed ({type(exc).__name__}: "
-                                               f"{self.redact(str(exc))[:200]})")
+            return None, GraphError(TRANSIENT, f"connection to {self.url} failed ({type(exc).__name__}: "
+                                               f"{self.redact(str(exc))[:200]})",
+                                    config_key="destination.endpoint")
         try:
             payload = orjson.loads(response.content) if response.content else None
         except orjson.JSONDecodeError:
@@ -155,6 +157,8 @@ class ConversionsApiDestination:
         body = self.body(encoded_events)
         attempt = 0
         while True:
+            if self.stop.is_set():   # another batch hit a permanent error or the budget: no new requests
+                raise StoppedError("the run is stopping")
             attempt += 1
             delivery.requests += 1
             trace, error = self._post(body, len(encoded_events))
@@ -167,18 +171,21 @@ class ConversionsApiDestination:
             if error.kind == INVALID_EVENT:
                 raise InvalidEventsError(error)
             if error.kind == PERMANENT:
+                self.stop.set()   # stop every sending thread now: no retry storm
                 raise DestinationError(error, error.describe(), exhausted=False)
             # transient or throttled
             if attempt >= self.policy.max_attempts:
-                raise DestinationError(error, f"gave up after {attempt} attempts: {error.describe()}",
+                self.stop.set()
+                raise DestinationError(error, error.describe(f"gave up after {attempt} attempts: "),
                                        exhausted=True)
             with self._rng_lock:
                 delay = self.policy.backoff(attempt, error.kind == THROTTLED, self._rng)
             if self.stop.is_set():
                 raise StoppedError("the run is stopping")
             if not self.budget.take(delay):
-                raise DestinationError(error, f"retry budget of {self.policy.budget_seconds:g} s "
-                                              f"used up; last error: {error.describe()}",
+                self.stop.set()
+                raise DestinationError(error, error.describe(f"retry budget of {self.policy.budget_seconds:g} s used up; "
+                                                             "last error: "),
                                        exhausted=True)
             delivery.retries += 1
             if self._sleep is not None:

@@ -31,7 +31,8 @@ class GraphError:
     http_status: int | None = None
     config_key: str | None = None
 
-    def describe(self) -> str:
+    def describe(self, note: str = "") -> str:
+        """`key: note message (HTTP s, code c/sub, fbtrace_id t)`: the key to fix comes first."""
         where = f"{self.config_key}: " if self.config_key else ""
         codes = []
         if self.http_status is not None:
@@ -40,7 +41,7 @@ class GraphError:
             codes.append(f"code {self.code}" + (f"/{self.subcode}" if self.subcode else ""))
         if self.fbtrace_id:
             codes.append(f"fbtrace_id {self.fbtrace_id}")
-        return f"{where}{self.message}" + (f" ({', '.join(codes)})" if codes else "")
+        return f"{where}{note}{self.message}" + (f" ({', '.join(codes)})" if codes else "")
 
 
 def _int(value: Any) -> int | None:

@@ -3,9 +3,11 @@ send (several in flight) -> commit ledger + watermark after acceptance -> run re
 
 Exactly once: an event id enters the ledger only after the API accepted it
 (`events_received` equal to what was sent), in the same transaction as the watermark; the
-next run re-reads `lookback` behind the watermark and skips ids in the ledger. A crash
-between acceptance and commit re-sends those events once, with the same event_id, which
-the API deduplicates.
+next run re-reads `lookback` behind the watermark and skips ids in the ledger. Commits are
+group commits on a background thread: as soon as the previous commit has finished, the
+next one records every batch answered meanwhile. A crash between acceptance and commit
+re-sends only those events (at most `window_batches` batches), with the same event_id,
+which the API deduplicates.
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ log = logging.getLogger("capi_sync")
 
 LOCK_LEASE_SECONDS = 15 * 60
 HEARTBEAT_EVERY_SECONDS = 30
-CHECKPOINT_EVERY_SECONDS = 5.0
+CHECKPOINT_EVERY_SECONDS = 5.0   # with checkpoint_every_batches > 1: commit at least this often
 # Rows older than this are outside every action source's window: never read them.
 READ_FLOOR_AGE = MAX_AGE_PHYSICAL_STORE + DAY
 
@@ -129,7 +131,11 @@ class SyncRun:
         self._state: StateStore | None = None
         self._record: RunRecord | None = None
         self._pending = Checkpoint(replace_sent=full_refresh)
-        self._pending_batches = 0
+        self._pending_batches = 0          # batches answered since the last hand-off to the writer
+        self._committing_batches = 0       # batches in the commit now running
+        self._commit: Future | None = None
+        self._commit_checkpoint: Checkpoint | None = None
+        self._commit_pool: ThreadPoolExecutor | None = None
         self._last_checkpoint = time.monotonic()
         self._last_heartbeat = time.monotonic()
         self._committed_watermark: int | None = None
@@ -239,34 +245,100 @@ class SyncRun:
                 if self._source is not None:
                     self._source.close()
             finally:
+                if self._commit_pool is not None:
+                    self._commit_pool.shutdown(wait=True)
                 if self._file_lock is not None:
                     self._file_lock.release()
                 self.progress.close()
 
     # --- state -------------------------------------------------------------------------------
 
-    def _checkpoint(self, force: bool = False) -> None:
+    @property
+    def window_batches(self) -> int:
+        """Most batches ever between submission and commit: the crash re-send window."""
+        return 2 * self.config.destination.concurrency + self.config.checkpoint_every_batches
+
+    @property
+    def _uncommitted_batches(self) -> int:
+        return self._pending_batches + self._committing_batches
+
+    def _checkpoint(self, force: bool = False, hand_off: bool = False) -> None:
+        """Group commit: give what the API accepted to the state writer as soon as it is free.
+
+        One commit runs at a time on a background thread, so reading and sending go on
+        meanwhile; batches answered during a commit go into the next one. `hand_off`
+        waits for the running commit and starts the next one even if not yet due;
+        `force` also writes on this thread and returns when it is durable (end of run).
+        """
         if self.dry_run or self._state is None:
             return
+        if self._commit is not None:
+            if not (force or hand_off or self._commit.done()):
+                return
+            self._finish_commit()
         now_mono = time.monotonic()
-        due = (force or self._pending_batches >= self.config.checkpoint_every_batches
+        if now_mono - self._last_heartbeat >= HEARTBEAT_EVERY_SECONDS:
+            self._state.heartbeat(self.run_id, utcnow(), LOCK_LEASE_SECONDS)
+            self._last_heartbeat = now_mono
+        due = (force or hand_off or self._pending_batches >= self.config.checkpoint_every_batches
                or now_mono - self._last_checkpoint >= CHECKPOINT_EVERY_SECONDS)
         watermark = self._tracker.watermark
         advanced = watermark is not None and watermark != self._committed_watermark
-        if due and (self._pending or advanced):
-            checkpoint = self._pending
-            checkpoint.watermark = watermark if advanced else None
-            self._state.checkpoint(self.run_id, self.config.cursor.column, checkpoint, utcnow())
-            if advanced:
-                self._committed_watermark = watermark
-                self.summary.watermark_after = watermark
-            self._pending = Checkpoint(replace_sent=checkpoint.replace_sent)
-            self._pending_batches = 0
-            self._last_checkpoint = now_mono
-            self._last_heartbeat = now_mono
-        elif now_mono - self._last_heartbeat >= HEARTBEAT_EVERY_SECONDS:
-            self._state.heartbeat(self.run_id, utcnow(), LOCK_LEASE_SECONDS)
-            self._last_heartbeat = now_mono
+        if not (self._pending or advanced):
+            self._pending_batches = 0   # nothing of theirs to record
+            return
+        if not due:
+            return
+        checkpoint = self._pending
+        checkpoint.watermark = watermark if advanced else None
+        self._pending = Checkpoint(replace_sent=checkpoint.replace_sent)
+        self._committing_batches += self._pending_batches
+        self._pending_batches = 0
+        self._last_checkpoint = now_mono
+        if force:
+            self._write(checkpoint)
+            self._committed(checkpoint)
+            return
+        if self._commit_pool is None:
+            self._commit_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capi-commit")
+        self._commit_checkpoint = checkpoint
+        self._commit = self._commit_pool.submit(self._write, checkpoint)
+
+    def _write(self, checkpoint: Checkpoint) -> None:
+        """One state transaction: ledger rows, dead letters, resolutions, watermark."""
+        log.debug("checkpoint: writing %d sent events, %d dead letters, watermark %s",
+                  len(checkpoint.sent_event_ids), len(checkpoint.dead_letters), checkpoint.watermark)
+        self._state.checkpoint(self.run_id, self.config.cursor.column, checkpoint, utcnow())
+        log.debug("checkpoint: committed %d sent events", len(checkpoint.sent_event_ids))
+
+    def _finish_commit(self) -> None:
+        future, checkpoint = self._commit, self._commit_checkpoint
+        self._commit = self._commit_checkpoint = None
+        try:
+            future.result()
+        except Exception as exc:
+            # Not recorded: those events are re-sent by the next run (same event_id).
+            self._committing_batches = 0
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise SyncError(f"state: could not record a checkpoint of {len(checkpoint.sent_event_ids)} "
+                            f"sent events: {first}") from None
+        self._committed(checkpoint)
+
+    def _committed(self, checkpoint: Checkpoint) -> None:
+        self._committing_batches = 0
+        if checkpoint.watermark is not None:
+            self._committed_watermark = checkpoint.watermark
+            self.summary.watermark_after = checkpoint.watermark
+
+    def _bound_window(self, in_flight: dict) -> None:
+        """Before the next submission: keep in-flight + uncommitted batches under the window."""
+        limit = self.window_batches
+        while len(in_flight) + self._uncommitted_batches >= limit:
+            if self._uncommitted_batches:
+                self._checkpoint(hand_off=True)   # waits for the running commit, starts the next
+            else:
+                self._collect(in_flight, block=True)
+                self._checkpoint()
 
     # --- the run -----------------------------------------------------------------------------
 
@@ -399,6 +471,7 @@ class SyncRun:
                         self._checkpoint()
                         if self.stop.is_set():
                             break
+                        self._bound_window(in_flight)
                 finally:
                     batches.close()  # stop reading (closes the source cursor)
                     while in_flight:

@@ -179,9 +179,12 @@ class DuckDBStateStore:
                 })
                 con.register("capi_sync_dead_batch", table)
                 try:
-                    # At most one unresolved dead letter per event: a new failure replaces the old.
-                    con.execute(f"DELETE FROM {self.q[DEAD_LETTERS]} WHERE sync_name = ? AND resolved_at IS NULL "
-                                "AND event_id IN (SELECT event_id FROM capi_sync_dead_batch)", [name])
+                    # At most one unresolved dead letter per event (rows without an event_id: per
+                    # order_id): a new failure replaces the old.
+                    con.execute(f"DELETE FROM {self.q[DEAD_LETTERS]} AS d WHERE sync_name = ? AND resolved_at IS NULL "
+                                "AND EXISTS (SELECT 1 FROM capi_sync_dead_batch AS b WHERE b.event_id = d.event_id "
+                                "OR (b.event_id IS NULL AND d.event_id IS NULL "
+                                "AND b.order_id IS NOT DISTINCT FROM d.order_id))", [name])
                     con.execute(f"INSERT INTO {self.q[DEAD_LETTERS]} SELECT ?, event_id, order_id, event_time, "
                                 "stage, reason, message, code, error_subcode, fbtrace_id, ?, ?, NULL "
                                 "FROM capi_sync_dead_batch", [name, run_id, now])

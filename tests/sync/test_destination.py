@@ -145,7 +145,8 @@ def test_unreachable_endpoint_is_transient_and_scrubbed():
     with ConversionsApiDestination(destination_config(f"http://127.0.0.1:{port}")) as dest:
         delivery = dest.deliver(events(2))
     assert delivery.error.exit_code == EXIT_RETRIES_EXHAUSTED
-    assert "connection failed (ConnectError" in str(delivery.error)
+    assert str(delivery.error).startswith(f"destination.endpoint: gave up after 4 attempts: connection to "
+                                          f"http://127.0.0.1:{port}/v24.0/{DATASET_ID}/events failed (ConnectError")
     assert TOKEN not in str(delivery.error)
 
 
