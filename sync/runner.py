@@ -205,6 +205,10 @@ class SyncRun:
                 log.warning("taking over a stale lock of sync '%s' from run %s (%s, last heartbeat %s UTC)",
                             config.name, stale["run_id"], stale["holder"], stale["heartbeat_at"])
                 state.mark_abandoned(stale["run_id"], now, "the run died holding the lock")
+            # We hold the lock: any other run still `running` died (maybe before it took the lock row).
+            for other in state.last_runs(20):
+                if other["status"] == "running" and other["run_id"] != self.run_id:
+                    state.mark_abandoned(other["run_id"], now, "the run died before it finished")
         watermark = state.read_watermark() if self._state_ready else None
         self._committed_watermark = watermark
         self.summary.watermark_before = self.summary.watermark_after = watermark

@@ -1,0 +1,94 @@
+"""Fault-injection fixtures: real `capi-sync` processes, the real emulator over 127.0.0.1
+(in its own `capi-sync emulator` process when a sync gets SIGKILLed), a DuckDB file with
+`analytics.offline_events` as a table (tests/sync/offline_events_fixture.py)."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sync"))
+
+from offline_events_fixture import TOKEN, create_offline_events, write_config  # noqa: E402
+
+from sync.emulator import ConversionsApiEmulator, EmulatorClient  # noqa: E402
+
+CAPI_SYNC = str(Path(sys.executable).parent / "capi-sync")
+ROOT = Path(__file__).resolve().parents[2]
+APP_SECRET = "appsecret-SECRET-9d3b71c04e"   # recognizable fake app secret; grepped for in outputs
+
+
+def sync_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("CAPI_SYNC_DEBUG",)}
+    env.update({"META_ACCESS_TOKEN": TOKEN, **extra})
+    return env
+
+
+def cli(*args, env_extra=None, timeout=120, **kwargs) -> subprocess.CompletedProcess:
+    """Run `capi-sync ARGS` to completion from the repository root."""
+    return subprocess.run([CAPI_SYNC, *args], capture_output=True, text=True, env=sync_env(**(env_extra or {})),
+                          cwd=ROOT, timeout=timeout, **kwargs)
+
+
+def state_rows(warehouse, table: str) -> list[dict]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        cur = con.execute(f"SELECT * FROM capi_sync.{table}")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+    finally:
+        con.close()
+
+
+class EmulatorProcess:
+    """`capi-sync emulator --port 0` in its own process, driven through its control API."""
+
+    def __init__(self, *args: str, env_extra: dict | None = None):
+        env = sync_env(CAPI_EMULATOR_ACCESS_TOKEN=TOKEN, **(env_extra or {}))
+        self.proc = subprocess.Popen([CAPI_SYNC, "emulator", "--port", "0", "--quiet", *args], cwd=ROOT, env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+        if not match:
+            self.proc.kill()
+            raise RuntimeError(f"emulator did not start: {line!r} {self.proc.stderr.read()!r}")
+        self.url = match.group(1)
+        self.client = EmulatorClient(self.url)
+
+    def close(self) -> tuple[str, str]:
+        self.proc.terminate()
+        try:
+            out, err = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+        return out, err
+
+
+@pytest.fixture
+def now() -> int:
+    return int(time.time())
+
+
+@pytest.fixture
+def warehouse(tmp_path) -> Path:
+    path = tmp_path / "warehouse.duckdb"
+    create_offline_events(path, [])
+    return path
+
+
+@pytest.fixture
+def emulator():
+    with ConversionsApiEmulator(access_token=TOKEN) as emu:
+        yield emu
+
+
+@pytest.fixture
+def config_path(tmp_path, warehouse, emulator) -> Path:
+    return write_config(tmp_path, warehouse, emulator.url)
