@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"sample_data: wrote {counts['customer_360']:,} customer_360 rows and "
           f"{counts['unified_itemized_transactions']:,} unified_itemized_transactions rows "
-          f"({counts['orders']:,} orders) to {args.schema} in {args.duckdb_path} in {counts['seconds']:.1f} s")
+          f"({counts['orders']:,} orders, as of {counts['as_of']}) to {args.schema} in {args.duckdb_path} in {counts['seconds']:.1f} s")
     return 0
 
 

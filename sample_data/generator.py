@@ -14,6 +14,7 @@ lines, repeated products and customers missing from Customer 360.
 """
 from __future__ import annotations
 
+import numbers
 import re
 import string
 import time
@@ -29,6 +30,7 @@ import pyarrow.compute as pc
 
 from sample_data.schema import DEFAULT_SOURCE_SCHEMA, create_source_tables, quote_identifier
 
+# Chunk sizes are part of the output: each chunk has its own random stream.
 CUSTOMER_CHUNK = 100_000
 ORDER_CHUNK = 100_000
 ORDER_PREFIX = "ORD-"
@@ -578,25 +580,24 @@ def _vary(rng: np.random.Generator, values: pa.Array, *, null: float = 0, upper:
           title: float = 0, pad: float = 0, trail: float = 0, digit: float = 0, initial: float = 0) -> pa.Array:
     """Make a share of the rows messy: NULL, UPPER, lower, Title, ' padded ', 'trailing  ',
     a stray digit ('John3') or an initial ('J.')."""
-    n = len(values)
     kinds = {
-        "null": (null, lambda: pa.nulls(n, pa.string())),
-        "upper": (upper, lambda: pc.utf8_upper(values)),
-        "lower": (lower, lambda: pc.utf8_lower(values)),
-        "title": (title, lambda: pc.utf8_title(values)),
-        "pad": (pad, lambda: pc.binary_join_element_wise(" ", values, " ", "")),
-        "trail": (trail, lambda: pc.binary_join_element_wise(values, "  ", "")),
-        "digit": (digit, lambda: pc.binary_join_element_wise(values, _ascii(_random_chars(rng, "d", 1, n)), "")),
-        "initial": (initial, lambda: pc.binary_join_element_wise(pc.utf8_slice_codeunits(values, 0, 1), ".", "")),
+        "null": (null, lambda v: pa.nulls(len(v), pa.string())),
+        "upper": (upper, pc.utf8_upper),
+        "lower": (lower, pc.utf8_lower),
+        "title": (title, pc.utf8_title),
+        "pad": (pad, lambda v: pc.binary_join_element_wise(" ", v, " ", "")),
+        "trail": (trail, lambda v: pc.binary_join_element_wise(v, "  ", "")),
+        "digit": (digit, lambda v: pc.binary_join_element_wise(v, _ascii(_random_chars(rng, "d", 1, len(v))), "")),
+        "initial": (initial, lambda v: pc.binary_join_element_wise(pc.utf8_slice_codeunits(v, 0, 1), ".", "")),
     }
     rates = [rate for rate, _ in kinds.values()]
-    kind = _choose(rng, [1 - sum(rates), *rates], n)
+    kind = _choose(rng, [1 - sum(rates), *rates], len(values))
     out = values
     for code, (rate, make) in enumerate(kinds.values(), start=1):
         if rate:
             mask = kind == code
             if mask.any():
-                out = pc.if_else(pa.array(mask), make(), out)
+                out = pc.replace_with_mask(out, pa.array(mask), make(values.filter(pa.array(mask))))
     return out
 
 
@@ -929,7 +930,7 @@ def as_of_utc(value: datetime | str | None) -> datetime:
 def _check(customers: int, orders: int, days: int, seed: int) -> None:
     for name, value, low in (("customers", customers, 0), ("orders", orders, 0), ("days", days, 1),
                              ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise ValueError(f"{name} must be an integer, got {value!r}")
         if value < low:
             raise ValueError(f"{name} must be at least {low}, got {value}")
@@ -960,10 +961,11 @@ def generate(con_or_path: duckdb.DuckDBPyConnection | str | Path, customers: int
     existing ones (new order numbers continue after the highest ORD- number, new orders
     also go to existing customers). Each chunk is committed as it is written, so a run
     that fails midway leaves the rows written so far. Returns rows written per table,
-    orders and seconds. Raises ValueError for bad arguments.
+    orders, as_of and seconds. Raises ValueError for bad arguments.
     """
     started = time.perf_counter()
     _check(customers, orders, days, seed)
+    customers, orders, days, seed = int(customers), int(orders), int(days), int(seed)
     if orders and not customers and not append:
         raise ValueError("orders need customers: pass customers >= 1 (or append to a customer_360 that has rows)")
     q_schema = quote_identifier(schema)
@@ -1025,11 +1027,14 @@ def generate(con_or_path: duckdb.DuckDBPyConnection | str | Path, customers: int
         "customer_360": customers,
         "unified_itemized_transactions": lines,
         "orders": orders,
+        "as_of": as_of_dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "seconds": round(time.perf_counter() - started, 3),
     }
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
+    """Bulk-insert an Arrow table, in row-group-sized batches (DuckDB scans them in parallel, in order)."""
+    rows = pa.Table.from_batches(rows.to_batches(max_chunksize=122_880), schema=rows.schema)
     con.register("_sample_data_chunk", rows)
     try:
         con.execute(f"INSERT INTO {table} SELECT * FROM _sample_data_chunk")

@@ -33,7 +33,7 @@ def test_writes_the_tables_and_prints_one_summary_line(tmp_path):
     out = result.stdout.splitlines()
     assert len(out) == 1
     assert out[0].startswith(f"sample_data: wrote 40 customer_360 rows and {lines} unified_itemized_transactions "
-                             f"rows (25 orders) to cdp in {path} in ")
+                             f"rows (25 orders, as of 2025-06-01T00:00:00Z) to cdp in {path} in ")
     assert out[0].endswith(" s")
 
 

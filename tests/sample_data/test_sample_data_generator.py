@@ -62,7 +62,7 @@ def test_exact_counts_and_order_ids(tmp_path):
     counts = generate(con, customers=7, orders=11, days=3, as_of=AS_OF)
     lines = con.execute(f"SELECT count(*) FROM {LINES}").fetchone()[0]
     assert counts == {"customer_360": 7, "unified_itemized_transactions": lines, "orders": 11,
-                      "seconds": counts["seconds"]}
+                      "as_of": "2025-06-01T12:00:00Z", "seconds": counts["seconds"]}
     assert con.execute(f"SELECT count(*), count(DISTINCT amperity_id) FROM {CUSTOMERS}").fetchone() == (7, 7)
     assert column(con, f"SELECT DISTINCT order_id FROM {LINES} ORDER BY 1") == [f"ORD-{i:08d}" for i in range(1, 12)]
     per_order = column(con, f"SELECT count(*) FROM {LINES} GROUP BY order_id")
@@ -275,6 +275,11 @@ def test_bad_arguments_raise_value_error(kwargs, message, tmp_path):
     args = {"customers": 3, "orders": 3, "days": 1, "as_of": AS_OF} | kwargs
     with pytest.raises(ValueError, match=re.escape(message)):
         generate(tmp_path / "x.duckdb", **args)
+
+
+def test_numpy_integers_are_accepted():
+    import numpy as np
+    assert generate(duckdb.connect(), np.int64(2), np.int32(3), np.int64(1), as_of=AS_OF)["orders"] == 3
 
 
 def test_as_of_is_utc_whole_seconds():
