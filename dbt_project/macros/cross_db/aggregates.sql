@@ -15,12 +15,22 @@
   ) order by {{ order_by }})
 {%- endmacro %}
 
+{#- DuckDB: sorting the finished list (structs compare field by field, first field first)
+    is several times faster than an ordered aggregate, so use it when ordering by the
+    first field. -#}
 {% macro duckdb__array_agg_structs(fields, order_by) -%}
-  list({
+  {%- set struct -%}
+  {
     {%- for name, expression in fields %}
     '{{ name }}': {{ expression }}{{ "," if not loop.last }}
     {%- endfor %}
-  } order by {{ order_by }})
+  }
+  {%- endset -%}
+  {%- if order_by | trim == fields[0][1] | trim -%}
+  list_sort(list({{ struct }}))
+  {%- else -%}
+  list({{ struct }} order by {{ order_by }})
+  {%- endif -%}
 {%- endmacro %}
 
 {% macro bigquery__array_agg_structs(fields, order_by) -%}
