@@ -92,3 +92,23 @@ def emulator():
 @pytest.fixture
 def config_path(tmp_path, warehouse, emulator) -> Path:
     return write_config(tmp_path, warehouse, emulator.url)
+
+
+def insert_generated(warehouse, first: int, n: int, event_time_sql: str) -> list[str]:
+    """Insert rows equal to offline_events_fixture.make_row(i, t) for i in [first, first+n), fast
+    (one SQL statement); `event_time_sql` is an expression of `i`. Returns their event ids."""
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute(f"""
+            INSERT INTO analytics.offline_events
+            SELECT sha256('Purchase:o' || i), 'Purchase', {event_time_sql}, 'physical_store', 'o' || i, 'USD',
+                   30.50, 3, [{{'id': 'p1', 'quantity': 2, 'item_price': 10.0}},
+                              {{'id': 'p2', 'quantity': 1, 'item_price': 10.5}}], 's1',
+                   sha256('user' || i || '@example.com'), sha256('1650555' || lpad(i::VARCHAR, 4, '0')),
+                   sha256('mary'), NULL, NULL, sha256('f'), NULL, NULL, sha256('94035'), sha256('us'),
+                   sha256('amp-' || i)
+            FROM range({first}, {first + n}) AS t(i)""")
+    finally:
+        con.close()
+    from offline_events_fixture import event_id
+    return [event_id(f"o{i}") for i in range(first, first + n)]

@@ -23,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 import duckdb
-from conftest import CAPI_SYNC, ROOT, EmulatorProcess, cli, state_rows, sync_env
+from conftest import CAPI_SYNC, ROOT, EmulatorProcess, cli, insert_generated, state_rows, sync_env
 from offline_events_fixture import event_id, insert_rows, make_row, write_config
 
 from sync.emulator import Faults
@@ -114,7 +114,8 @@ def test_sigkill_at_random_points_loses_nothing(tmp_path, now):
                     good.append(event_id(f"o{n}"))
             insert_rows(warehouse, rows)
 
-        add_rows(800, 0, 0)
+        good += insert_generated(warehouse, 0, 800, f"{now - 40 * 3600} + i")
+        next_order = 800
         phases: Counter = Counter()
         modes: Counter = Counter()
         windows, violations, unsent_marked = [], [], []
