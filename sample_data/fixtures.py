@@ -120,7 +120,7 @@ TRANSACTIONS: list[tuple] = [
     ("C001", "O014", "P1", -1, Decimal("-10.00"), ago(days=1), "USD", T, A, "S1", True, False),
     # Only cancelled lines -> no event.
     ("C001", "O015", "P1", 1, Decimal("10.00"), ago(days=1), "USD", T, A, "S1", False, True),
-    # Zero-value order (eligible lines worth nothing) -> no event.
+    # Zero-value order (eligible lines worth nothing) -> an event with value 0 (the sync skips it).
     ("C011", "O016", "P1", 1, Decimal("0.00"), ago(days=1), "USD", T, A, "S1", False, False),
     # Garbage country customer, normal order.
     ("C011", "O017", "P13", 5, Decimal("5.00"), ago(days=10), "USD", "online", "Other Brand", "S11", None, None),

@@ -242,8 +242,6 @@ def offline_events(customers: list[Customer], lines: list[dict], settings: Setti
     events = {}
     for order_id, order_lines in orders.items():
         value = sum((Decimal(l["item_revenue"]) for l in order_lines), Decimal("0"))
-        if value <= 0:
-            continue
         ids = [l["amperity_id"] for l in order_lines if l["amperity_id"] is not None]
         customer = by_id.get(max(ids)) if ids else None
         if customer is None:

@@ -1,7 +1,7 @@
 -- One Conversions API event per eligible order: an order with at least one eligible
--- line, a positive value (a Purchase worth nothing is not reported; Meta requires a
--- value) and a customer with a valid email or phone. The sync reads this view; its
--- cursor is event_time.
+-- line and a customer with a valid email or phone (the Amperity rules). An order whose
+-- eligible lines are worth nothing stays in the view (the value > 0 test warns; the
+-- sync skips it as non_positive_value). The sync reads this view; its cursor is event_time.
 with orders as (
 
     select * from {{ ref('int_orders__summarized') }}
@@ -49,8 +49,7 @@ events as (
         on contents.order_id = orders.order_id
     inner join customers
         on customers.amperity_id = orders.amperity_id
-    where orders.value > 0
-      and (customers.em is not null or customers.ph is not null)
+    where customers.em is not null or customers.ph is not null
 
 )
 
