@@ -78,7 +78,7 @@ def start_emulator(*extra: str) -> Server:
 
 @dataclass
 class Timed:
-    """A finished child: exit code, wall seconds, peak RSS (MiB, from wait4), output files."""
+    """A finished child: exit code, wall seconds, peak RSS (MiB, VmHWM polled every 20 ms), output."""
 
     returncode: int
     seconds: float
@@ -89,7 +89,7 @@ class Timed:
 
 def run_timed(cmd: list[str], *, timeout: float, env: dict | None = None, what: str = "command",
               cwd: Path = ROOT) -> Timed:
-    """Run `cmd` to completion; peak RSS is the child's own ru_maxrss (os.wait4)."""
+    """Run `cmd` to completion, timing it and tracking its peak RSS."""
     out_path = ROOT / "data" / "bench" / f".out-{os.getpid()}"
     err_path = ROOT / "data" / "bench" / f".err-{os.getpid()}"
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,10 +98,12 @@ def run_timed(cmd: list[str], *, timeout: float, env: dict | None = None, what: 
         process = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err, env=env)
         timer = threading.Timer(timeout, process.kill)
         timer.start()
+        peak = _HighWaterMark(process.pid)
         try:
             _, status, usage = os.wait4(process.pid, 0)
         finally:
             timer.cancel()
+            peak.stop()
         seconds = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
     stdout = out_path.read_text(errors="replace")
@@ -110,5 +112,39 @@ def run_timed(cmd: list[str], *, timeout: float, env: dict | None = None, what: 
     err_path.unlink()
     if process.returncode == -signal.SIGKILL and seconds >= timeout:
         raise BenchError(f"{what} did not finish within {timeout:.0f} s")
-    # Linux reports ru_maxrss in KiB.
-    return Timed(process.returncode, seconds, usage.ru_maxrss / 1024.0, stdout, stderr)
+    return Timed(process.returncode, seconds, peak.kib / 1024.0, stdout, stderr)
+
+
+class _HighWaterMark:
+    """Polls the child's VmHWM (peak resident set of its own address space) until it exits.
+
+    Not ru_maxrss from wait4: Linux carries the parent's RSS at fork into the child's
+    ru_maxrss across exec, so a big benchmark parent would inflate every child.
+    """
+
+    def __init__(self, pid: int, every: float = 0.02):
+        self.path = f"/proc/{pid}/status"
+        self.kib = 0
+        self._done = threading.Event()
+        self._every = every
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            with open(self.path) as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        self.kib = max(self.kib, int(line.split()[1]))
+                        return
+        except (OSError, ValueError):
+            pass
+
+    def _poll(self) -> None:
+        while not self._done.is_set():
+            self._read()
+            self._done.wait(self._every)
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()

@@ -89,6 +89,8 @@ def summary_rows(results: dict) -> list[list[str]]:
                      _n(_get(size, "workload", "dbt_build", "seconds"), 1, " s") + _err(_get(size, "workload", "dbt_build")),
                      "(reported)", ""])
     for key, run in (results.get("latency") or {}).items():
+        if key.startswith("sink_"):
+            continue
         pct = _get(run, "percent_of_ideal")
         rows.append(["latency", f"3. +{_n(_get(run, 'latency_ms'))} ms per request, concurrency "
                                 f"{_n(_get(run, 'concurrency'))}",
@@ -163,6 +165,13 @@ def _details(results: dict) -> list[str]:
                      _n(s.get("events_per_second_with_read")) + _err(s)])
         out += ["Payload building (seconds):", "",
                 _table(["path", "events", "read", "build", "encode", "events/s (build+encode)", "events/s incl. read"], rows), ""]
+        proto = size.get("prototype_sql_json")
+        if proto:
+            out += [f"Prototype (`bench/sql_events_prototype.py`): the event JSON written by one DuckDB query "
+                    f"instead of `build_events` + orjson. Identical bytes for {_n(proto.get('identical_events'))} of "
+                    f"{_n(proto.get('events'))} events; {_n(proto.get('sql_json_rows_per_second'))} rows/s "
+                    f"(read included) against {_n(proto.get('sync_path_events_per_second'))} events/s for the "
+                    f"sync's read + build + encode in the same run{_err(proto)}.", ""]
         ident = size.get("payload_identical_to_dry_run")
         if ident:
             out += [f"The bodies built here are byte-identical to `capi-sync run --dry-run`'s on a "
@@ -184,15 +193,17 @@ def _details(results: dict) -> list[str]:
             out += ["Before the 10,000-new-orders run: " + "; ".join(extra) + ".", ""]
     lat = results.get("latency")
     if lat:
-        rows = [[_n(_get(r, "concurrency")), _n(_get(r, "events_sent")), _n(_get(r, "batches_sent")),
+        rows = [["counting sink" if k.startswith("sink_") else "emulator",
+                 _n(_get(r, "concurrency")), _n(_get(r, "events_sent")), _n(_get(r, "batches_sent")),
                  _n(_get(r, "send_window_seconds"), 2), _n(_get(r, "events_per_second")),
                  _n(_get(r, "ideal_events_per_second")), _n(_get(r, "percent_of_ideal"), 1),
-                 _n(_get(r, "percent_of_ideal_whole_run"), 1) + _err(r)] for r in lat.values()]
+                 _n(_get(r, "percent_of_ideal_whole_run"), 1) + _err(r)] for k, r in lat.items()]
         out += ["### Latency-bound", "",
                 "The emulator (`capi-sync emulator --no-validation --keep count --latency-ms 200`) delays every "
                 "answer by 200 ms; the sync runs in-process and the send window is timed from the first "
-                "batch handed to the destination to the last answer.", "",
-                _table(["concurrency", "events", "batches", "send window s", "events/s", "ideal", "% of ideal",
+                "batch handed to the destination to the last answer. The counting-sink row is a diagnosis "
+                "(same delay, no JSON parsing on the server side).", "",
+                _table(["server", "concurrency", "events", "batches", "send window s", "events/s", "ideal", "% of ideal",
                         "% of ideal, whole run"], rows), ""]
     return out
 
