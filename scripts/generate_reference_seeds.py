@@ -145,10 +145,14 @@ _CAPTURING_GROUP = re.compile(r"(?<!\\)\((?!\?)")
 
 def non_capturing(pattern: str | None) -> str:
     """The same regex with every capturing group made non-capturing, so that
-    BigQuery's REGEXP_EXTRACT (at most one group) and DuckDB's agree."""
+    BigQuery's REGEXP_EXTRACT (at most one group) and DuckDB's agree, and `\\d` spelled
+    `[0-9]` (the same in RE2): dbt-bigquery renders unit-test fixture values as non-raw
+    string literals, where BigQuery rejects `\\d`."""
     if not pattern:
         return ""
-    converted = _CAPTURING_GROUP.sub("(?:", pattern)
+    if re.search(r"\[[^\]]*\\d", pattern):
+        raise SystemExit(f"generate_reference_seeds: \\d inside a character class in {pattern!r}")
+    converted = _CAPTURING_GROUP.sub("(?:", pattern).replace("\\d", "[0-9]")
     re.compile(converted)
     return converted
 

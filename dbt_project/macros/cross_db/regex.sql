@@ -55,8 +55,11 @@
   case when regexp_matches({{ expression }}, {{ pattern }}) then regexp_extract({{ expression }}, {{ pattern }}) end
 {%- endmacro %}
 
+{#- regexp_replace instead of regexp_extract: the same result on BigQuery, and the local
+    emulator checks regexp_extract patterns with Python's `re` (no \p{L}, no column patterns). -#}
 {% macro bigquery__regexp_extract_first(expression, pattern) -%}
-  regexp_extract({{ expression }}, {{ pattern }})
+  case when regexp_contains({{ expression }}, {{ pattern }})
+    then regexp_replace({{ expression }}, concat('(?s)^.*?(', {{ pattern }}, ').*$'), r'\1') end
 {%- endmacro %}
 
 
@@ -69,6 +72,7 @@
   length(regexp_extract({{ expression }}, '^(?:' || {{ pattern }} || ')'))
 {%- endmacro %}
 
+{#- What removing the anchored match takes off (the pattern comes from a seed column). -#}
 {% macro bigquery__regexp_prefix_length(expression, pattern) -%}
-  coalesce(length(regexp_extract({{ expression }}, concat('^(?:', {{ pattern }}, ')'))), 0)
+  coalesce(length({{ expression }}) - length(regexp_replace({{ expression }}, concat('^(?:', {{ pattern }}, ')'), '')), 0)
 {%- endmacro %}

@@ -11,8 +11,10 @@
   cast(epoch_us({{ timestamp }}) // 1000000 as bigint)
 {%- endmacro %}
 
+{#- unix_seconds(timestamp_trunc(...)): BigQuery's unix_seconds truncates already, the
+    emulator's rounds half to even; truncating first is right on both (negative times too). -#}
 {% macro bigquery__epoch_seconds(timestamp) -%}
-  unix_seconds({{ timestamp }})
+  unix_seconds(timestamp_trunc({{ timestamp }}, second))
 {%- endmacro %}
 
 

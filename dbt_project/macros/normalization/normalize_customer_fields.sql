@@ -41,7 +41,7 @@
 {#- db: YYYYMMDD when the year is between 1900 and the year of `as_of`. -#}
 {% macro normalize_birthdate(date_expression, as_of_expression) -%}
   case
-    when extract(year from {{ date_expression }}) between 1900 and extract(year from {{ as_of_expression }})
+    when extract(year from {{ date_expression }}) between 1900 and extract(year from cast({{ as_of_expression }} as date))
       then {{ format_date_yyyymmdd(date_expression) }}
   end
 {%- endmacro %}
