@@ -270,20 +270,43 @@ def insert_rows(client: bigquery.Client, table: str, columns: dict[str, str], ro
     return inserted
 
 
-def load_source_fixtures(client: bigquery.Client, dataset: str = "amperity") -> None:
-    """(Re)create the two source tables in `dataset` of the client's project and fill them with
-    sample_data.fixtures, as load_fixtures does on DuckDB."""
-    from sample_data import fixtures, schema
+def create_source_tables(client: bigquery.Client, dataset: str, rows: dict[str, list[tuple]]) -> None:
+    """(Re)create the source tables of sample_data.schema in `dataset` of the client's project
+    and fill each with its rows (tuples in the schema's column order)."""
+    from sample_data import schema
 
     client.create_dataset(dataset, exists_ok=True)
-    for table, duck_columns, rows in (
-            ("customer_360", schema.CUSTOMER_360_COLUMNS, fixtures.CUSTOMERS),
-            ("unified_itemized_transactions", schema.UNIFIED_ITEMIZED_TRANSACTIONS_COLUMNS, fixtures.TRANSACTIONS)):
+    for table, duck_columns in schema.SOURCE_TABLES.items():
         columns = {name: BIGQUERY_TYPES[t] for name, t in duck_columns.items()}
         full = f"{client.project}.{dataset}.{table}"
         client.query_and_wait(f"CREATE OR REPLACE TABLE `{full}` "
                               f"({', '.join(f'{n} {t}' for n, t in columns.items())})")
-        insert_rows(client, full, columns, rows)
+        insert_rows(client, full, columns, rows[table])
+
+
+def load_source_fixtures(client: bigquery.Client, dataset: str = "amperity") -> None:
+    """(Re)create the two source tables in `dataset` of the client's project and fill them with
+    sample_data.fixtures, as load_fixtures does on DuckDB."""
+    from sample_data import fixtures
+
+    create_source_tables(client, dataset, {"customer_360": fixtures.CUSTOMERS,
+                                           "unified_itemized_transactions": fixtures.TRANSACTIONS})
+
+
+def copy_duckdb_sources(client: bigquery.Client, duckdb_path: Path | str, dataset: str,
+                        duckdb_schema: str = "amperity") -> dict[str, int]:
+    """Copy the source tables of a DuckDB file (e.g. written by sample_data.generator) into
+    `dataset`, row for row; returns rows copied per table."""
+    import duckdb
+
+    from sample_data import schema
+
+    rows = {}
+    with duckdb.connect(str(duckdb_path), read_only=True) as con:
+        for table, columns in schema.SOURCE_TABLES.items():
+            rows[table] = con.execute(f"SELECT {', '.join(columns)} FROM {duckdb_schema}.{table}").fetchall()
+    create_source_tables(client, dataset, rows)
+    return {table: len(table_rows) for table, table_rows in rows.items()}
 
 
 # --- pytest fixtures --------------------------------------------------------------------------
