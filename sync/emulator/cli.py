@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 
-from .faults import FAULT_KINDS, Faults
+from .faults import FAULT_KINDS, GRAPH_ERROR_SPEC, Faults
 from .server import DEFAULT_ACCESS_TOKEN, DEFAULT_PORT, KEEP_MODES, ConversionsApiEmulator, RequestRecord
 
 ACCESS_TOKEN_ENV = "CAPI_EMULATOR_ACCESS_TOKEN"
@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     server.add_argument("--keep", choices=KEEP_MODES, default="events",
                         help="what to keep in memory of accepted events (default events; count for long benchmarks)")
     server.add_argument("--quiet", action="store_true", help="no line per request")
+    server.add_argument("--clock-offset", type=float, default=0.0, metavar="SECONDS",
+                        help="run the emulator's clock (the event_time rules) this many seconds ahead "
+                             "(negative: behind)")
     faults = parser.add_argument_group("fault injection (per request to /events)")
     faults.add_argument("--latency-ms", type=float, default=0, help="delay every answer by N ms")
     faults.add_argument("--server-error-rate", type=float, default=0.0, help="probability of HTTP 500/503 (code 1/2)")
@@ -53,7 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     faults.add_argument("--seed", type=int, default=0, help="random seed of the faults (default 0)")
     faults.add_argument("--script", default="",
                         help=f"comma-separated faults for the first requests, e.g. ok,throttle:17,drop "
-                             f"(kinds: {', '.join(FAULT_KINDS)})")
+                             f"(kinds: {', '.join(FAULT_KINDS)}; graph_error:{GRAPH_ERROR_SPEC})")
+    faults.add_argument("--graph-error", default=None, metavar="SPEC",
+                        help=f"answer this Graph error at random, {GRAPH_ERROR_SPEC} (e.g. 10, 100:33, "
+                             "9999:transient:http=503); with --graph-error-rate, default 1 (every request)")
+    faults.add_argument("--graph-error-rate", type=float, default=None,
+                        help="probability of answering --graph-error")
     faults.add_argument("--poison-event-id", action="append", dest="poison_event_ids", default=[], metavar="ID",
                         help="reject any request holding this event id as invalid (repeatable)")
 
@@ -64,7 +72,9 @@ def faults_from_args(args: argparse.Namespace) -> Faults:
         drop_rate=args.drop_rate, drop_after_accept_rate=args.drop_after_accept_rate,
         timeout_rate=args.timeout_rate, timeout_seconds=args.timeout_seconds, seed=args.seed,
         script=[entry.strip() for entry in args.script.split(",") if entry.strip()],
-        poison_event_ids=set(args.poison_event_ids or ()),
+        poison_event_ids=set(args.poison_event_ids or ()), graph_error=args.graph_error,
+        graph_error_rate=(args.graph_error_rate if args.graph_error_rate is not None
+                          else 1.0 if args.graph_error is not None else 0.0),
     )
 
 
@@ -94,6 +104,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"capi-sync emulator: {exc}", file=sys.stderr)
         return 2
+    if args.clock_offset != args.clock_offset or abs(args.clock_offset) > 10 * 365 * 86400:
+        print(f"capi-sync emulator: --clock-offset must be seconds within 10 years, got {args.clock_offset}",
+              file=sys.stderr)
+        return 2
+    offset = args.clock_offset
     access_token = args.access_token or os.environ.get(ACCESS_TOKEN_ENV) or DEFAULT_ACCESS_TOKEN
     app_secret = args.app_secret or os.environ.get(APP_SECRET_ENV) or None
     lock = threading.Lock()
@@ -106,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         access_token=access_token, app_secret=app_secret, dataset_ids=args.dataset_ids,
         validate=not args.no_validation, faults=faults, record_path=args.record,
         host=args.host, port=args.port, keep=args.keep, on_request=None if args.quiet else log,
+        clock=(lambda: time.time() + offset) if offset else time.time,
     )
     try:
         emulator.start()
@@ -117,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
     token_note = "custom token" if access_token != DEFAULT_ACCESS_TOKEN else f"token {DEFAULT_ACCESS_TOKEN}"
     print(f"Conversions API emulator listening on {emulator.url} ({token_note}; "
           f"validation {'on' if emulator.validate else 'off'}"
+          f"{f'; clock {offset:+g} s' if offset else ''}"
           f"{'; recording to ' + str(args.record) if args.record else ''})", flush=True)
     try:
         while not stop.wait(0.5):

@@ -3,7 +3,7 @@
 The 2804xxx subcodes are the emulator's own choice (Meta documents only a few of them);
 docs/emulator.md lists them. Codes follow meta-capi-facts.md: 1/2 server errors,
 4/17/32/341/613/80003/80004 throttling, 100 invalid parameter, 104 missing token,
-190 bad token.
+190 bad token, 10 and 200-299 permissions. `injected()` answers any code (fault injection).
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ REJECTED_EVENT = 2804090  # an event id on the emulator's poison list
 UNKNOWN_OBJECT = 33
 
 THROTTLING_CODES = (4, 17, 32, 341, 613, 80003, 80004)
+TRANSIENT_CODES = (1, 2, *THROTTLING_CODES)   # Graph sets is_transient for these
 
 _USER_TITLES = {
     MISSING_PARAMETER: "Missing Event Parameter",
@@ -165,3 +166,45 @@ def unknown_path(path: str) -> GraphError:
 
 def unsupported_method(method: str) -> GraphError:
     return GraphError(http_status=400, code=100, message=f"(#100) Unsupported {method.lower()} request.")
+
+
+def permission_denied(code: int = 10) -> GraphError:
+    """Code 10 or 200-299: the token lacks a permission."""
+    if code == 10:
+        message = "(#10) Application does not have permission for this action"
+    else:
+        message = f"(#{code}) Permissions error"
+    return GraphError(http_status=400, code=code, message=message)
+
+
+def injected(code: int, subcode: int | None = None, *, http_status: int | None = None,
+             is_transient: bool | None = None, dataset_id: str = "") -> GraphError:
+    """Any Graph error, for fault injection: the emulator's own answer for a code it knows
+    (1, 2, throttling, 10, 100/33, 104, 190, 200-299), else a generic message naming the code.
+    `http_status` and `is_transient` override the defaults (HTTP 500/503 for codes 1/2, else
+    400; transient for 1, 2 and the throttling codes)."""
+    if code in (1, 2):
+        error = server_error(code)
+    elif code in THROTTLING_CODES:
+        error = throttled(code)
+    elif code == 10 or 200 <= code <= 299:
+        error = permission_denied(code)
+    elif code == 100 and subcode == UNKNOWN_OBJECT:
+        error = unknown_dataset(dataset_id)
+    elif code == 100:
+        error = invalid_request("Invalid parameter")
+        error.user_title = _USER_TITLES.get(subcode)
+    elif code == 104:
+        error = missing_token()
+    elif code == 190:
+        error = bad_token()
+    else:
+        error = GraphError(http_status=400, code=code,
+                           message=f"(#{code}) An error occurred (code {code} injected by the emulator)",
+                           is_transient=code in TRANSIENT_CODES)
+    error.subcode = subcode
+    if http_status is not None:
+        error.http_status = http_status
+    if is_transient is not None:
+        error.is_transient = is_transient
+    return error

@@ -39,8 +39,9 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 REQUEST_PARAMETERS = ("test_event_code", "partner_agent", "upload_tag", "namespace_id", "upload_id",
                       "upload_source")
 _EVENTS_PATH = re.compile(r"^/(?:(v\d+\.\d+)/)?([^/]+)/events/?$")
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large",
-            500: "Internal Server Error", 503: "Service Unavailable"}
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+            413: "Payload Too Large", 429: "Too Many Requests", 500: "Internal Server Error",
+            502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
 @dataclass
@@ -317,6 +318,10 @@ class ConversionsApiEmulator:
             raise ge.server_error(fault.code)
         if fault.kind == "throttle":
             raise ge.throttled(fault.code)
+        if fault.kind == "graph_error":
+            spec = fault.error
+            raise ge.injected(spec.code, spec.subcode, http_status=spec.http_status, is_transient=spec.is_transient,
+                              dataset_id=record.dataset_id or "")
         if body_error is not None:
             raise body_error
         check_request_size(len(events))
@@ -394,7 +399,7 @@ class ConversionsApiEmulator:
         name = split.path[len("/_emulator/"):].strip("/")
         try:
             if method == "GET" and name == "health":
-                payload = {"ok": True, "validate": self.validate, "keep": self.keep}
+                payload = {"ok": True, "validate": self.validate, "keep": self.keep, "now": self._clock()}
             elif method == "GET" and name == "events":
                 events = self.accepted_events()
                 payload = {"count": len(events), "events": events}

@@ -9,9 +9,11 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
+import pytest
 from emulator_helpers import make_event
 
 from sync.emulator import EmulatorClient, Faults
@@ -89,3 +91,55 @@ def test_cli_reports_a_busy_port_in_one_line():
     assert process.returncode == 2
     assert err.startswith(f"capi-sync emulator: cannot listen on 127.0.0.1:{port}: ")
     assert len(err.splitlines()) == 1
+
+
+def test_cli_graph_error_and_clock_offset():
+    """--script graph_error:..., --graph-error (every request by default) and --clock-offset."""
+    process = start("--port", "0", "--script", "graph_error:100:33,graph_error:9999:transient:http=503",
+                    "--graph-error", "10", "--clock-offset", "10800", env_token=SECRET_TOKEN)
+    try:
+        line = first_line(process)
+        url = re.search(r"listening on (http://127\.0\.0\.1:\d+) ", line).group(1)
+        assert "clock +10800 s" in line
+        control = EmulatorClient(url)
+        assert (control.faults().graph_error, control.faults().graph_error_rate) == ("10", 1.0)
+        now = time.time()
+        assert 10800 <= control.health()["now"] - now < 10800 + 5
+        headers = {"Authorization": f"Bearer {SECRET_TOKEN}"}
+        with httpx.Client(timeout=10) as client:
+            answers = [client.post(f"{url}/v24.0/42/events", json={"data": [make_event(i)]}, headers=headers)
+                       for i in range(3)]
+            assert [(a.status_code, a.json()["error"]["code"], a.json()["error"].get("error_subcode"),
+                     a.json()["error"]["is_transient"]) for a in answers] == [
+                (400, 100, 33, False), (503, 9999, None, True), (400, 10, None, False)]
+            control.set_faults(Faults())
+            # 62 days minus 2 hours old: fine for Meta's clock, too old for one 3 hours ahead.
+            stale = make_event(4, event_time=int(now) - 62 * 86400 + 7200)
+            old = client.post(f"{url}/v24.0/42/events", json={"data": [stale]}, headers=headers)
+            assert old.json()["error"]["error_subcode"] == 2804003
+            # 2 hours in the future for Meta's clock is 1 hour in the past for this one: accepted.
+            ahead = make_event(5, event_time=int(now) + 7200)
+            assert client.post(f"{url}/v24.0/42/events", json={"data": [ahead]}, headers=headers).status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=15)
+    assert process.returncode == 0, err
+    lines = out.splitlines()
+    assert " 400 events=1 accepted=0 error=100/33 fault=graph_error " in lines[0]
+    assert " 503 events=1 accepted=0 error=9999 fault=graph_error " in lines[1]
+    assert " 400 events=1 accepted=0 error=10 fault=graph_error " in lines[2]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--graph-error", "10:http=1000"), "capi-sync emulator: faults: graph error '10:http=1000': unexpected "
+                                        "'http=1000' (expected CODE[:SUBCODE][:transient|:permanent][:http=STATUS], "
+                                        "HTTP status 100-599)\n"),
+    (("--graph-error-rate", "0.5"), "capi-sync emulator: faults: graph_error_rate needs graph_error (the error to "
+                                    "answer, e.g. 10 or 100:33)\n"),
+    (("--clock-offset", "1e12"), "capi-sync emulator: --clock-offset must be seconds within 10 years, "
+                                 "got 1000000000000.0\n"),
+])
+def test_cli_rejects_bad_graph_error_and_clock_options(args, message):
+    process = start("--port", "0", *args)
+    out, err = process.communicate(timeout=15)
+    assert (process.returncode, err) == (2, message)

@@ -170,3 +170,112 @@ def test_control_api_rejects_bad_faults(emulator, client, payload, message):
     assert response.status_code == 400
     assert message in response.json()["error"]["message"]
     assert emulator.faults == Faults()
+
+
+@pytest.mark.parametrize("entry, status, error", [
+    ("graph_error:10", 400, {"message": "(#10) Application does not have permission for this action",
+                             "type": "OAuthException", "code": 10, "is_transient": False}),
+    ("graph_error:200", 400, {"message": "(#200) Permissions error", "type": "OAuthException", "code": 200,
+                              "is_transient": False}),
+    ("graph_error:299", 400, {"message": "(#299) Permissions error", "type": "OAuthException", "code": 299,
+                              "is_transient": False}),
+    ("graph_error:104", 400, {"message": "An access token is required to request this resource.",
+                              "type": "OAuthException", "code": 104, "is_transient": False}),
+    ("graph_error:190:463", 400, {"message": "Invalid OAuth access token - Cannot parse access token",
+                                  "type": "OAuthException", "code": 190, "error_subcode": 463,
+                                  "is_transient": False}),
+    ("graph_error:100:33", 400, {"message": f"Unsupported post request. Object with ID '{DATASET}' does not exist, "
+                                            "cannot be loaded due to missing permissions, or does not support this "
+                                            "operation.",
+                                 "type": "GraphMethodException", "code": 100, "error_subcode": 33,
+                                 "is_transient": False}),
+    ("graph_error:2", 503, {"message": "An unexpected error has occurred. Please retry your request later.",
+                            "type": "OAuthException", "code": 2, "is_transient": True}),
+    ("graph_error:2:permanent", 503, {"message": "An unexpected error has occurred. Please retry your request "
+                                                 "later.", "type": "OAuthException", "code": 2,
+                                      "is_transient": False}),
+    ("graph_error:613:http=429", 429, {"message": "(#613) Calls to this api have exceeded the rate limit.",
+                                       "type": "OAuthException", "code": 613, "is_transient": True}),
+    ("graph_error:9999:transient", 400, {"message": "(#9999) An error occurred (code 9999 injected by the emulator)",
+                                         "type": "OAuthException", "code": 9999, "is_transient": True}),
+    ("graph_error:368:7:http=403", 403, {"message": "(#368) An error occurred (code 368 injected by the emulator)",
+                                         "type": "OAuthException", "code": 368, "error_subcode": 7,
+                                         "is_transient": False}),
+])
+def test_graph_error_answers_any_code_in_graphs_shape(client, entry, status, error):
+    with emulator_with(Faults(script=[entry])) as emu:
+        response = post_events(client, emu, [make_event(1)])
+        assert response.status_code == status
+        body = response.json()
+        trace = body["error"].pop("fbtrace_id")
+        assert body == {"error": error}
+        assert response.headers["x-fb-trace-id"] == trace and len(trace) == 23
+        assert list(body["error"])[:3] == ["message", "type", "code"]
+        [record] = emu.requests
+        assert (record.status, record.fault, record.error_code, record.error_subcode, record.fbtrace_id) == (
+            status, "graph_error", error["code"], error.get("error_subcode"), trace)
+        assert emu.accepted_events() == []
+        assert post_events(client, emu, [make_event(1)]).status_code == 200   # one request per entry
+
+
+def test_graph_error_comes_after_the_token_check(client):
+    with emulator_with(Faults(script=["graph_error:10"])) as emu:
+        assert post_events(client, emu, [make_event(1)], token="wrong").json()["error"]["code"] == 190
+        assert post_events(client, emu, [make_event(1)]).status_code == 200
+
+
+def test_graph_error_rate_answers_the_configured_error(client):
+    with emulator_with(Faults(graph_error="100:33", graph_error_rate=1.0)) as emu:
+        codes = [(lambda e: (e["code"], e["error_subcode"]))(post_events(client, emu, [make_event(i)]).json()["error"])
+                 for i in range(5)]
+        assert codes == [(100, 33)] * 5
+        assert [r.fault for r in emu.requests] == ["graph_error"] * 5
+    with emulator_with(Faults(graph_error="10", graph_error_rate=0.5, seed=3)) as emu:
+        statuses = [post_events(client, emu, [make_event(i)]).status_code for i in range(40)]
+        assert set(statuses) == {200, 400} and 8 <= statuses.count(400) <= 32
+        assert [r.error_code for r in emu.requests if r.status == 400] == [10] * statuses.count(400)
+
+
+def test_adding_a_graph_error_rate_keeps_the_other_draws(client):
+    """graph_error is drawn last: the faults of a seed stay the same when it is added."""
+    runs = []
+    for extra in ({}, {"graph_error": "10", "graph_error_rate": 0.2}):
+        with emulator_with(Faults(throttle_rate=0.2, server_error_rate=0.2, seed=11, **extra)) as emu:
+            for i in range(30):
+                post_events(client, emu, [make_event(i)])
+            runs.append([r.fault for r in emu.requests])
+    assert [f if f != "graph_error" else None for f in runs[1]] == runs[0]
+    assert "graph_error" in runs[1]
+
+
+@pytest.mark.parametrize("faults, message", [
+    ({"script": ["graph_error"]}, "faults: script entry 'graph_error': graph_error takes "
+                                  "CODE[:SUBCODE][:transient|:permanent][:http=STATUS], e.g. graph_error:10"),
+    ({"script": ["graph_error:ten"]}, "faults: graph error 'ten': expected "
+                                      "CODE[:SUBCODE][:transient|:permanent][:http=STATUS]"),
+    ({"script": ["graph_error:10:http=600"]}, "faults: graph error '10:http=600': unexpected 'http=600' (expected "
+                                              "CODE[:SUBCODE][:transient|:permanent][:http=STATUS], HTTP status "
+                                              "100-599)"),
+    ({"script": ["graph_error:10:transient:permanent"]}, "faults: graph error '10:transient:permanent': unexpected "
+                                                         "'permanent' (expected CODE[:SUBCODE][:transient|:permanent]"
+                                                         "[:http=STATUS], HTTP status 100-599)"),
+    ({"graph_error_rate": 0.1}, "faults: graph_error_rate needs graph_error (the error to answer, e.g. 10 or 100:33)"),
+    ({"graph_error": "10", "graph_error_rate": 0.6, "throttle_rate": 0.6}, "faults: the rates add up to 1.2, more "
+                                                                           "than 1"),
+])
+def test_bad_graph_error_settings_are_refused(faults, message):
+    with pytest.raises(ValueError) as excinfo:
+        Faults(**faults)
+    assert str(excinfo.value) == message
+
+
+def test_graph_error_through_the_control_api(emulator, client):
+    control = EmulatorClient(emulator.url)
+    assert control.set_faults(Faults(script=["graph_error:200"], graph_error="1:permanent")).graph_error == \
+        "1:permanent"
+    assert control.faults().script == ["graph_error:200"]
+    assert post_events(client, emulator, [make_event(1)]).json()["error"]["code"] == 200
+    bad = client.post(f"{emulator.url}/_emulator/faults", json={"script": ["graph_error:abc"]})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["message"] == ("faults: graph error 'abc': expected "
+                                              "CODE[:SUBCODE][:transient|:permanent][:http=STATUS]")
