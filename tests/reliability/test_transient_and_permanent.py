@@ -6,7 +6,6 @@ import json
 
 import pytest
 from conftest import cli, insert_generated, state_rows
-from graph_stub import GraphStub
 from offline_events_fixture import TOKEN, event_id, insert_rows, make_row, write_config
 
 from sync.emulator import ConversionsApiEmulator, Faults
@@ -50,14 +49,15 @@ def test_every_transient_code_is_retried_then_delivered(tmp_path, warehouse, emu
     assert len(state_rows(warehouse, "sent_events")) == 40
 
 
-def test_is_transient_flag_with_an_unknown_code_is_retried(tmp_path, warehouse, now):
+def test_is_transient_flag_with_an_unknown_code_is_retried(tmp_path, warehouse, emulator, now):
     insert_rows(warehouse, [make_row(i, now - 60) for i in range(3)])
-    with GraphStub([(400, {"message": "Please retry", "type": "OAuthException", "code": 9999,
-                           "is_transient": True})]) as stub:
-        result = cli("run", "--config", str(config_with(tmp_path, warehouse, stub.url)), "--json")
+    emulator.set_faults(Faults(script=["graph_error:9999:transient"]))
+    result = cli("run", "--config", str(config_with(tmp_path, warehouse, emulator.url)), "--json")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["retries"] == 1 and len(stub.requests) == 2
-    assert sorted(stub.accepted) == sorted(event_id(f"o{i}") for i in range(3))
+    assert json.loads(result.stdout)["retries"] == 1
+    assert [(r.status, r.error_code, r.fault) for r in emulator.requests] == [(400, 9999, "graph_error"),
+                                                                               (200, None, None)]
+    assert sorted(emulator.accepted_event_ids()) == sorted(event_id(f"o{i}") for i in range(3))
 
 
 def test_throttling_backs_off_longer_than_server_errors(tmp_path, warehouse, emulator, now):
@@ -105,33 +105,30 @@ def test_budget_exhausted_stops_cleanly(tmp_path, warehouse, emulator, now):
 
 
 PERMANENT = [
-    ("code 190 (bad token)", {"message": "Invalid OAuth access token.", "type": "OAuthException", "code": 190},
-     "destination.access_token: the access token was refused"),
-    ("code 104 (no token)", {"message": "An access token is required.", "type": "OAuthException", "code": 104},
-     "destination.access_token: the access token was refused"),
-    ("code 100/33 (unknown dataset)", {"message": "Unsupported post request.", "type": "GraphMethodException",
-                                        "code": 100, "error_subcode": 33},
-     "destination.dataset_id: the dataset does not exist"),
-    ("code 10 (permission)", {"message": "Permission denied", "type": "OAuthException", "code": 10},
-     "destination.access_token: the token lacks a permission"),
-    ("code 200 (permission)", {"message": "Permissions error", "type": "OAuthException", "code": 200},
-     "destination.access_token: the token lacks a permission"),
-    ("code 299 (permission)", {"message": "Permissions error", "type": "OAuthException", "code": 299},
-     "destination.access_token: the token lacks a permission"),
+    ("code 190 (bad token)", "190", "destination.access_token: the access token was refused"),
+    ("code 104 (no token)", "104", "destination.access_token: the access token was refused"),
+    ("code 100/33 (unknown dataset)", "100:33", "destination.dataset_id: the dataset does not exist"),
+    ("code 10 (permission)", "10", "destination.access_token: the token lacks a permission"),
+    ("code 200 (permission)", "200", "destination.access_token: the token lacks a permission"),
+    ("code 299 (permission)", "299", "destination.access_token: the token lacks a permission"),
 ]
 
 
-@pytest.mark.parametrize("label, error, message", PERMANENT, ids=[p[0] for p in PERMANENT])
-def test_permanent_error_stops_at_once(tmp_path, warehouse, now, label, error, message):
+@pytest.mark.parametrize("label, graph_error, message", PERMANENT, ids=[p[0] for p in PERMANENT])
+def test_permanent_error_stops_at_once(tmp_path, warehouse, emulator, now, label, graph_error, message):
+    """The emulator answers every request with the error (graph_error_rate 1)."""
     insert_generated(warehouse, 0, 1000, f"{now - 3600} + i")
-    with GraphStub([(400, error)] * 100) as stub:
-        path = config_with(tmp_path, warehouse, stub.url)
-        result = cli("run", "--config", str(path))
+    emulator.set_faults(Faults(graph_error=graph_error, graph_error_rate=1.0))
+    path = config_with(tmp_path, warehouse, emulator.url)
+    result = cli("run", "--config", str(path))
     assert result.returncode == 3
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("capi-sync: error:")]
     assert len(error_lines) == 1 and error_lines[0].startswith(f"capi-sync: error: {path}: {message}")
     assert "Traceback" not in result.stderr and TOKEN not in result.stderr + result.stdout
-    assert len(stub.requests) <= 4          # at most the requests already in flight (concurrency 4)
+    requests = emulator.requests            # at most the requests already in flight (concurrency 4)
+    assert 1 <= len(requests) <= 4 and emulator.accepted_event_ids() == []
+    assert {(r.error_code, r.error_subcode) for r in requests} == {
+        (int(graph_error.split(":")[0]), int(graph_error.split(":")[1]) if ":" in graph_error else None)}
     assert state_rows(warehouse, "sent_events") == [] and state_rows(warehouse, "sync_watermarks") == []
     (run,) = state_rows(warehouse, "sync_runs")
     assert run["status"] == "failed" and message.split(": ")[0] in run["error"]
