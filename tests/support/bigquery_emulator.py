@@ -309,6 +309,48 @@ def copy_duckdb_sources(client: bigquery.Client, duckdb_path: Path | str, datase
     return {table: len(table_rows) for table, table_rows in rows.items()}
 
 
+# The offline_events contract (docs: the view's columns) in BigQuery types.
+OFFLINE_EVENTS_COLUMNS = {
+    "event_id": "STRING", "event_name": "STRING", "event_time": "INT64", "action_source": "STRING",
+    "order_id": "STRING", "currency": "STRING", "value": "NUMERIC", "num_items": "INT64",
+    "contents": "ARRAY<STRUCT<id STRING, quantity INT64, item_price FLOAT64>>", "store_id": "STRING",
+    **{name: "STRING" for name in ("em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id")},
+}
+_CONTENTS_FROM_JSON = ("ARRAY(SELECT AS STRUCT JSON_VALUE(c, '$.id') AS id, "
+                       "CAST(JSON_VALUE(c, '$.quantity') AS INT64) AS quantity, "
+                       "CAST(JSON_VALUE(c, '$.item_price') AS FLOAT64) AS item_price "
+                       "FROM UNNEST(JSON_QUERY_ARRAY(r, '$.contents')) AS c)")
+
+
+def create_offline_events_table(client: bigquery.Client, dataset: str, rows: list[dict] = (),
+                                table: str = "offline_events") -> str:
+    """(Re)create `dataset.table` as a TABLE with the offline_events contract columns (so sync
+    tests need no dbt build) and insert rows (dicts as tests/sync/offline_events_fixture.make_row
+    makes them: value as text, contents as a list of dicts). Returns `project.dataset.table`."""
+    full = f"{client.project}.{dataset}.{table}"
+    client.create_dataset(dataset, exists_ok=True)
+    client.query_and_wait(f"CREATE OR REPLACE TABLE `{full}` "
+                          f"({', '.join(f'{n} {t}' for n, t in OFFLINE_EVENTS_COLUMNS.items())})")
+    insert_offline_events(client, full, rows)
+    return full
+
+
+def insert_offline_events(client: bigquery.Client, table: str, rows: list[dict]) -> int:
+    """Add offline_events rows (dicts) to an existing table `project.dataset.table`."""
+    select = ", ".join(_CONTENTS_FROM_JSON if t.startswith("ARRAY") else
+                       f"JSON_VALUE(r, '$.{n}')" if t == "STRING" else f"CAST(JSON_VALUE(r, '$.{n}') AS {t})"
+                       for n, t in OFFLINE_EVENTS_COLUMNS.items())
+    inserted = 0
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        chunk = [{n: (row.get(n) if n == "contents" else _json_value(row.get(n))) for n in OFFLINE_EVENTS_COLUMNS}
+                 for row in rows[start:start + ROWS_PER_STATEMENT]]
+        result = client.query_and_wait(
+            f"INSERT INTO `{table}` ({', '.join(OFFLINE_EVENTS_COLUMNS)}) SELECT {select} "
+            f"FROM UNNEST(JSON_QUERY_ARRAY({string_literal(json.dumps(chunk))})) AS r")
+        inserted += result.num_dml_affected_rows or 0
+    return inserted
+
+
 # --- pytest fixtures --------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def bigquery_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BigQueryEmulator]:

@@ -1,0 +1,219 @@
+"""Read the `offline_events` view from BigQuery, streamed page by page (google-cloud-bigquery).
+
+Credentials: anonymous when `source.api_endpoint` is set (the local emulator in tests), else
+the service-account key file `source.credentials`, else Application Default Credentials.
+The read anti-joins the ledger and dead letters (state tables in the state dataset) in the
+same query. No query parameters (the emulator has none): every value in SQL is a literal
+made here by `string_literal`/`int_literal`/`timestamp_literal`, every name a checked
+identifier in backticks.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import TYPE_CHECKING, Iterator
+
+from sync.config import SyncConfig
+from sync.errors import SourceError
+from sync.events import COPIES_COLUMN, REQUIRED_COLUMNS
+from sync.identifiers import quote_backtick
+from sync.sources.base import CURSOR_KEY, Chunk
+from sync.state.base import DEAD_LETTERS, SENT_EVENTS
+
+if TYPE_CHECKING:
+    from google.cloud import bigquery
+
+DEFAULT_STATE_DATASET = "capi_sync"
+BIGQUERY_SCOPE = "https://www.googleapis.com/auth/bigquery"
+# Event ids per read_event_ids query: ~70 characters each stays far below the 1 MB query text limit.
+IDS_PER_QUERY = 10_000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+# --- literals (no query parameters on the emulator) -----------------------------------------
+
+def string_literal(value: str | None) -> str:
+    """A GoogleSQL string literal for any text (a STRING NULL for None)."""
+    if value is None:
+        return "CAST(NULL AS STRING)"
+    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    text = _CONTROL.sub(lambda m: _ESCAPES.get(m.group(), f"\\u{ord(m.group()):04x}"), text)
+    return f"'{text}'"
+
+
+def int_literal(value: int | None) -> str:
+    """An INT64 literal (an INT64 NULL for None); refuses anything that is not an integer."""
+    if value is None:
+        return "CAST(NULL AS INT64)"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"not an integer: {value!r}")
+    return str(int(value))
+
+
+def bool_literal(value: bool | None) -> str:
+    return "CAST(NULL AS BOOL)" if value is None else ("TRUE" if value else "FALSE")
+
+
+def timestamp_literal(value: dt.datetime | None) -> str:
+    """A UTC TIMESTAMP literal; naive datetimes are UTC."""
+    if value is None:
+        return "CAST(NULL AS TIMESTAMP)"
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return f"TIMESTAMP '{value.isoformat(sep=' ', timespec='microseconds')}+00'"
+
+
+def table_name(project: str, dataset: str, table: str) -> str:
+    """`project`.`dataset`.`table`, each part checked."""
+    return ".".join(quote_backtick(part) for part in (project, dataset, table))
+
+
+def naive_utc(value):
+    """google-cloud-bigquery returns aware UTC datetimes; the state API uses naive UTC."""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def first_line(exc: BaseException) -> str:
+    """The useful line of a google-cloud error (its message, without the request URL)."""
+    message = getattr(exc, "message", None) or str(exc)
+    errors = getattr(exc, "errors", None) or []
+    if errors and isinstance(errors[0], dict) and errors[0].get("message"):
+        message = errors[0]["message"]
+    return (message.strip().splitlines() or [type(exc).__name__])[0]
+
+
+# --- the client --------------------------------------------------------------------------------
+
+def make_client(config: SyncConfig) -> bigquery.Client:
+    """A BigQuery client for `config.source`: anonymous against `api_endpoint`, else the key file
+    in `credentials`, else Application Default Credentials. Errors are one SourceError line."""
+    from google.auth.exceptions import DefaultCredentialsError, GoogleAuthError
+    from google.cloud import bigquery
+
+    source = config.source
+    options, credentials = None, None
+    if source.api_endpoint:
+        from google.api_core.client_options import ClientOptions
+        from google.auth.credentials import AnonymousCredentials
+        options = ClientOptions(api_endpoint=source.api_endpoint)
+        credentials = AnonymousCredentials()
+    elif source.credentials:
+        from google.oauth2 import service_account
+        try:
+            credentials = service_account.Credentials.from_service_account_file(
+                source.credentials, scopes=[BIGQUERY_SCOPE])
+        except FileNotFoundError:
+            raise SourceError(f"source.credentials: the key file {source.credentials} does not exist") from None
+        except (ValueError, KeyError, OSError, GoogleAuthError) as exc:
+            raise SourceError(f"source.credentials: {source.credentials} is not a service-account key file "
+                              f"({type(exc).__name__})") from None
+    try:
+        return bigquery.Client(project=source.project, credentials=credentials, location=source.location,
+                               client_options=options)
+    except DefaultCredentialsError:
+        raise SourceError("source.credentials: no Google credentials found: run `gcloud auth "
+                          "application-default login`, run on a VM/Cloud Run with a service account, "
+                          "or set source.credentials to a service-account key file") from None
+
+
+class BigQuerySource:
+    """The view in `source.project`.`source.dataset`; state tables in `state.project`.`state.dataset`."""
+
+    def __init__(self, config: SyncConfig, read_only: bool = False, client: bigquery.Client | None = None):
+        source = config.source
+        self.config = config
+        self.project = source.project
+        if "." in source.relation:
+            self.dataset, self.table = source.relation.split(".")
+        else:
+            self.dataset, self.table = source.dataset, source.relation
+        self.chunk_size = source.chunk_size
+        self.cursor_column = config.cursor.column
+        self.sync_name = config.name
+        self.state_project = config.state.project or source.project
+        self.state_dataset = config.state.dataset or DEFAULT_STATE_DATASET
+        self.relation = f"{self.project}.{self.dataset}.{self.table}"
+        self.description = self.relation + (f" at {source.api_endpoint}" if source.api_endpoint else "")
+        self._q_relation = table_name(self.project, self.dataset, self.table)
+        self._q_cursor = quote_backtick(self.cursor_column)
+        self.client = client or make_client(config)
+
+    def state_table(self, table: str) -> str:
+        return table_name(self.state_project, self.state_dataset, table)
+
+    def columns(self) -> list[str]:
+        from google.api_core.exceptions import GoogleAPICallError, NotFound
+        try:
+            table = self.client.get_table(f"{self.project}.{self.dataset}.{self.table}")
+        except NotFound:
+            raise SourceError(f"source.relation: {self.relation} does not exist "
+                              "(run `dbt build --target bigquery` first?)") from None
+        except GoogleAPICallError as exc:
+            raise SourceError(f"source.relation: cannot read {self.relation}: {first_line(exc)}") from None
+        return [field.name for field in table.schema]
+
+    def check_columns(self) -> None:
+        present = set(self.columns())
+        for column in (*REQUIRED_COLUMNS, self.cursor_column):
+            if column not in present:
+                raise SourceError(f"source.relation: {self.relation} has no column {column!r} "
+                                  f"(has: {', '.join(sorted(present))})")
+
+    def _select(self) -> str:
+        cols = []
+        for c in REQUIRED_COLUMNS:
+            if c == "value":
+                cols.append("CAST(v.`value` AS FLOAT64) AS `value`")
+            else:
+                cols.append(f"v.{quote_backtick(c)}")
+        cols.append(f"v.{self._q_cursor} AS {CURSOR_KEY}")
+        cols.append(f"COUNT(*) OVER (PARTITION BY v.`event_id`) AS {COPIES_COLUMN}")
+        return f"SELECT {', '.join(cols)} FROM {self._q_relation} AS v"
+
+    def _order(self) -> str:
+        return f" ORDER BY v.{self._q_cursor} ASC NULLS LAST, v.`event_id` ASC NULLS LAST"
+
+    def read_sql(self, lower_bound: int | None, exclude_sent: bool) -> str:
+        where = []
+        if lower_bound is not None:
+            where.append(f"(v.{self._q_cursor} >= {int_literal(lower_bound)} OR v.{self._q_cursor} IS NULL)")
+        if exclude_sent:
+            name = string_literal(self.sync_name)
+            where.append(f"NOT EXISTS (SELECT 1 FROM {self.state_table(SENT_EVENTS)} AS s "
+                         f"WHERE s.sync_name = {name} AND s.event_id = v.event_id)")
+            where.append(f"NOT EXISTS (SELECT 1 FROM {self.state_table(DEAD_LETTERS)} AS d "
+                         f"WHERE d.sync_name = {name} AND d.event_id = v.event_id AND d.resolved_at IS NULL)")
+        return self._select() + (" WHERE " + " AND ".join(where) if where else "") + self._order()
+
+    def _stream(self, sql: str) -> Iterator[Chunk]:
+        """One query job; its result pages (at most chunk_size rows each) become columnar chunks,
+        so memory holds one page at a time."""
+        from google.api_core.exceptions import GoogleAPICallError
+        try:
+            rows = self.client.query_and_wait(sql, page_size=self.chunk_size)
+            names = [field.name for field in rows.schema]
+            for page in rows.pages:
+                values = [row.values() for row in page]
+                if not values:
+                    continue
+                yield {name: list(column) for name, column in zip(names, zip(*values))}
+        except GoogleAPICallError as exc:
+            raise SourceError(f"source.relation: reading {self.relation} failed: {first_line(exc)}") from None
+
+    def read(self, lower_bound: int | None, exclude_sent: bool) -> Iterator[Chunk]:
+        return self._stream(self.read_sql(lower_bound, exclude_sent))
+
+    def read_event_ids(self, event_ids: list[str]) -> Iterator[Chunk]:
+        ids = sorted(set(event_ids))
+        for start in range(0, len(ids), IDS_PER_QUERY):
+            in_list = ", ".join(string_literal(i) for i in ids[start:start + IDS_PER_QUERY])
+            yield from self._stream(self._select() + f" WHERE v.`event_id` IN ({in_list})" + self._order())
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except Exception:  # noqa: BLE001 - closing must never fail a run
+            pass

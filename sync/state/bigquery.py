@@ -1,0 +1,332 @@
+"""Sync state in a BigQuery dataset (config `state.dataset`, default `capi_sync`).
+
+BigQuery DML is slow (a second or more a statement) and rate-limited, so a checkpoint is a
+handful of statements whatever its size: the ledger rows go in as one
+`INSERT ... SELECT ... FROM UNNEST(JSON_QUERY_ARRAY('<json>'))` (more only past ~900K
+characters of JSON, about 10,000 events), then dead letters and resolutions if any, then the
+watermark as one MERGE. There are no multi-statement transactions (and no UPDATE/DELETE on the
+emulator): the ledger is written before the watermark, so a crash in between leaves a
+watermark that lags, and the read's anti-join against the ledger keeps those events from being
+sent twice. Upserts and deletes are MERGEs.
+
+The lock is a lease row in `sync_locks` (no OS lock spans machines): taken with a MERGE that
+only succeeds when the row is absent, expired, or still the stale row that was read, then
+verified by reading it back; a run that finds another run's row too backs off.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import TYPE_CHECKING, Any
+
+from sync.config import SyncConfig
+from sync.errors import LockHeldError, SourceError
+from sync.locking import holder_alive
+from sync.sources.bigquery import (BigQuerySource, bool_literal, first_line, int_literal, naive_utc,
+                                   string_literal, timestamp_literal)
+from sync.state.base import (DEAD_LETTER_FIELDS, DEAD_LETTERS, LOCKS, RUNS, SENT_EVENTS, WATERMARKS,
+                             Checkpoint, RunRecord)
+
+if TYPE_CHECKING:
+    from google.cloud import bigquery
+
+# BigQuery's query text limit is 1,024K characters; the JSON of one statement stays below this.
+MAX_JSON_CHARS = 900_000
+
+DDL = {
+    WATERMARKS: "sync_name STRING NOT NULL, cursor_column STRING, watermark INT64, run_id STRING, "
+                "updated_at TIMESTAMP",
+    SENT_EVENTS: "sync_name STRING NOT NULL, event_id STRING NOT NULL, event_time INT64, run_id STRING, "
+                 "fbtrace_id STRING, sent_at TIMESTAMP",
+    DEAD_LETTERS: "sync_name STRING NOT NULL, event_id STRING, order_id STRING, event_time INT64, stage STRING, "
+                  "reason STRING, message STRING, code INT64, error_subcode INT64, fbtrace_id STRING, "
+                  "run_id STRING, recorded_at TIMESTAMP, resolved_at TIMESTAMP",
+    RUNS: "run_id STRING NOT NULL, sync_name STRING NOT NULL, started_at TIMESTAMP, ended_at TIMESTAMP, "
+          "status STRING, dry_run BOOL, full_refresh BOOL, rows_read INT64, events_sent INT64, "
+          "batches_sent INT64, skipped STRING, failed INT64, dead_lettered INT64, fbtrace_ids STRING, "
+          "watermark_before INT64, watermark_after INT64, error STRING",
+    LOCKS: "sync_name STRING NOT NULL, run_id STRING, holder STRING, acquired_at TIMESTAMP, "
+           "heartbeat_at TIMESTAMP, expires_at TIMESTAMP",
+}
+# The ledger is read by sync_name and event_id (the anti-join) and pruned by event_time.
+CLUSTERING = {SENT_EVENTS: "sync_name, event_time", DEAD_LETTERS: "sync_name"}
+RUN_COLUMNS = ("run_id", "sync_name", "started_at", "ended_at", "status", "dry_run", "full_refresh", "rows_read",
+               "events_sent", "batches_sent", "skipped", "failed", "dead_lettered", "fbtrace_ids",
+               "watermark_before", "watermark_after", "error")
+LOCK_COLUMNS = ("run_id", "holder", "acquired_at", "heartbeat_at", "expires_at")
+
+
+def json_chunks(rows: list, max_chars: int = MAX_JSON_CHARS) -> list[str]:
+    """Rows as JSON arrays (ASCII), split so that no array is longer than max_chars."""
+    chunks, current, size = [], [], 2
+    for row in rows:
+        text = json.dumps(row, separators=(",", ":"))
+        if current and size + len(text) + 1 > max_chars:
+            chunks.append("[" + ",".join(current) + "]")
+            current, size = [], 2
+        current.append(text)
+        size += len(text) + 1
+    if current:
+        chunks.append("[" + ",".join(current) + "]")
+    return chunks
+
+
+def _json_rows(doc: str) -> str:
+    return f"UNNEST(JSON_QUERY_ARRAY({string_literal(doc)})) AS r"
+
+
+class BigQueryStateStore:
+    """The StateStore protocol (sync/state/base.py) on BigQuery, sharing the source's client."""
+
+    def __init__(self, config: SyncConfig, source: BigQuerySource, client: bigquery.Client | None = None):
+        self.sync_name = config.name
+        self.client = client or source.client
+        self.project = source.state_project
+        self.dataset = source.state_dataset
+        self.location = config.state.location or config.source.location
+        self.q = {name: source.state_table(name) for name in DDL}
+        self._name = string_literal(self.sync_name)
+
+    # --- statements ------------------------------------------------------------------------
+
+    def _query(self, sql: str) -> Any:
+        """Run one statement; a BigQuery error becomes one SourceError line naming the dataset."""
+        from google.api_core.exceptions import GoogleAPICallError
+        try:
+            return self.client.query_and_wait(sql, location=self.location)
+        except GoogleAPICallError as exc:
+            raise SourceError(f"state.dataset: {self.project}.{self.dataset}: {first_line(exc)}") from None
+
+    def _rows(self, sql: str) -> list[dict]:
+        return [{k: naive_utc(v) for k, v in row.items()} for row in self._query(sql)]
+
+    # --- tables ----------------------------------------------------------------------------
+
+    def tables_exist(self) -> bool:
+        from google.api_core.exceptions import GoogleAPICallError, NotFound
+        try:
+            names = {t.table_id for t in self.client.list_tables(f"{self.project}.{self.dataset}")}
+        except NotFound:
+            return False
+        except GoogleAPICallError as exc:
+            raise SourceError(f"state.dataset: {self.project}.{self.dataset}: {first_line(exc)}") from None
+        return set(DDL) <= names
+
+    def ensure_tables(self) -> None:
+        """Create the dataset and tables if missing (idempotent; `CREATE TABLE IF NOT EXISTS`)."""
+        if self.tables_exist():
+            return
+        from google.api_core.exceptions import GoogleAPICallError
+        from google.cloud import bigquery
+        dataset = bigquery.Dataset(f"{self.project}.{self.dataset}")
+        if self.location:
+            dataset.location = self.location
+        try:
+            self.client.create_dataset(dataset, exists_ok=True)
+        except GoogleAPICallError as exc:
+            raise SourceError(f"state.dataset: cannot create {self.project}.{self.dataset}: "
+                              f"{first_line(exc)}") from None
+        for table, columns in DDL.items():
+            cluster = f" CLUSTER BY {CLUSTERING[table]}" if table in CLUSTERING else ""
+            self._query(f"CREATE TABLE IF NOT EXISTS {self.q[table]} ({columns}){cluster}")
+
+    # --- watermark -------------------------------------------------------------------------
+
+    def read_watermark(self) -> int | None:
+        rows = self._rows(f"SELECT MAX(watermark) AS watermark FROM {self.q[WATERMARKS]} "
+                          f"WHERE sync_name = {self._name}")
+        return rows[0]["watermark"] if rows else None
+
+    # --- lock ------------------------------------------------------------------------------
+
+    def _lock_rows(self) -> list[dict]:
+        return self._rows(f"SELECT {', '.join(LOCK_COLUMNS)} FROM {self.q[LOCKS]} WHERE sync_name = {self._name} "
+                          "ORDER BY acquired_at, run_id")
+
+    def _held_error(self, current: dict) -> LockHeldError:
+        since = f" since {current['acquired_at']:%Y-%m-%d %H:%M:%S} UTC" if current.get("acquired_at") else ""
+        return LockHeldError(f"another run of sync '{self.sync_name}' is in progress (run {current['run_id']} "
+                             f"held by {current['holder']}{since}); nothing was sent")
+
+    def acquire_lock(self, run_id: str, holder: str, now: dt.datetime, lease_seconds: int,
+                     exclusive_os_lock: bool) -> dict | None:
+        """Take the lease row: read it, take it over with a compare-and-set MERGE when it is absent,
+        expired, or its holder is a dead process on this host, then read it back."""
+        rows = self._lock_rows()
+        stale = None
+        if rows:
+            current = rows[0]
+            expired = current["expires_at"] is None or current["expires_at"] < now
+            if not (exclusive_os_lock or expired or holder_alive(current["holder"]) is False):
+                raise self._held_error(current)
+            stale = current
+        expires = now + dt.timedelta(seconds=lease_seconds)
+        values = (f"SELECT {self._name} AS sync_name, {string_literal(run_id)} AS run_id, "
+                  f"{string_literal(holder)} AS holder, {timestamp_literal(now)} AS acquired_at, "
+                  f"{timestamp_literal(now)} AS heartbeat_at, {timestamp_literal(expires)} AS expires_at")
+        # Only the row that was read may be replaced (another run may have taken it meanwhile).
+        same = ("T.run_id IS NOT DISTINCT FROM {run} AND T.expires_at IS NOT DISTINCT FROM {expires}"
+                .format(run=string_literal(stale["run_id"]), expires=timestamp_literal(stale["expires_at"]))
+                if stale else "FALSE")
+        self._query(
+            f"MERGE {self.q[LOCKS]} AS T USING ({values}) AS S ON T.sync_name = S.sync_name "
+            f"WHEN MATCHED AND {same} THEN UPDATE SET run_id = S.run_id, holder = S.holder, "
+            "acquired_at = S.acquired_at, heartbeat_at = S.heartbeat_at, expires_at = S.expires_at "
+            "WHEN NOT MATCHED THEN INSERT (sync_name, run_id, holder, acquired_at, heartbeat_at, expires_at) "
+            "VALUES (S.sync_name, S.run_id, S.holder, S.acquired_at, S.heartbeat_at, S.expires_at)")
+        after = self._lock_rows()
+        others = [r for r in after if r["run_id"] != run_id]
+        if others or not after:
+            if len(others) < len(after):
+                self.release_lock(run_id)   # two runs inserted at once: both back off
+            raise self._held_error(others[0] if others else {"run_id": "?", "holder": "?"})
+        return stale
+
+    def heartbeat(self, run_id: str, now: dt.datetime, lease_seconds: int) -> None:
+        self._query(
+            f"MERGE {self.q[LOCKS]} AS T USING (SELECT {self._name} AS sync_name, {string_literal(run_id)} AS run_id) "
+            "AS S ON T.sync_name = S.sync_name AND T.run_id = S.run_id WHEN MATCHED THEN UPDATE SET "
+            f"heartbeat_at = {timestamp_literal(now)}, "
+            f"expires_at = {timestamp_literal(now + dt.timedelta(seconds=lease_seconds))}")
+
+    def release_lock(self, run_id: str) -> None:
+        self._query(
+            f"MERGE {self.q[LOCKS]} AS T USING (SELECT {self._name} AS sync_name, {string_literal(run_id)} AS run_id) "
+            "AS S ON T.sync_name = S.sync_name AND T.run_id = S.run_id WHEN MATCHED THEN DELETE")
+
+    # --- runs ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _run_select(run: RunRecord) -> str:
+        values = [string_literal(run.run_id), string_literal(run.sync_name), timestamp_literal(run.started_at),
+                  timestamp_literal(run.ended_at), string_literal(run.status), bool_literal(run.dry_run),
+                  bool_literal(run.full_refresh), int_literal(run.rows_read), int_literal(run.events_sent),
+                  int_literal(run.batches_sent), string_literal(json.dumps(run.skipped, sort_keys=True)),
+                  int_literal(run.failed), int_literal(run.dead_lettered), string_literal(json.dumps(run.fbtrace_ids)),
+                  int_literal(run.watermark_before), int_literal(run.watermark_after), string_literal(run.error)]
+        return "SELECT " + ", ".join(f"{v} AS {c}" for v, c in zip(values, RUN_COLUMNS))
+
+    def start_run(self, run: RunRecord) -> None:
+        self._query(f"INSERT INTO {self.q[RUNS]} ({', '.join(RUN_COLUMNS)}) {self._run_select(run)}")
+
+    def finish_run(self, run: RunRecord) -> None:
+        updates = ", ".join(f"{c} = S.{c}" for c in RUN_COLUMNS[1:])
+        self._query(
+            f"MERGE {self.q[RUNS]} AS T USING ({self._run_select(run)}) AS S ON T.run_id = S.run_id "
+            f"WHEN MATCHED THEN UPDATE SET {updates} "
+            f"WHEN NOT MATCHED THEN INSERT ({', '.join(RUN_COLUMNS)}) "
+            f"VALUES ({', '.join('S.' + c for c in RUN_COLUMNS)})")
+
+    def mark_abandoned(self, run_id: str, now: dt.datetime, reason: str) -> None:
+        self._query(
+            f"MERGE {self.q[RUNS]} AS T USING (SELECT {string_literal(run_id)} AS run_id) AS S "
+            "ON T.run_id = S.run_id AND T.status = 'running' WHEN MATCHED THEN UPDATE SET status = 'abandoned', "
+            f"ended_at = COALESCE(T.ended_at, {timestamp_literal(now)}), error = {string_literal(reason)}")
+
+    def last_runs(self, limit: int = 10) -> list[dict]:
+        runs = self._rows(f"SELECT {', '.join(RUN_COLUMNS)} FROM {self.q[RUNS]} WHERE sync_name = {self._name} "
+                          f"ORDER BY started_at DESC LIMIT {int_literal(int(limit))}")
+        for run in runs:
+            run["skipped"] = json.loads(run["skipped"]) if run["skipped"] else {}
+            run["fbtrace_ids"] = json.loads(run["fbtrace_ids"]) if run["fbtrace_ids"] else []
+        return runs
+
+    # --- checkpoint ------------------------------------------------------------------------
+
+    def checkpoint(self, run_id: str, cursor_column: str, checkpoint: Checkpoint, now: dt.datetime) -> None:
+        """Ledger rows first, then resolutions and dead letters, then the watermark: each one
+        statement (the ledger more only past MAX_JSON_CHARS). No transaction: a failure before
+        the watermark MERGE leaves the watermark behind, never ahead of the ledger."""
+        name, run, at = self._name, string_literal(run_id), timestamp_literal(now)
+        if checkpoint.sent_event_ids:
+            self._write_sent(checkpoint, run, at)
+        if checkpoint.resolved_event_ids:
+            for doc in json_chunks(sorted(set(checkpoint.resolved_event_ids))):
+                self._query(
+                    f"MERGE {self.q[DEAD_LETTERS]} AS T USING (SELECT DISTINCT JSON_VALUE(r) AS event_id "
+                    f"FROM {_json_rows(doc)}) AS S ON T.sync_name = {name} AND T.resolved_at IS NULL "
+                    f"AND T.event_id = S.event_id WHEN MATCHED THEN UPDATE SET resolved_at = {at}")
+        if checkpoint.dead_letters:
+            self._write_dead_letters(checkpoint.dead_letters, run, at)
+        if checkpoint.watermark is not None:
+            self._query(
+                f"MERGE {self.q[WATERMARKS]} AS T USING (SELECT {name} AS sync_name, "
+                f"{string_literal(cursor_column)} AS cursor_column, {int_literal(checkpoint.watermark)} AS watermark, "
+                f"{run} AS run_id, {at} AS updated_at) AS S ON T.sync_name = S.sync_name "
+                "WHEN MATCHED THEN UPDATE SET cursor_column = S.cursor_column, watermark = S.watermark, "
+                "run_id = S.run_id, updated_at = S.updated_at "
+                "WHEN NOT MATCHED THEN INSERT (sync_name, cursor_column, watermark, run_id, updated_at) "
+                "VALUES (S.sync_name, S.cursor_column, S.watermark, S.run_id, S.updated_at)")
+
+    def _write_sent(self, checkpoint: Checkpoint, run: str, at: str) -> None:
+        # One [event_id, event_time, fbtrace_id] per event, the last one of an id kept.
+        rows = {event_id: [event_id, event_time, trace] for event_id, event_time, trace in
+                zip(checkpoint.sent_event_ids, checkpoint.sent_event_times, checkpoint.sent_fbtrace_ids)}
+        select = ("SELECT JSON_VALUE(r, '$[0]') AS event_id, CAST(JSON_VALUE(r, '$[1]') AS INT64) AS event_time, "
+                  "JSON_VALUE(r, '$[2]') AS fbtrace_id FROM {rows}")
+        for doc in json_chunks(list(rows.values())):
+            source = select.format(rows=_json_rows(doc))
+            if checkpoint.replace_sent:
+                # Full refresh / dead-letter retry: the id may be in the ledger already.
+                self._query(
+                    f"MERGE {self.q[SENT_EVENTS]} AS T USING ({source}) AS S ON T.sync_name = {self._name} "
+                    f"AND T.event_id = S.event_id WHEN MATCHED THEN UPDATE SET event_time = S.event_time, "
+                    f"run_id = {run}, fbtrace_id = S.fbtrace_id, sent_at = {at} "
+                    "WHEN NOT MATCHED THEN INSERT (sync_name, event_id, event_time, run_id, fbtrace_id, sent_at) "
+                    f"VALUES ({self._name}, S.event_id, S.event_time, {run}, S.fbtrace_id, {at})")
+            else:
+                self._query(f"INSERT INTO {self.q[SENT_EVENTS]} (sync_name, event_id, event_time, run_id, "
+                            f"fbtrace_id, sent_at) SELECT {self._name}, event_id, event_time, {run}, fbtrace_id, "
+                            f"{at} FROM ({source})")
+
+    def _write_dead_letters(self, letters: list[dict], run: str, at: str) -> None:
+        """At most one unresolved dead letter per event (rows without an event_id: per order_id):
+        the old ones of these events are deleted (MERGE ... DELETE), then all are inserted."""
+        rows = [[d.get(f) for f in DEAD_LETTER_FIELDS] for d in letters]
+        keys = sorted({(r[0], None) if r[0] is not None else (None, r[1]) for r in rows},
+                      key=lambda k: (k[0] or "", k[1] or ""))
+        for doc in json_chunks([list(k) for k in keys]):
+            self._query(
+                f"MERGE {self.q[DEAD_LETTERS]} AS T USING (SELECT JSON_VALUE(r, '$[0]') AS event_id, "
+                f"JSON_VALUE(r, '$[1]') AS order_id FROM {_json_rows(doc)}) AS S "
+                f"ON T.sync_name = {self._name} AND T.resolved_at IS NULL AND ("
+                "(S.event_id IS NOT NULL AND T.event_id = S.event_id) OR "
+                "(S.event_id IS NULL AND T.event_id IS NULL AND T.order_id IS NOT DISTINCT FROM S.order_id)) "
+                "WHEN MATCHED THEN DELETE")
+        columns = ", ".join(f"JSON_VALUE(r, '$[{i}]')" if f not in ("event_time", "code", "error_subcode")
+                            else f"CAST(JSON_VALUE(r, '$[{i}]') AS INT64)" for i, f in enumerate(DEAD_LETTER_FIELDS))
+        for doc in json_chunks(rows):
+            self._query(
+                f"INSERT INTO {self.q[DEAD_LETTERS]} (sync_name, {', '.join(DEAD_LETTER_FIELDS)}, run_id, "
+                f"recorded_at, resolved_at) SELECT {self._name}, {columns}, {run}, {at}, CAST(NULL AS TIMESTAMP) "
+                f"FROM {_json_rows(doc)}")
+
+    def prune_ledger(self, older_than: int) -> int:
+        """Forget ledger entries with event_time < older_than (outside every future read)."""
+        result = self._query(
+            f"MERGE {self.q[SENT_EVENTS]} AS T USING (SELECT 1 AS one) AS S ON T.sync_name = {self._name} "
+            f"AND T.event_time < {int_literal(older_than)} WHEN MATCHED THEN DELETE")
+        return result.num_dml_affected_rows or 0
+
+    # --- dead letters ----------------------------------------------------------------------
+
+    def dead_letters(self, event_ids: list[str] | None = None, include_resolved: bool = False,
+                     limit: int | None = None) -> list[dict]:
+        sql = f"SELECT * FROM {self.q[DEAD_LETTERS]} WHERE sync_name = {self._name}"
+        if not include_resolved:
+            sql += " AND resolved_at IS NULL"
+        if event_ids is not None:
+            if not event_ids:
+                return []
+            sql += f" AND event_id IN ({', '.join(string_literal(i) for i in sorted(set(event_ids)))})"
+        sql += " ORDER BY recorded_at, event_time, event_id"
+        if limit is not None:
+            sql += f" LIMIT {int_literal(int(limit))}"
+        return self._rows(sql)
+
+    def dead_letter_count(self) -> int:
+        return self._rows(f"SELECT COUNT(*) AS n FROM {self.q[DEAD_LETTERS]} WHERE sync_name = {self._name} "
+                          "AND resolved_at IS NULL")[0]["n"]
+
+    def close(self) -> None:
+        pass  # the client belongs to the source
