@@ -150,36 +150,43 @@ class BigQueryStateStore:
 
     def acquire_lock(self, run_id: str, holder: str, now: dt.datetime, lease_seconds: int,
                      exclusive_os_lock: bool) -> dict | None:
-        """Take the lease row: read it, take it over with a compare-and-set MERGE when it is absent,
-        expired, or its holder is a dead process on this host, then read it back."""
+        """Take the lease row: read it; when it is absent, expired, or held by a dead process on
+        this host, MERGE it over to this run (the MERGE itself only replaces rows that are still
+        expired or still the dead holder's, so a run that heartbeat meanwhile keeps it), then
+        read it back: every row of the sync must now be this run's."""
         rows = self._lock_rows()
-        stale = None
-        if rows:
-            current = rows[0]
+        dead = []
+        for current in rows:
             expired = current["expires_at"] is None or current["expires_at"] < now
-            if not (exclusive_os_lock or expired or holder_alive(current["holder"]) is False):
-                raise self._held_error(current)
-            stale = current
+            if not (exclusive_os_lock or expired):
+                if holder_alive(current["holder"]) is not False:
+                    raise self._held_error(current)
+                dead.append(current)
+        stale = rows[0] if rows else None
         expires = now + dt.timedelta(seconds=lease_seconds)
         values = (f"SELECT {self._name} AS sync_name, {string_literal(run_id)} AS run_id, "
                   f"{string_literal(holder)} AS holder, {timestamp_literal(now)} AS acquired_at, "
                   f"{timestamp_literal(now)} AS heartbeat_at, {timestamp_literal(expires)} AS expires_at")
-        # Only the row that was read may be replaced (another run may have taken it meanwhile).
-        same = ("T.run_id IS NOT DISTINCT FROM {run} AND T.expires_at IS NOT DISTINCT FROM {expires}"
-                .format(run=string_literal(stale["run_id"]), expires=timestamp_literal(stale["expires_at"]))
-                if stale else "FALSE")
+        replaceable = [f"T.expires_at IS NULL OR T.expires_at < {timestamp_literal(now)}"]
+        replaceable += [f"(T.run_id = {string_literal(d['run_id'])} AND T.expires_at = "
+                        f"{timestamp_literal(d['expires_at'])})" for d in dead]
+        if exclusive_os_lock:
+            replaceable = ["TRUE"]
         self._query(
             f"MERGE {self.q[LOCKS]} AS T USING ({values}) AS S ON T.sync_name = S.sync_name "
-            f"WHEN MATCHED AND {same} THEN UPDATE SET run_id = S.run_id, holder = S.holder, "
-            "acquired_at = S.acquired_at, heartbeat_at = S.heartbeat_at, expires_at = S.expires_at "
+            f"WHEN MATCHED AND ({' OR '.join(replaceable)}) THEN UPDATE SET run_id = S.run_id, "
+            "holder = S.holder, acquired_at = S.acquired_at, heartbeat_at = S.heartbeat_at, expires_at = S.expires_at "
             "WHEN NOT MATCHED THEN INSERT (sync_name, run_id, holder, acquired_at, heartbeat_at, expires_at) "
             "VALUES (S.sync_name, S.run_id, S.holder, S.acquired_at, S.heartbeat_at, S.expires_at)")
         after = self._lock_rows()
         others = [r for r in after if r["run_id"] != run_id]
-        if others or not after:
+        if others:
             if len(others) < len(after):
-                self.release_lock(run_id)   # two runs inserted at once: both back off
-            raise self._held_error(others[0] if others else {"run_id": "?", "holder": "?"})
+                self.release_lock(run_id)   # two runs took it at once: both back off
+            raise self._held_error(others[0])
+        if not after:
+            raise LockHeldError(f"the lock of sync '{self.sync_name}' changed while this run took it; "
+                                "nothing was sent (run again)")
         return stale
 
     def heartbeat(self, run_id: str, now: dt.datetime, lease_seconds: int) -> None:
@@ -319,7 +326,7 @@ class BigQueryStateStore:
             if not event_ids:
                 return []
             sql += f" AND event_id IN ({', '.join(string_literal(i) for i in sorted(set(event_ids)))})"
-        sql += " ORDER BY recorded_at, event_time, event_id"
+        sql += " ORDER BY recorded_at NULLS LAST, event_time NULLS LAST, event_id NULLS LAST"   # as DuckDB
         if limit is not None:
             sql += f" LIMIT {int_literal(int(limit))}"
         return self._rows(sql)

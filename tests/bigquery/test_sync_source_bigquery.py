@@ -1,0 +1,229 @@
+"""sync.sources.bigquery against the emulator: the same chunks as the DuckDB source on the same rows
+and ledger (order, lower bound, anti-join, _copies, value, contents), paging, read by event ids,
+one-line errors, credentials."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import textwrap
+
+import duckdb
+import pytest
+
+from sync.config import parse_config
+from sync.errors import SourceError
+from sync.sources.bigquery import BigQuerySource, make_client, string_literal
+from sync.sources.duckdb import DuckDBSource
+from sync.state.base import Checkpoint
+from sync.state.bigquery import BigQueryStateStore
+from sync.state.duckdb import DuckDBStateStore
+from tests.support.bigquery_emulator import create_offline_events_table
+from tests.sync.offline_events_fixture import create_offline_events, event_id, make_row
+
+pytestmark = pytest.mark.bigquery
+
+NOW = dt.datetime(2025, 6, 30, 12, 0, 0)
+T = 1_751_000_000
+
+
+def bigquery_config(emulator, dataset: str, state_dataset: str, chunk_size: int = 1000, extra: str = ""):
+    return parse_config(textwrap.dedent(f"""\
+        name: offline_events
+        source: {{type: bigquery, project: {emulator.project}, dataset: {dataset}, api_endpoint: "{emulator.api_endpoint}",
+                  chunk_size: {chunk_size}}}
+        state: {{dataset: {state_dataset}}}
+        destination: {{dataset_id: "1", access_token: "{{{{ env_var('CAPI_TEST_TOKEN', 'x') }}}}"}}
+        """) + extra)
+
+
+def duckdb_config(path, chunk_size: int = 1000):
+    return parse_config(textwrap.dedent(f"""\
+        name: offline_events
+        source: {{type: duckdb, path: "{path}", chunk_size: {chunk_size}}}
+        destination: {{dataset_id: "1", access_token: "{{{{ env_var('CAPI_TEST_TOKEN', 'x') }}}}"}}
+        """))
+
+
+ROWS = [
+    make_row(1, T + 10),
+    make_row(2, T + 10, value="0.10", contents=[]),            # same cursor: event_id orders
+    make_row(3, T - 5000),                                     # below the lower bound
+    make_row(4, None),                                         # NULL cursor: read, last
+    make_row(5, T + 20, event_id=event_id("o1")),              # a second row of o1's event id
+    make_row(6, T + 30, event_id=None),                        # no event id
+    make_row(7, T + 40),                                       # in the ledger
+    make_row(8, T + 50),                                       # unresolved dead letter
+    make_row(9, T + 60),                                       # resolved dead letter: read again
+    *[make_row(n, T + 100 + n, value=f"{n}.{n % 100:02d}") for n in range(10, 40)],
+]
+
+
+@pytest.fixture(scope="module")
+def both(bigquery_emulator, tmp_path_factory):
+    """The same offline_events rows and ledger in DuckDB and in the emulator."""
+    dataset = bigquery_emulator.create_dataset("src")
+    state_dataset = bigquery_emulator.create_dataset("state")
+    client = bigquery_emulator.client()
+    create_offline_events_table(client, dataset, ROWS)
+    path = tmp_path_factory.mktemp("duck") / "warehouse.duckdb"
+    create_offline_events(path, ROWS)
+    con = duckdb.connect(str(path))
+    bq_source = BigQuerySource(bigquery_config(bigquery_emulator, dataset, state_dataset, chunk_size=7))
+    stores = [DuckDBStateStore(con, "capi_sync", "offline_events"), BigQueryStateStore(bq_source.config, bq_source)]
+    for store in stores:
+        store.ensure_tables()
+        store.checkpoint("r1", "event_time", Checkpoint(
+            sent_event_ids=[event_id("o7")], sent_event_times=[T + 40], sent_fbtrace_ids=["tr"],
+            dead_letters=[{"event_id": event_id(f"o{n}"), "order_id": f"o{n}", "event_time": T + 50, "stage": "check",
+                           "reason": "missing_currency", "message": "m"} for n in (8, 9)], watermark=T), NOW)
+        store.checkpoint("r2", "event_time", Checkpoint(resolved_event_ids=[event_id("o9")]), NOW)
+    duck_source = DuckDBSource(duckdb_config(path, chunk_size=7), connection=con)
+    yield {"bq": bq_source, "duck": duck_source, "client": client, "dataset": dataset, "state": state_dataset}
+    con.close()
+
+
+def rows_of(chunks) -> list[dict]:
+    out = []
+    for chunk in chunks:
+        names = list(chunk)
+        out += [dict(zip(names, values)) for values in zip(*chunk.values())]
+    return out
+
+
+@pytest.mark.parametrize("lower, exclude", [(None, False), (T, False), (T, True), (None, True)])
+def test_read_equals_the_duckdb_source(both, lower, exclude):
+    bq_chunks = list(both["bq"].read(lower, exclude_sent=exclude))
+    duck = rows_of(both["duck"].read(lower, exclude_sent=exclude))
+    bq = rows_of(bq_chunks)
+    assert bq == duck
+    assert all(len(c["event_id"]) <= 7 for c in bq_chunks) and len(bq_chunks) == -(-len(bq) // 7)
+    assert set(bq_chunks[0]) == set(duck[0])
+
+
+def test_read_order_bound_anti_join_and_copies(both):
+    rows = rows_of(both["bq"].read(T, exclude_sent=True))
+    orders = [r["order_id"] for r in rows]
+    expected_first = sorted(["o1", "o2"], key=lambda o: event_id(o))
+    assert orders[:4] == [*expected_first, "o5", "o6"]
+    assert "o3" not in orders and "o7" not in orders and "o8" not in orders and "o9" in orders
+    assert orders[-1] == "o4" and rows[-1]["_cursor"] is None
+    copies = {r["order_id"]: r["_copies"] for r in rows}
+    assert copies["o1"] == copies["o5"] == 2 and copies["o2"] == 1
+    o2 = next(r for r in rows if r["order_id"] == "o2")
+    assert o2["value"] == 0.1 and isinstance(o2["value"], float) and o2["contents"] == []
+    o1 = next(r for r in rows if r["order_id"] == "o1")
+    assert o1["contents"] == [{"id": "p1", "quantity": 2, "item_price": 10.0},
+                              {"id": "p2", "quantity": 1, "item_price": 10.5}]
+    assert o1["_cursor"] == o1["event_time"] == T + 10
+
+
+def test_read_event_ids(both):
+    ids = [event_id("o12"), event_id("o3"), event_id("o1"), "no-such-id", "it's\\odd"]
+    bq = rows_of(both["bq"].read_event_ids(ids))
+    assert bq == rows_of(both["duck"].read_event_ids(ids))
+    assert [r["order_id"] for r in bq] == ["o3", "o1", "o5", "o12"]
+
+
+def test_check_columns_names_the_missing_column(bigquery_emulator, both):
+    both["bq"].check_columns()
+    client = both["client"]
+    client.query_and_wait(f"CREATE OR REPLACE VIEW `{client.project}.{both['dataset']}.renamed` AS "
+                          f"SELECT * EXCEPT (currency) FROM `{client.project}.{both['dataset']}.offline_events`")
+    config = bigquery_config(bigquery_emulator, both["dataset"], both["state"]).model_copy(
+        update={"source": both["bq"].config.source.model_copy(update={"relation": "renamed"})})
+    source = BigQuerySource(config)
+    with pytest.raises(SourceError) as info:
+        source.check_columns()
+    message = str(info.value)
+    assert message.startswith(f"source.relation: {bigquery_emulator.project}.{both['dataset']}.renamed has no "
+                              "column 'currency' (has: action_source, contents, country, ")
+    assert "\n" not in message
+
+
+def test_missing_view_is_one_line(bigquery_emulator, both):
+    config = bigquery_config(bigquery_emulator, both["dataset"], both["state"], extra="")
+    config = config.model_copy(update={"source": config.source.model_copy(update={"relation": "nope"})})
+    with pytest.raises(SourceError) as info:
+        BigQuerySource(config).check_columns()
+    assert str(info.value) == (f"source.relation: {bigquery_emulator.project}.{both['dataset']}.nope does not "
+                               "exist (run `dbt build --target bigquery` first?)")
+
+
+def test_pages_stream_a_large_read(bigquery_emulator):
+    """12,000 rows in pages of 5,000: three chunks, in order, each at most chunk_size."""
+    dataset = bigquery_emulator.create_dataset("big")
+    client = bigquery_emulator.client()
+    client.query_and_wait(f"CREATE TABLE `{client.project}.{dataset}.offline_events` AS SELECT "
+                          "TO_HEX(SHA256(CAST(n AS STRING))) AS event_id, 'Purchase' AS event_name, "
+                          "1751000000 + n AS event_time, 'physical_store' AS action_source, CAST(n AS STRING) AS order_id, "
+                          "'USD' AS currency, NUMERIC '1.50' AS value, 1 AS num_items, "
+                          "[STRUCT('p' AS id, 1 AS quantity, 1.5 AS item_price)] AS contents, 's' AS store_id, "
+                          + ", ".join(f"TO_HEX(SHA256('{k}')) AS {k}" for k in
+                                      ("em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id"))
+                          + " FROM UNNEST(GENERATE_ARRAY(1, 12000)) AS n")
+    source = BigQuerySource(bigquery_config(bigquery_emulator, dataset, "unused_state", chunk_size=5000))
+    sizes, last = [], 0
+    for chunk in source.read(None, exclude_sent=False):
+        sizes.append(len(chunk["event_id"]))
+        assert chunk["_cursor"][0] > last and chunk["_cursor"] == sorted(chunk["_cursor"])
+        last = chunk["_cursor"][-1]
+    assert sizes == [5000, 5000, 2000] and last == 1751012000
+    source.close()
+
+
+def test_string_literal_round_trips_every_kind_of_text(both):
+    texts = ["plain", "it's", "back\\slash", "new\nline\r\ttab", "bell\x07esc\x1b", "é€😀", "\\'", "''"]
+    client = both["client"]
+    got = [next(iter(client.query_and_wait(f"SELECT {string_literal(t)} AS t")))[0] for t in texts]
+    assert got == texts
+
+
+def test_credentials_key_file_errors_are_one_line(bigquery_emulator, tmp_path):
+    config = bigquery_config(bigquery_emulator, "d", "s")
+    missing = config.model_copy(update={"source": config.source.model_copy(
+        update={"api_endpoint": None, "credentials": str(tmp_path / "nope.json")})})
+    with pytest.raises(SourceError, match=r"^source.credentials: the key file .*nope.json does not exist$"):
+        make_client(missing)
+    bogus = tmp_path / "bogus.json"
+    bogus.write_text(json.dumps({"type": "service_account", "private_key": "SECRET-NOT-A-KEY"}))
+    with pytest.raises(SourceError) as info:
+        make_client(missing.model_copy(update={"source": missing.source.model_copy(
+            update={"credentials": str(bogus)})}))
+    assert str(info.value).startswith(f"source.credentials: {bogus} is not a service-account key file (")
+    assert "SECRET" not in str(info.value)
+
+
+def test_service_account_key_file_makes_a_client(bigquery_emulator, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    path = tmp_path / "sa.json"
+    path.write_text(json.dumps({"type": "service_account", "project_id": "p", "private_key_id": "k1",
+                                "private_key": pem, "client_email": "capi-sync@p.iam.gserviceaccount.com",
+                                "client_id": "1", "token_uri": "https://oauth2.googleapis.com/token"}))
+    config = bigquery_config(bigquery_emulator, "d", "s")
+    config = config.model_copy(update={"source": config.source.model_copy(
+        update={"api_endpoint": None, "credentials": str(path)})})
+    client = make_client(config)
+    assert client._credentials.service_account_email == "capi-sync@p.iam.gserviceaccount.com"
+    assert client._credentials.scopes == ["https://www.googleapis.com/auth/bigquery"]
+    assert client.project == bigquery_emulator.project
+    client.close()
+
+
+def test_no_application_default_credentials_is_one_line(bigquery_emulator, tmp_path, monkeypatch):
+    for name in ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")   # no metadata server: refused at once
+    monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
+    config = bigquery_config(bigquery_emulator, "d", "s")
+    config = config.model_copy(update={"source": config.source.model_copy(update={"api_endpoint": None})})
+    with pytest.raises(SourceError) as info:
+        make_client(config)
+    assert str(info.value).startswith("source.credentials: no Google credentials found: run `gcloud auth "
+                                      "application-default login`")
