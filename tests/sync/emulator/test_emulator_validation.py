@@ -28,17 +28,19 @@ def without(key: str) -> dict:
 
 
 CASES = [
-    # (case id, event, subcode, words the message must hold)
+    # (case id, event, subcode, words the message must hold); events that depend on the clock
+    # are built when the test runs (a callable), not when the module is imported
+    # (collection can be minutes earlier on a busy machine).
     ("missing event_name", without("event_name"), 2804001, "event_name is required"),
     ("missing event_time", without("event_time"), 2804001, "event_time is required"),
     ("float event_time", make_event(1, event_time=1700000000.5), 2804002, "event_time must be an integer"),
     ("text event_time", make_event(1, event_time="yesterday"), 2804002, "event_time must be an integer"),
     ("missing action_source", without("action_source"), 2804001, "action_source is required"),
     ("unknown action_source", make_event(1, action_source="store"), 2804005, "action_source must be one of"),
-    ("physical_store 63 days old", make_event(1, event_time=now() - 63 * DAY), 2804003, "at most 62 days old"),
-    ("website 8 days old", make_event(1, event_time=now() - 8 * DAY, action_source="website"), 2804003,
+    ("physical_store 63 days old", lambda: make_event(1, event_time=now() - 63 * DAY), 2804003, "at most 62 days old"),
+    ("website 8 days old", lambda: make_event(1, event_time=now() - 8 * DAY, action_source="website"), 2804003,
      "at most 7 days old"),
-    ("2 minutes in the future", make_event(1, event_time=now() + 120), 2804004, "in the future"),
+    ("2 minutes in the future", lambda: make_event(1, event_time=now() + 120), 2804004, "in the future"),
     ("missing user_data", without("user_data"), 2804001, "user_data is required"),
     ("user_data not an object", make_event(1, user_data=["x"]), 2804002, "user_data must be a JSON object"),
     ("empty user_data", with_user_data(), 2804050, "no customer information"),
@@ -80,6 +82,7 @@ CASES = [
 @pytest.mark.parametrize("event, subcode, words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_invalid_event_rejects_the_whole_request(emulator, client, event, subcode, words):
     good = [make_event(10), make_event(11)]
+    event = event() if callable(event) else event
     response = post_events(client, emulator, [*good, event])
     assert response.status_code == 400
     error = response.json()["error"]
