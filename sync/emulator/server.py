@@ -145,6 +145,7 @@ class ConversionsApiEmulator:
         self._batches: list[AcceptedBatch] = []
         self._requests: list[RequestRecord] = []
         self._events_received = 0
+        self._in_progress = 0
         self._record_file = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -246,10 +247,32 @@ class ConversionsApiEmulator:
             for record in self._requests:
                 by_status[str(record.status)] = by_status.get(str(record.status), 0) + 1
             return {"requests": len(self._requests), "events_received": self._events_received,
-                    "batches": len(self._batches), "by_status": by_status}
+                    "batches": len(self._batches), "by_status": by_status, "in_progress": self._in_progress}
 
     # -- request handling ------------------------------------------------------------------
     def _handle_graph(self, handler: "_Handler", method: str, body: bytes) -> None:
+        with self._lock:
+            self._in_progress += 1
+        record = None
+        try:
+            record, status, payload, stall, fbtrace_id = self._decide(handler, method, body)
+        finally:
+            with self._lock:  # recorded before answering, so a client sees it once answered
+                self._in_progress -= 1   # decided: a timeout's stall is not "in progress"
+                if record is not None:
+                    self._requests.append(record)
+        if self._on_request is not None:
+            try:
+                self._on_request(record)
+            except Exception:  # a broken log sink must not break the server
+                pass
+        if payload is not None:
+            _send_json(handler, status, payload, fbtrace_id)
+        elif stall:
+            self._sleep(stall)
+
+    def _decide(self, handler: "_Handler", method: str, body: bytes):
+        """Answer one request to the Graph side: (record, status, payload or None, stall, fbtrace_id)."""
         started = time.perf_counter()
         split = urlsplit(handler.path)
         query = parse_query(split.query)
@@ -274,17 +297,7 @@ class ConversionsApiEmulator:
         if payload is not None:
             record.fbtrace_id = fbtrace_id
         record.duration_ms = round((time.perf_counter() - started) * 1000, 3)
-        with self._lock:  # recorded before answering, so a client sees it once answered
-            self._requests.append(record)
-        if self._on_request is not None:
-            try:
-                self._on_request(record)
-            except Exception:  # a broken log sink must not break the server
-                pass
-        if payload is not None:
-            _send_json(handler, status, payload, fbtrace_id)
-        elif stall:
-            self._sleep(stall)
+        return record, status, payload, stall, fbtrace_id
 
     def _answer(self, handler, method, path, query, body, record, fbtrace_id) -> tuple[int, dict]:
         match = _EVENTS_PATH.match(path)

@@ -151,7 +151,8 @@ def test_control_api_drives_faults_and_reads_state(emulator, client):
     assert control.accepted_event_ids() == [make_event(1)["event_id"]]
     assert control.accepted_events() == emulator.accepted_events()
     assert [r["status"] for r in control.requests()] == [400, 200]
-    assert control.stats() == {"requests": 2, "events_received": 1, "batches": 1, "by_status": {"400": 1, "200": 1}}
+    assert control.stats() == {"requests": 2, "events_received": 1, "batches": 1, "by_status": {"400": 1, "200": 1},
+                               "in_progress": 0}
     assert control.batches()[0]["dataset_id"] == DATASET
     control.reset()
     assert control.accepted_event_ids() == [] and emulator.requests == []
@@ -279,3 +280,27 @@ def test_graph_error_through_the_control_api(emulator, client):
     assert bad.status_code == 400
     assert bad.json()["error"]["message"] == ("faults: graph error 'abc': expected "
                                               "CODE[:SUBCODE][:transient|:permanent][:http=STATUS]")
+
+
+def test_in_progress_counts_requests_not_yet_decided(client):
+    """stats()["in_progress"]: read but not yet accepted or refused (latency included); a
+    timeout's stall after the decision is not counted."""
+    import threading
+    with emulator_with(Faults(latency_ms=400, script=["ok", "timeout"], timeout_seconds=3)) as emu:
+        sender = threading.Thread(target=post_events, args=(client, emu, [make_event(1)]))
+        sender.start()
+        deadline = time.monotonic() + 2
+        while emu.stats()["in_progress"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert emu.stats()["in_progress"] == 1 and emu.accepted_events() == []
+        sender.join()
+        assert emu.stats()["in_progress"] == 0 and len(emu.accepted_events()) == 1
+        stalled = threading.Thread(target=lambda: pytest.raises(httpx.ReadTimeout, client.post,
+                                                                f"{emu.url}/v24.0/{DATASET}/events",
+                                                                json={"data": [make_event(2)]},
+                                                                headers={"Authorization": f"Bearer {TOKEN}"},
+                                                                timeout=1.0))
+        stalled.start()
+        time.sleep(0.6)   # past the latency: decided (timeout), now stalling
+        assert emu.stats()["in_progress"] == 0 and [r.fault for r in emu.requests] == [None, "timeout"]
+        stalled.join()

@@ -96,7 +96,8 @@ def test_keep_ids_and_count_modes(client):
     with ConversionsApiEmulator(access_token=TOKEN, keep="count", validate=False) as emu:
         post_events(client, emu, [make_event(i) for i in range(5)])
         assert emu.events_received == 5
-        assert emu.stats() == {"requests": 1, "events_received": 5, "batches": 0, "by_status": {"200": 1}}
+        assert emu.stats() == {"requests": 1, "events_received": 5, "batches": 0, "by_status": {"200": 1},
+                               "in_progress": 0}
 
 
 def test_no_validation_accepts_anything_shaped_like_a_list(client):
