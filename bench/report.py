@@ -163,7 +163,11 @@ def _details(results: dict) -> list[str]:
         rows.append(["facebook-business SDK, raw rows", _n(s.get("orders")), _n(s.get("read_seconds"), 2),
                      _n(s.get("build_seconds"), 2), "(in build)", _n(s.get("events_per_second")),
                      _n(s.get("events_per_second_with_read")) + _err(s)])
-        out += ["Payload building (seconds):", "",
+        out += ["Payload building (seconds). Sync path: the sync's DuckDB source, `build_events` and orjson "
+                "per event, `request_body` per 1,000 events (`bench/payload.py`). SDK path (`bench/sdk_baseline.py`): "
+                "the first orders of the same view as raw joined rows (grouped per order and product in SQL, not "
+                "normalized or hashed), then the SDK's `Normalize` per field (a value the SDK rejects is left out), "
+                "UserData/Content/CustomData/Event objects, `EventRequest.get_params()` and the SDK's form encoding.", "",
                 _table(["path", "events", "read", "build", "encode", "events/s (build+encode)", "events/s incl. read"], rows), ""]
         proto = size.get("prototype_sql_json")
         if proto:
@@ -171,7 +175,8 @@ def _details(results: dict) -> list[str]:
                     f"instead of `build_events` + orjson. Identical bytes for {_n(proto.get('identical_events'))} of "
                     f"{_n(proto.get('events'))} events; {_n(proto.get('sql_json_rows_per_second'))} rows/s "
                     f"(read included) against {_n(proto.get('sync_path_events_per_second'))} events/s for the "
-                    f"sync's read + build + encode in the same run{_err(proto)}.", ""]
+                    f"sync's read + build + encode in the same invocation{_err(proto)}"
+                    + (f" ({proto['note']})" if proto.get("note") else "") + ".", ""]
         ident = size.get("payload_identical_to_dry_run")
         if ident:
             out += [f"The bodies built here are byte-identical to `capi-sync run --dry-run`'s on a "
@@ -183,7 +188,9 @@ def _details(results: dict) -> list[str]:
             rows.append([k, r.get("relation") or "", _n(r.get("rows_read")), _n(r.get("events_sent")),
                          _n(r.get("run_seconds"), 2), _n(r.get("process_seconds"), 2), _n(r.get("events_per_second")),
                          _n(r.get("peak_rss_mib"), 0), (r.get("status") or "") + _err(r)])
-        out += ["`capi-sync run --json` to the counting sink (`bench/sink.py`), concurrency 4, batches of 1,000:", "",
+        out += ["`capi-sync run --json` to the counting sink (`bench/sink.py`), concurrency 4, batches of 1,000; "
+                "the state schema is dropped before each `e2e_*` run; run s is the sync's own summary, process s "
+                "includes interpreter start; peak RSS is the process's VmHWM polled every 20 ms:", "",
                 _table(["run", "relation", "rows read", "events sent", "run s", "process s", "events/s", "peak RSS MiB", "status"], rows), ""]
         extra = []
         for k in ("append_new_orders", "dbt_run_after_append"):

@@ -67,7 +67,8 @@ def measure(path: str, relation: str = "bench.offline_events") -> dict:
         reader = con.execute(event_json_sql(relation), [now - READ_FLOOR_AGE]).to_arrow_reader(10000)
         sql: list[tuple[str, bytes]] = []
         for batch in reader:
-            sql.extend(zip(batch.column(0).to_pylist(), (t.encode() for t in batch.column(2).to_pylist())))
+            sql.extend((i, t.encode()) for i, t in zip(batch.column(0).to_pylist(), batch.column(2).to_pylist())
+                       if t is not None)  # NULL: a row the sync skips (e.g. no currency)
         sql_seconds = time.perf_counter() - started
     finally:
         con.close()
