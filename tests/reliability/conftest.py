@@ -94,21 +94,37 @@ def config_path(tmp_path, warehouse, emulator) -> Path:
     return write_config(tmp_path, warehouse, emulator.url)
 
 
+_ORDER_ROW = """
+    sha256('Purchase:o' || i), 'Purchase', {event_time}, 'physical_store', 'o' || i, {currency},
+    30.50, 3, [{{'id': 'p1', 'quantity': 2, 'item_price': 10.0}},
+               {{'id': 'p2', 'quantity': 1, 'item_price': 10.5}}], 's1',
+    sha256('user' || i || '@example.com'), sha256('1650555' || printf('%04d', i)),
+    sha256('mary'), NULL, NULL, sha256('f'), NULL, NULL, sha256('94035'), sha256('us'),
+    sha256('amp-' || i)"""
+
+
+def _insert(warehouse, select: str) -> None:
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute(f"INSERT INTO analytics.offline_events {select}")
+    finally:
+        con.close()
+
+
 def insert_generated(warehouse, first: int, n: int, event_time_sql: str) -> list[str]:
     """Insert rows equal to offline_events_fixture.make_row(i, t) for i in [first, first+n), fast
     (one SQL statement); `event_time_sql` is an expression of `i`. Returns their event ids."""
-    con = duckdb.connect(str(warehouse))
-    try:
-        con.execute(f"""
-            INSERT INTO analytics.offline_events
-            SELECT sha256('Purchase:o' || i), 'Purchase', {event_time_sql}, 'physical_store', 'o' || i, 'USD',
-                   30.50, 3, [{{'id': 'p1', 'quantity': 2, 'item_price': 10.0}},
-                              {{'id': 'p2', 'quantity': 1, 'item_price': 10.5}}], 's1',
-                   sha256('user' || i || '@example.com'), sha256('1650555' || lpad(i::VARCHAR, 4, '0')),
-                   sha256('mary'), NULL, NULL, sha256('f'), NULL, NULL, sha256('94035'), sha256('us'),
-                   sha256('amp-' || i)
-            FROM range({first}, {first + n}) AS t(i)""")
-    finally:
-        con.close()
+    _insert(warehouse, f"SELECT {_ORDER_ROW.format(event_time=event_time_sql, currency=repr('USD'))} "
+                       f"FROM range({first}, {first + n}) AS t(i)")
     from offline_events_fixture import event_id
     return [event_id(f"o{i}") for i in range(first, first + n)]
+
+
+def insert_orders(warehouse, orders: list[tuple[int, int, bool]]) -> None:
+    """One SQL statement inserting make_row(n, event_time) for each (n, event_time, has_currency),
+    with currency NULL where has_currency is false (make_row(n, t, currency=None))."""
+    if not orders:
+        return
+    values = ", ".join(f"({int(n)}, {int(t)}, {'true' if c else 'false'})" for n, t, c in orders)
+    row = _ORDER_ROW.format(event_time="event_time", currency="CASE WHEN has_currency THEN 'USD' END")
+    _insert(warehouse, f"SELECT {row} FROM (VALUES {values}) AS t(i, event_time, has_currency)")
