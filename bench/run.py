@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -134,13 +135,17 @@ def bench_size(orders: int, args, first: bool) -> dict:
         step(out, "e2e_view", cli_run, path, view, sink, timeout=args.step_timeout, label="e2e-view")
         step(out, "incremental_view_nothing_new", cli_run, path, view, sink, timeout=args.step_timeout,
              fresh=False, label="inc-view-none")
-        # 10,000 new orders in the last day, then dbt (views: re-created) and an incremental run.
-        (path.parent / "workload.json").unlink(missing_ok=True)  # the workload is no longer pristine
-        step(out, "append_new_orders", workload.generate, path, NEW_ORDERS, append=True, days=1, customers=0,
+        # 10,000 new orders in the last day, then dbt (views: re-created) and an incremental run,
+        # on a copy of the file (with the sync's state), so the workload stays reusable.
+        copy = path.parent / "incremental.duckdb"
+        shutil.copyfile(path, copy)
+        step(out, "append_new_orders", workload.generate, copy, NEW_ORDERS, append=True, days=1, customers=0,
              timeout=args.step_timeout)
-        step(out, "dbt_run_after_append", workload.dbt, "run", path, timeout=args.dbt_timeout)
-        step(out, "incremental_view_new_orders", cli_run, path, view, sink, timeout=args.step_timeout,
+        step(out, "dbt_run_after_append", workload.dbt, "run", copy, timeout=args.dbt_timeout)
+        step(out, "incremental_view_new_orders", cli_run, copy, view, sink, timeout=args.step_timeout,
              fresh=False, label="inc-view-new")
+        copy.unlink(missing_ok=True)
+        Path(f"{copy}.capi-sync.lock").unlink(missing_ok=True)
     return out
 
 
