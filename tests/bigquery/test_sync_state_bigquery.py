@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from sync.errors import LockHeldError, SourceError
-from sync.sources.bigquery import BigQuerySource
+from sync.sources.bigquery import BigQuerySource, string_literal
 from sync.state.base import Checkpoint, RunRecord
 from sync.state.bigquery import DDL, MAX_JSON_CHARS, BigQueryStateStore, json_chunks
 from sync.state.duckdb import DuckDBStateStore
@@ -248,16 +248,16 @@ def test_a_checkpoint_is_two_statements_and_big_ones_split(stores):
     assert counting.statements == ["INSERT", "MERGE"]
 
 
-def test_json_chunks_stay_under_the_limit():
-    rows = [["x" * 50, i] for i in range(1000)]
+def test_json_chunks_stay_under_the_limit_as_sql_literals():
+    rows = [["x" * 50, i, "it's \\ \"quoted\""] for i in range(1000)]
     chunks = json_chunks(rows, max_chars=5000)
     decoded = [json.loads(c) for c in chunks]
     assert [r for chunk in decoded for r in chunk] == rows
-    assert all(len(c) <= 5000 for c in chunks)
+    assert all(len(string_literal(c)) <= 5000 for c in chunks)
     # each chunk is full: the next row would not have fitted
     for chunk, following in zip(chunks, decoded[1:]):
-        assert len(chunk) + 1 + len(json.dumps(following[0], separators=(",", ":"))) > 5000
-    assert len(chunks) == 12
+        assert len(string_literal(chunk[:-1] + "," + json.dumps(following[0], separators=(",", ":")) + "]")) > 5000
+    assert len(chunks) == 18
 
 
 def test_the_ledger_is_written_before_the_watermark(stores):

@@ -1,0 +1,96 @@
+"""How many statements a 100,000-event run issues on BigQuery (docs/bigquery.md quotes the
+numbers): the real runner, the BigQuery source and state store against the emulator, the real
+Conversions API emulator; every statement counted at google-cloud-bigquery's Client."""
+from __future__ import annotations
+
+import textwrap
+import time
+from collections import Counter
+
+import pytest
+from google.cloud import bigquery
+
+from sync.config import parse_config
+from sync.emulator import ConversionsApiEmulator
+from sync.runner import SyncRun
+
+pytestmark = [pytest.mark.bigquery, pytest.mark.slow]
+
+TOKEN = "statements-token"
+EVENTS = 100_000
+HASH_COLUMNS = ("em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id")
+
+
+@pytest.fixture
+def statements(monkeypatch) -> list[str]:
+    """Each statement any BigQuery client sends, by its first keyword (SELECT, INSERT, MERGE, ...)."""
+    sent: list[str] = []
+    query_and_wait, query = bigquery.Client.query_and_wait, bigquery.Client.query
+
+    def counting_query_and_wait(self, sql, *args, **kwargs):
+        sent.append(sql.split(None, 1)[0].upper())
+        return query_and_wait(self, sql, *args, **kwargs)
+
+    def counting_query(self, sql, *args, **kwargs):
+        sent.append(sql.split(None, 1)[0].upper())
+        return query(self, sql, *args, **kwargs)
+
+    monkeypatch.setattr(bigquery.Client, "query_and_wait", counting_query_and_wait)
+    monkeypatch.setattr(bigquery.Client, "query", counting_query)
+    return sent
+
+
+def test_statements_of_a_100000_event_run(bigquery_emulator, statements, monkeypatch):
+    client = bigquery_emulator.client()
+    dataset = bigquery_emulator.create_dataset("view100k")
+    state_dataset = bigquery_emulator.create_dataset("state100k")
+    now = int(time.time())
+    client.query_and_wait(
+        f"CREATE TABLE `{client.project}.{dataset}.offline_events` AS SELECT "
+        "TO_HEX(SHA256(CONCAT('Purchase:', CAST(n AS STRING)))) AS event_id, 'Purchase' AS event_name, "
+        f"{now - 86400} + DIV(n, 2) AS event_time, 'physical_store' AS action_source, CAST(n AS STRING) AS order_id, "
+        "'USD' AS currency, NUMERIC '12.50' AS value, 2 AS num_items, "
+        "[STRUCT('p1' AS id, 2 AS quantity, 6.25 AS item_price)] AS contents, 's1' AS store_id, "
+        + ", ".join(f"TO_HEX(SHA256(CONCAT('{k}', CAST(n AS STRING)))) AS {k}" for k in HASH_COLUMNS)
+        + f" FROM UNNEST(GENERATE_ARRAY(1, {EVENTS})) AS n")
+    statements.clear()
+    monkeypatch.setenv("CAPI_STATEMENTS_TOKEN", TOKEN)
+    with ConversionsApiEmulator(access_token=TOKEN, validate=False) as emu:
+        config = parse_config(textwrap.dedent(f"""\
+            name: statements
+            source: {{type: bigquery, project: {bigquery_emulator.project}, dataset: {dataset},
+                      api_endpoint: "{bigquery_emulator.api_endpoint}"}}
+            state: {{dataset: {state_dataset}}}
+            destination:
+              endpoint: "{emu.url}"
+              dataset_id: "1"
+              access_token: "{{{{ env_var('CAPI_STATEMENTS_TOKEN') }}}}"
+            """))
+        assert config.checkpoint_every_batches == 50 and config.destination.batch_size == 1000
+        started = time.monotonic()
+        first = SyncRun(config).run()
+        seconds = time.monotonic() - started
+        first_run = Counter(statements)
+        statements.clear()
+        second = SyncRun(config).run()
+        assert len(emu.accepted_event_ids()) == EVENTS
+    assert (first.status, first.events_sent, first.batches_sent) == ("succeeded", EVENTS, 100)
+    assert (second.status, second.events_sent, second.rows_read) == ("succeeded", 0, 0)
+
+    # The first run also creates the 5 state tables. Then: lock (read, MERGE, read back),
+    # the runs to mark abandoned, the watermark, the run row, the source query, the checkpoints
+    # (each: ledger INSERTs of <= ~10,000 events, one watermark MERGE), prune, run row, release.
+    checkpoint_inserts = first_run["INSERT"] - 1
+    checkpoint_merges = first_run["MERGE"] - 4        # lock, prune, finish_run, release
+    print(f"\n100,000-event run: {sum(first_run.values())} statements {dict(first_run)} in {seconds:.1f}s; "
+          f"checkpoints: {checkpoint_merges} ({checkpoint_inserts} ledger INSERTs); "
+          f"next run: {len(statements)} {dict(Counter(statements))}")
+    assert first_run["CREATE"] == 5
+    assert first_run["SELECT"] == 5
+    # at least one checkpoint per 50 batches (2), at most one per batch plus the final one;
+    # every 5 s at the least, so a slow run makes more: ledger INSERTs <= checkpoints + 10
+    assert 2 <= checkpoint_merges <= 101
+    assert checkpoint_merges <= checkpoint_inserts <= checkpoint_merges + EVENTS // 8000
+    assert sum(first_run.values()) == 5 + 5 + 1 + checkpoint_inserts + 4 + checkpoint_merges
+    # a run with nothing new: lock 3, runs 1, watermark 1, run row 1, source 1, prune 1, run row 1, release 1
+    assert Counter(statements) == {"SELECT": 5, "MERGE": 4, "INSERT": 1}
