@@ -34,6 +34,27 @@ _MISSING_RE = re.compile("\ue000capi-sync-missing-env-var:([^\ue001]*)\ue001")
 _DURATION_PART = re.compile(r"(\d+)\s*([smhdw]?)")
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _MEMORY = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\Z", re.IGNORECASE)
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\Z", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000 ** 2, "gb": 1000 ** 3, "kib": 1024, "mib": 1024 ** 2,
+               "gib": 1024 ** 3}
+# destination.max_request_bytes: Meta documents no byte limit; 4 MB holds 1,000 typical events
+# (about 0.7-1 MB) with room, and the local emulator refuses bodies over 64 MiB.
+DEFAULT_MAX_REQUEST_BYTES = 4_000_000
+MIN_MAX_REQUEST_BYTES = 16_384
+MAX_MAX_REQUEST_BYTES = 64 * 1024 ** 2
+
+
+def parse_size(value: Any) -> Any:
+    """`4MB` (10^6), `512KiB` (2^10), `4000000` or an integer -> bytes (then range-checked)."""
+    if isinstance(value, bool) or isinstance(value, str) and not _SIZE.match(value.strip()):
+        raise ValueError(f"must be a size in bytes like 4000000, 4MB or 512KiB (got {value!r})")
+    if isinstance(value, str):
+        m = _SIZE.match(value.strip())
+        size = float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()]
+        if size != int(size):
+            raise ValueError(f"must be a whole number of bytes (got {value!r})")
+        return int(size)
+    return value
 
 
 def parse_duration(value: Any) -> int:
@@ -211,6 +232,8 @@ class DestinationConfig(_Model):
     upload_tag: str | None = None
     data_processing_options: DataProcessingOptions | None = None
     batch_size: int = Field(default=1000, ge=1, le=1000)
+    max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, ge=MIN_MAX_REQUEST_BYTES,
+                                   le=MAX_MAX_REQUEST_BYTES)
     concurrency: int = Field(default=4, ge=1, le=64)
     timeout: TimeoutConfig = Field(default_factory=TimeoutConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)
@@ -226,6 +249,11 @@ class DestinationConfig(_Model):
         if parts.scheme == "http" and not is_loopback_host(parts.hostname):
             raise ValueError(f"plain http is only allowed for a loopback host; use https (got {value!r})")
         return value.strip().rstrip("/")
+
+    @field_validator("max_request_bytes", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> Any:
+        return parse_size(value)
 
     @field_validator("api_version")
     @classmethod

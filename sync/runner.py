@@ -398,61 +398,69 @@ class SyncRun:
                         len(self.summary.not_found), self.summary.not_found[0])
 
     def _batches(self, chunks: Iterable[Chunk], settings: EventSettings) -> Iterator[Batch]:
-        """Group the read's rows into batches of <= batch_size events, in read order.
+        """Group the read's rows into batches in read order: at most batch_size events, and
+        a request body of at most max_request_bytes (a batch closes early when the next event
+        would not fit; an event too large to be sent even alone is dead-lettered,
+        `event_too_large`). Events are JSON-encoded here, once.
 
         Each batch also carries the check-stage dead letters and the highest cursor of
         the rows it covers, so the watermark passes skipped rows with their batch.
         """
-        size = self.config.destination.batch_size
+        destination = self.config.destination
+        size, max_bytes = destination.batch_size, destination.max_request_bytes
+        empty_bytes = len(request_body([], body_tail(destination)))   # {"data":[]} and the tail
+        dumps = orjson.dumps
         seen_duplicates: set[str] = set()
-        batch = Batch()
+        batch, batch_bytes = Batch(), empty_bytes
         retry_found = self._retry_found
         for chunk in chunks:
-            n = len(chunk["event_id"])
-            self.summary.rows_read += n
+            self.summary.rows_read += len(chunk["event_id"])
             if self._retry_ids is not None:
                 retry_found.update(chunk["event_id"])
             built: BuiltChunk = build_events(chunk, settings, seen_duplicates)
             events, cursors = built.events, chunk[CURSOR_KEY]
-            if not built.skips:
-                start = 0
-                while start < n:
-                    take = min(size - len(batch.events), n - start)
-                    batch.events.extend(events[start:start + take])
-                    last = cursors[start + take - 1]
-                    if last is not None:
-                        batch.max_cursor = last
-                    start += take
-                    if len(batch.events) == size:
-                        yield batch
-                        batch = Batch()
-                continue
             skips = {i: (reason, message) for i, reason, message in built.skips}
             ids, order_ids, times = chunk["event_id"], chunk["order_id"], chunk["event_time"]
             for i, event in enumerate(events):
                 if event is None:
                     reason, message = skips[i]
-                    self._skipped[reason] += 1
-                    batch.dead_letters.append({"event_id": ids[i], "order_id": order_ids[i],
-                                               "event_time": times[i], "stage": "check",
-                                               "reason": reason, "message": message})
+                    self._dead_letter_check(batch, ids[i], order_ids[i], times[i], reason, message)
                 else:
-                    batch.events.append(event)
+                    encoded = dumps(event)
+                    # one more event: its bytes plus a comma when the batch already has one
+                    grown = batch_bytes + len(encoded) + (1 if batch.events else 0)
+                    if grown > max_bytes and empty_bytes + len(encoded) > max_bytes:
+                        self._dead_letter_check(
+                            batch, ids[i], order_ids[i], times[i], "event_too_large",
+                            f"the event alone makes a request body of {empty_bytes + len(encoded)} bytes, more "
+                            f"than destination.max_request_bytes ({max_bytes}); it was not sent")
+                    else:
+                        if grown > max_bytes:
+                            yield batch
+                            batch, grown = Batch(), empty_bytes + len(encoded)
+                        batch.events.append(event)
+                        batch.encoded.append(encoded)
+                        batch_bytes = grown
                 if cursors[i] is not None:
                     batch.max_cursor = cursors[i]
                 if len(batch.events) == size:
                     yield batch
-                    batch = Batch()
+                    batch, batch_bytes = Batch(), empty_bytes
         if batch.events or batch.dead_letters:
             yield batch
+
+    def _dead_letter_check(self, batch: Batch, event_id, order_id, event_time, reason: str, message: str) -> None:
+        """A row the sync will not send: a skip with its reason and a `check` dead letter."""
+        self._skipped[reason] += 1
+        batch.dead_letters.append({"event_id": event_id, "order_id": order_id, "event_time": event_time,
+                                   "stage": "check", "reason": reason, "message": message})
 
     def _pipeline(self, chunks: Iterator[Chunk], settings: EventSettings, advance_watermark: bool = True) -> None:
         config = self.config
         tracker = self._tracker
         batches = self._batches(chunks, settings)
-        dumps = orjson.dumps
         if self.dry_run:
-            self._dry_run(batches, dumps)
+            self._dry_run(batches)
             return
         destination = self.destination_factory(config.destination, budget=RetryBudget(config.destination.retry.budget_seconds),
                                                stop=self.stop)
@@ -469,7 +477,6 @@ class SyncRun:
                         if not batch.events:
                             tracker.finish(batch.seq)
                             continue
-                        batch.encoded = [dumps(e) for e in batch.events]
                         in_flight[pool.submit(destination.deliver, batch.encoded)] = batch
                         self._collect(in_flight, block=len(in_flight) >= max_in_flight)
                         self._checkpoint()
@@ -538,7 +545,7 @@ class SyncRun:
                 self._set_error(error)
         self.progress.update(summary, len(delivery.accepted))
 
-    def _dry_run(self, batches: Iterator[Batch], dumps) -> None:
+    def _dry_run(self, batches: Iterator[Batch]) -> None:
         path = self.output or "data/capi-sync-dry-run.jsonl"
         directory = os.path.dirname(path)
         if directory:
@@ -551,7 +558,7 @@ class SyncRun:
             for batch in batches:
                 self._queue_dead_letters(batch.dead_letters)
                 if batch.events:
-                    out.write(request_body([dumps(e) for e in batch.events], tail) + b"\n")
+                    out.write(request_body(batch.encoded, tail) + b"\n")
                     self.summary.events_written += len(batch.events)
                     self.summary.batches_sent += 1
                     self.progress.update(self.summary, len(batch.events))

@@ -183,3 +183,29 @@ def test_loopback_http_allowed_and_appsecret_proof(monkeypatch):
                                             ("1d12h", 129600), (3600, 3600), ("120", 120), ("1w", 604800)])
 def test_parse_duration(value, seconds):
     assert parse_duration(value) == seconds
+
+
+@pytest.mark.parametrize("value, expected", [
+    (None, 4_000_000), ("16384", 16_384), ("4MB", 4_000_000), ("1.5 MB", 1_500_000), ("512KiB", 524_288),
+    ("64MiB", 67_108_864), ("'250000'", 250_000), ("20kb", 20_000),
+])
+def test_max_request_bytes_default_and_sizes(value, expected):
+    destination = "" if value is None else f"max_request_bytes: {value}\n"
+    assert parse_config(cfg("", destination), FILE).destination.max_request_bytes == expected
+
+
+@pytest.mark.parametrize("value, message", [
+    ("16383", "must be at least 16384 (got 16383)"),
+    ("10KB", "must be at least 16384 (got 10000)"),
+    ("67108865", "must be at most 67108864 (got 67108865)"),
+    ("1GB", "must be at most 67108864 (got 1000000000)"),
+    ("lots", "must be a size in bytes like 4000000, 4MB or 512KiB (got 'lots')"),
+    ("4 TB", "must be a size in bytes like 4000000, 4MB or 512KiB (got '4 TB')"),
+    ("true", "must be a size in bytes like 4000000, 4MB or 512KiB (got True)"),
+    ("'20000.5'", "must be a whole number of bytes (got '20000.5')"),
+    ("20000.5", "must be a whole number (got 20000.5)"),
+    ("[1]", "must be a whole number (got [1])"),
+])
+def test_max_request_bytes_is_validated(value, message):
+    assert error_of(cfg("", f"max_request_bytes: {value}\n")) == (
+        f"config/sync.yml: destination.max_request_bytes: {message}")
