@@ -372,3 +372,30 @@ def test_error_shapes(client, ds, via_job):
     with pytest.raises(gexc.BadRequest) as runtime:
         run("SELECT CAST('x' AS INT64)")
     assert runtime.value.errors[0]["message"] == "Bad int64 value: x"
+
+
+def test_gap_nul_character_in_a_string_literal(client):
+    # BigQuery accepts '\x00' in STRING values; crucible (DuckDB strings) cannot parse it.
+    with pytest.raises(gexc.BadRequest, match="unterminated quoted string"):
+        client.query_and_wait("SELECT 'a\\x00b' AS t")
+    assert [tuple(r.values()) for r in client.query_and_wait("SELECT 'a\\x07\\u00e9\\n' AS t")] == [("a\x07é\n",)]
+
+
+def test_to_json_string_of_a_row(client):
+    row = next(iter(client.query_and_wait(
+        "SELECT TO_JSON_STRING(t) AS j FROM (SELECT 'a\\'b\"c' AS s, 29.97 / 3 AS f, 1751198400 AS i, "
+        "CAST(NULL AS STRING) AS n, [STRUCT('p1' AS id, 2 AS quantity, 0.1 + 0.2 AS item_price)] AS contents, "
+        "CAST(NUMERIC '25.50' AS FLOAT64) AS v) AS t")))
+    assert json.loads(row[0]) == {"s": "a'b\"c", "f": 29.97 / 3, "i": 1751198400, "n": None,
+                                  "contents": [{"id": "p1", "quantity": 2, "item_price": 0.1 + 0.2}], "v": 25.5}
+
+
+def test_gap_to_json_string_of_a_whole_float64_beyond_2_pow_53(client):
+    with pytest.raises(gexc.BadRequest, match="TO_JSON_STRING of a whole FLOAT64 beyond 2"):
+        client.query_and_wait("SELECT TO_JSON_STRING(STRUCT(1e300 AS f))")
+
+
+def test_gap_normalize_in_no_form(client):
+    for sql in ("SELECT NORMALIZE('e\\u0301')", "SELECT NORMALIZE('e', NFKC)", "SELECT NORMALIZE_AND_CASEFOLD('E')"):
+        with pytest.raises(gexc.BadRequest, match="function NORMALIZE"):
+            client.query_and_wait(sql)

@@ -111,10 +111,19 @@ def test_main_job_on_bigquery_sends_exactly_the_view_once(bigquery_emulator, bui
     with ConversionsApiEmulator(access_token=TOKEN, dataset_ids={DATASET_ID}) as emu:
         env = dict(os.environ, META_ACCESS_TOKEN=TOKEN, CAPI_ENDPOINT=emu.url,
                    BIGQUERY_API_ENDPOINT=bigquery_emulator.api_endpoint)
+        # a dry run writes the request bodies, sends nothing and creates no state
+        dry = _cli(["run", "--config", str(config), "--dry-run", "--output", str(work / "dry.jsonl"), "--json"], env)
+        assert dry.returncode == 0, dry.stderr[-3000:]
+        assert emu.requests == []
+        assert not any(d.dataset_id == STATE_DATASET for d in client.list_datasets())
+
         first = _cli(["run", "--config", str(config), "--json"], env)
         assert first.returncode == 0, first.stderr[-3000:]
         summary = json.loads(first.stdout)
         now = int(dt.datetime.now(dt.timezone.utc).timestamp())
+        bodies = [json.loads(line) for line in (work / "dry.jsonl").read_text().splitlines()]
+        assert sorted(e["event_id"] for b in bodies for e in b["data"]) == sorted(
+            e["event_id"] for e in emu.accepted_events())
 
         expected_skips = Counter(r for r in (_expected_reason(row, now) for row in rows) if r)
         sendable = [row for row in rows if _expected_reason(row, now) is None]
