@@ -114,6 +114,8 @@ def render_markdown(results: dict, source: str) -> str:
            "```sh",
            ".venv/bin/python -m bench --sizes 100000,1000000      # all measurements, then this page",
            ".venv/bin/python -m bench.report bench/results/latest.json   # re-render this page",
+           ".venv/bin/python -m bench.sql_events_prototype data/bench/100000/warehouse.duckdb   # SQL-built event JSON vs the sync",
+           ".venv/bin/python -m bench.read_memory data/bench/1000000/warehouse.duckdb          # ways to stream the view, peak RSS",
            "```", "",
            "Workloads are generated into `data/bench/<orders>/warehouse.duckdb` (about 3 lines per order, "
            "60 days); `--reuse` skips regenerating them. Every step has a timeout.", "",
