@@ -17,6 +17,7 @@ from sync.sources.duckdb import DuckDBSource
 from sync.state.base import Checkpoint
 from sync.state.bigquery import BigQueryStateStore
 from sync.state.duckdb import DuckDBStateStore
+from tests.support.bigquery_emulator import bigquery_sync_config as bigquery_config
 from tests.support.bigquery_emulator import create_offline_events_table
 from tests.sync.offline_events_fixture import create_offline_events, event_id, make_row
 
@@ -24,16 +25,6 @@ pytestmark = pytest.mark.bigquery
 
 NOW = dt.datetime(2025, 6, 30, 12, 0, 0)
 T = 1_751_000_000
-
-
-def bigquery_config(emulator, dataset: str, state_dataset: str, chunk_size: int = 1000, extra: str = ""):
-    return parse_config(textwrap.dedent(f"""\
-        name: offline_events
-        source: {{type: bigquery, project: {emulator.project}, dataset: {dataset}, api_endpoint: "{emulator.api_endpoint}",
-                  chunk_size: {chunk_size}}}
-        state: {{dataset: {state_dataset}}}
-        destination: {{dataset_id: "1", access_token: "{{{{ env_var('CAPI_TEST_TOKEN', 'x') }}}}"}}
-        """) + extra)
 
 
 def duckdb_config(path, chunk_size: int = 1000):

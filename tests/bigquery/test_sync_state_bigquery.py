@@ -14,7 +14,7 @@ from sync.sources.bigquery import BigQuerySource, string_literal
 from sync.state.base import Checkpoint, RunRecord
 from sync.state.bigquery import DDL, MAX_JSON_CHARS, BigQueryStateStore, json_chunks
 from sync.state.duckdb import DuckDBStateStore
-from tests.bigquery.test_sync_source_bigquery import bigquery_config
+from tests.support.bigquery_emulator import bigquery_sync_config as bigquery_config
 
 pytestmark = pytest.mark.bigquery
 

@@ -351,6 +351,23 @@ def insert_offline_events(client: bigquery.Client, table: str, rows: list[dict])
     return inserted
 
 
+def bigquery_sync_config(emulator: BigQueryEmulator, dataset: str, state_dataset: str, chunk_size: int = 1000,
+                         extra: str = ""):
+    """A capi-sync config (sync.config.SyncConfig) reading `dataset.offline_events` in the emulator,
+    state in `state_dataset`; the destination is a placeholder (the source and state tests send nothing)."""
+    import textwrap
+
+    from sync.config import parse_config
+
+    return parse_config(textwrap.dedent(f"""\
+        name: offline_events
+        source: {{type: bigquery, project: {emulator.project}, dataset: {dataset}, api_endpoint: "{emulator.api_endpoint}",
+                  chunk_size: {chunk_size}}}
+        state: {{dataset: {state_dataset}}}
+        destination: {{dataset_id: "1", access_token: "{{{{ env_var('CAPI_TEST_TOKEN', 'x') }}}}"}}
+        """) + extra)
+
+
 # --- pytest fixtures --------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def bigquery_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BigQueryEmulator]:
