@@ -223,3 +223,13 @@ def test_no_application_default_credentials_is_one_line(bigquery_emulator, tmp_p
         make_client(config)
     assert str(info.value).startswith("source.credentials: no Google credentials found: run `gcloud auth "
                                       "application-default login`")
+
+
+def test_the_read_query_is_bigquery_sql(both):
+    """The query production sends parses with sqlglot's BigQuery dialect (the emulator is not the judge)."""
+    import sqlglot
+    from sqlglot import exp
+
+    tree = sqlglot.parse_one(both["bq"].read_sql(T, exclude_sent=True), read="bigquery")
+    assert sorted(t.name for t in tree.find_all(exp.Table)) == ["dead_letters", "offline_events", "sent_events"]
+    assert not list(tree.find_all(exp.Placeholder)) and not list(tree.find_all(exp.Parameter))
