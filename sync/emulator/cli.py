@@ -58,8 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"comma-separated faults for the first requests, e.g. ok,throttle:17,drop "
                              f"(kinds: {', '.join(FAULT_KINDS)}; graph_error:{GRAPH_ERROR_SPEC})")
     faults.add_argument("--graph-error", default=None, metavar="SPEC",
-                        help=f"answer this Graph error at random, {GRAPH_ERROR_SPEC} (e.g. 10, 100:33, "
-                             "9999:transient:http=503); with --graph-error-rate, default 1 (every request)")
+                        help=f"answer this Graph error, {GRAPH_ERROR_SPEC} (e.g. 10, 100:33, "
+                             "9999:transient:http=503), with probability --graph-error-rate (default 1: every "
+                             "request)")
     faults.add_argument("--graph-error-rate", type=float, default=None,
                         help="probability of answering --graph-error")
     faults.add_argument("--poison-event-id", action="append", dest="poison_event_ids", default=[], metavar="ID",
