@@ -152,3 +152,30 @@ def test_build_refuses_to_write_into_the_source_schema(tmp_path):
     result = run_dbt(["parse"], path, tmp_path, {"source_schema": "analytics", "as_of": AS_OF_VAR}, check=False)
     assert result.returncode != 0
     assert "Target schema 'analytics' is the source schema" in result.stdout
+
+
+def test_offline_events_as_a_table_holds_the_same_rows_in_cursor_order(fixture_warehouse, tmp_path):
+    """var offline_events_materialization=table: the same rows, stored, in (event_time, event_id) order."""
+    path = tmp_path / "table.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute(f"attach '{fixture_warehouse['path']}' as built (read_only)")
+        con.execute("create schema amperity")
+        for table in ("unified_itemized_transactions", "customer_360"):
+            con.execute(f"create table amperity.{table} as select * from built.amperity.{table}")
+    run_dbt(["build"], path, tmp_path,
+            {"as_of": AS_OF_VAR, "offline_events_materialization": "table"})
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute(
+            "select table_type from information_schema.tables "
+            "where table_schema = 'analytics' and table_name = 'offline_events'").fetchone() == ("BASE TABLE",)
+        stored = con.execute(f"select {', '.join(COLUMNS)} from analytics.offline_events").fetchall()
+    assert stored == sorted(expected_rows(), key=lambda r: (r[2], r[0]))
+
+
+def test_offline_events_materialization_must_be_view_or_table(tmp_path):
+    path = tmp_path / "bad.duckdb"
+    duckdb.connect(str(path)).close()
+    result = run_dbt(["compile", "--select", "offline_events"], path, tmp_path,
+                     {"as_of": AS_OF_VAR, "offline_events_materialization": "incremental"}, check=False)
+    assert result.returncode != 0
+    assert "var offline_events_materialization must be 'view' or 'table', got 'incremental'" in result.stdout

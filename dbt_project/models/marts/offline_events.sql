@@ -1,3 +1,6 @@
+{%- if var('offline_events_materialization', 'view') not in ['view', 'table'] -%}
+    {{ exceptions.raise_compiler_error("var offline_events_materialization must be 'view' or 'table', got '" ~ var('offline_events_materialization') ~ "'") }}
+{%- endif -%}
 -- One Conversions API event per eligible order: an order with at least one eligible
 -- line and a customer with a valid email or phone (the Amperity rules). An order whose
 -- eligible lines are worth nothing stays in the view (the value > 0 test warns; the
@@ -54,3 +57,7 @@ events as (
 )
 
 select * from events
+{%- if var('offline_events_materialization', 'view') == 'table' %}
+-- stored in cursor order, so a sync's range read on event_time skips older row groups
+order by event_time, event_id
+{%- endif %}
