@@ -5,65 +5,20 @@ events, each once, built exactly from the view's row; a second run sends nothing
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import subprocess
-import sys
 import textwrap
-from collections import Counter
 from decimal import Decimal
-from pathlib import Path
 
 import duckdb
 import pytest
 
 from sample_data.generator import generate
 from sync.emulator import ConversionsApiEmulator
+from tests.support.main_job import BIN, REPO, check_first_run, check_second_run_and_status, run_cli
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 TOKEN = "main-job-token-7c1d0e"
 DATASET_ID = "4815162342"
-HASHED = ["em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id"]
-MAX_AGE = 62 * 86400
-
-
-def _cli(args: list[str], env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "capi-sync"), *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=300)
-
-
-def _expected_reason(row: dict, now: int) -> str | None:
-    """Why the sync must skip this view row (None: it must be sent)."""
-    if row["event_time"] < now - MAX_AGE:
-        return "event_time_too_old"
-    if row["currency"] is None:
-        return "missing_currency"
-    if row["value"] <= 0:
-        return "non_positive_value"
-    return None
-
-
-def _event_from_row(row: dict) -> dict:
-    """The Conversions API event the view row must become (written from the issue, not the code)."""
-    user_data = {}
-    for key in HASHED:
-        if row[key] is not None:
-            user_data[key] = [row[key]] if key in ("em", "ph", "external_id") else row[key]
-    return {
-        "event_name": row["event_name"],
-        "event_time": row["event_time"],
-        "event_id": row["event_id"],
-        "action_source": row["action_source"],
-        "user_data": user_data,
-        "custom_data": {
-            "currency": row["currency"],
-            "value": float(row["value"]),
-            "contents": [dict(c) for c in row["contents"]],
-            "order_id": row["order_id"],
-            "num_items": row["num_items"],
-        },
-    }
 
 
 @pytest.fixture(scope="module")
@@ -108,42 +63,10 @@ def test_main_job_sends_exactly_the_view_once(built_warehouse):
         """))
     with ConversionsApiEmulator(access_token=TOKEN, dataset_ids={DATASET_ID}) as emu:
         env = dict(os.environ, META_ACCESS_TOKEN=TOKEN, CAPI_ENDPOINT=emu.url)
-        first = _cli(["run", "--config", str(config), "--json"], env)
-        assert first.returncode == 0, first.stderr[-3000:]
-        summary = json.loads(first.stdout)
-        now = int(dt.datetime.now(dt.timezone.utc).timestamp())
-
-        expected_skips = Counter(r for r in (_expected_reason(row, now) for row in rows) if r)
-        sendable = [row for row in rows if _expected_reason(row, now) is None]
-        # the sample data exercises both paths
-        assert len(sendable) > 500 and expected_skips["non_positive_value"] > 0
-
-        accepted = emu.accepted_events()
-        assert Counter(e["event_id"] for e in accepted) == Counter(r["event_id"] for r in sendable)
-        by_id = {e["event_id"]: e for e in accepted}
-        for row in sendable:
-            assert by_id[row["event_id"]] == _event_from_row(row)
-
-        assert summary["status"] == "succeeded"
-        assert summary["rows_read"] == len(rows)
-        assert summary["events_sent"] == len(sendable)
-        assert summary["batches_sent"] == -(-len(sendable) // 250)
-        assert summary["skipped"] == dict(expected_skips)
-        assert summary["watermark_after"] == max(r["event_time"] for r in rows)
-        assert all(not r.had_token_in_url for r in emu.requests)
-        assert TOKEN not in first.stdout + first.stderr
-
-        second = _cli(["run", "--config", str(config), "--json"], env)
-        assert second.returncode == 0, second.stderr[-3000:]
-        again = json.loads(second.stdout)
-        assert again["events_sent"] == 0 and again["rows_read"] == 0
-        assert len(emu.accepted_events()) == len(sendable)
-
-        status = _cli(["status", "--config", str(config), "--json"], env)
-        assert status.returncode == 0, status.stderr[-2000:]
-        state = json.loads(status.stdout)
-        assert state["watermark"] == summary["watermark_after"]
-        assert [r["events_sent"] for r in state["runs"][:2]] == [0, len(sendable)]
+        first = run_cli(["run", "--config", str(config), "--json"], env)
+        summary, sendable, expected_skips = check_first_run(emu, rows, first, batch_size=250, token=TOKEN,
+                                                            min_sendable=500)
+        check_second_run_and_status(emu, config, env, summary, sendable, expected_skips)
 
 
 def test_view_values_are_exact_money(built_warehouse):
