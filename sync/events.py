@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 # Columns the sync reads from the view, in the view's order (store_id is not sent).
 EVENT_COLUMNS = ("event_id", "event_name", "event_time", "action_source", "order_id", "currency",
                  "value", "num_items", "contents")
@@ -28,7 +30,7 @@ MAX_AGE_OTHER = 7 * DAY
 EVENT_TIME_SAFETY_MARGIN = 3_600
 MAX_FUTURE_SKEW = 60
 
-_hash_match = re.compile(r"[0-9a-f]{64}\Z").match
+hash_match = re.compile(r"[0-9a-f]{64}\Z").match
 
 # Skip reasons, in the order they are checked (the first failing one is recorded).
 SKIP_REASONS = (
@@ -67,16 +69,20 @@ def oldest_allowed(now: int, action_source: str | None) -> int:
     return now - max_age + EVENT_TIME_SAFETY_MARGIN
 
 
+def invalid_hash_message(key: str) -> str:
+    return f"user_data {key} is not a lowercase hex SHA-256; raw personal data is never sent"
+
+
 def _bad_hash_rows(chunk: dict[str, list]) -> dict[int, str]:
     """Row index -> first user_data key whose value is not 64 lowercase hex."""
     bad: dict[int, str] = {}
     for key in USER_DATA_COLUMNS:
         column = chunk[key]
         values = [v for v in column if v is not None]
-        if all(map(_hash_match, values)):
+        if all(map(hash_match, values)):
             continue
         for i, v in enumerate(column):
-            if v is not None and i not in bad and not (isinstance(v, str) and _hash_match(v)):
+            if v is not None and i not in bad and not (isinstance(v, str) and hash_match(v)):
                 bad[i] = key
     return bad
 
@@ -135,8 +141,7 @@ def build_events(chunk: dict[str, list], settings: EventSettings,
                           f"{source} ({limit} days)"))
             continue
         if i in bad_hash:
-            skips.append((i, "invalid_hash", f"user_data {bad_hash[i]} is not a lowercase hex SHA-256; "
-                                             "raw personal data is never sent"))
+            skips.append((i, "invalid_hash", invalid_hash_message(bad_hash[i])))
             continue
         user_data: dict[str, Any] = {}
         for key, column, as_array in user_columns:
@@ -171,3 +176,28 @@ def build_events(chunk: dict[str, list], settings: EventSettings,
             event["data_processing_options_state"] = settings.data_processing_options_state
         events[i] = event
     return BuiltChunk(events, skips)
+
+
+@dataclass
+class ReadyChunk:
+    """One chunk's rows ready to batch, in read order: per row its event_id, order_id,
+    event_time and cursor, and either the event's JSON bytes (encoded[i]) or a skip
+    (skips[i] = (reason, message), encoded[i] None). What the runner batches and sends."""
+
+    event_ids: list
+    order_ids: list
+    event_times: list
+    cursors: list
+    encoded: list[bytes | None]
+    skips: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+
+def ready_chunk(chunk: dict[str, list], settings: EventSettings, seen_duplicates: set[str],
+                cursor_key: str = "_cursor") -> ReadyChunk:
+    """The reference path: `build_events` and orjson per event (the BigQuery source uses it;
+    the DuckDB source writes the same bytes in SQL and falls back to this for unusual rows)."""
+    built = build_events(chunk, settings, seen_duplicates)
+    dumps = orjson.dumps
+    return ReadyChunk(chunk["event_id"], chunk["order_id"], chunk["event_time"], chunk[cursor_key],
+                      [None if e is None else dumps(e) for e in built.events],
+                      {i: (reason, message) for i, reason, message in built.skips})

@@ -1,0 +1,155 @@
+"""Each event's JSON text written by DuckDB at read time, byte-identical to `build_events` + orjson.
+
+The hot path of a DuckDB run: the read query sorts the rows, checks each in SQL and writes
+the JSON of each event that passes, so Python only joins bytes into request bodies (the
+64-hex check of the user_data hashes is done in Python on the Arrow buffers, a regular
+expression per value costs more in DuckDB than the rest of the query). `build_events`
+(sync/events.py) stays the reference: any row the SQL does not send as-is (a failed check,
+a duplicate id, or a value whose JSON text DuckDB and orjson write differently) comes back
+with its raw columns and goes through `build_events`, so reasons, messages and bytes are
+exactly the reference's. The SQL may send a row to Python that would pass; it never sends
+on its own a row the reference would skip.
+
+Where DuckDB's `to_json` and orjson differ (checked over every double magnitude and every
+control character): doubles in [1e-6, 1e-5) and >= 1e16, infinities and NaN (orjson writes
+`null`), and control characters (DuckDB writes `\\u001F`, orjson `\\u001f`). Such rows are
+recognized in the JSON text (`FALLBACK_PATTERN`, a `\\u` escape) and built in Python.
+The JSON is written after the sort, so the sort moves the raw columns once, not the text too.
+"""
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sync.events import (ACTION_SOURCES, ARRAY_USER_KEYS, MAX_FUTURE_SKEW, REQUIRED_COLUMNS, USER_DATA_COLUMNS,
+                         EventSettings, hash_match, oldest_allowed)
+from sync.identifiers import quote
+
+# A number DuckDB writes differently from orjson, right after a key's colon in custom_data:
+# Infinity/NaN, 17+ integer digits (>= 1e16), 0.00000... (1e-6 <= x < 1e-5), or an exponent
+# without a sign (DuckDB's 1e22 vs orjson's 1e+22). False positives only cost a Python build.
+FALLBACK_PATTERN = r":-?([IN]|[0-9]{17}|0\.00000|[0-9.]+e[0-9])"
+RAW_COLUMN = "_raw"
+JSON_COLUMN = "_event_json"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def ldu_suffix(settings: EventSettings) -> str:
+    """The data_processing_options keys every event ends with when LDU is configured (else '')."""
+    if settings.data_processing_options is None:
+        return ""
+    return (',"data_processing_options":' + orjson.dumps(settings.data_processing_options).decode()
+            + ',"data_processing_options_country":' + orjson.dumps(settings.data_processing_options_country).decode()
+            + ',"data_processing_options_state":' + orjson.dumps(settings.data_processing_options_state).decode())
+
+
+def passes_checks_sql(settings: EventSettings, alias: str = "v") -> str:
+    """TRUE when the row passes every check of `build_events` except the 64-hex check of the
+    user_data values (done in Python, `bad_hashes`) and duplicates."""
+    c = {name: f"{alias}.{quote(name)}" for name in REQUIRED_COLUMNS}
+    now = int(settings.now)
+    sources = ", ".join(_literal(s) for s in sorted(ACTION_SOURCES))
+    return " AND ".join([
+        f"coalesce({c['event_id']}, '') <> ''",
+        f"coalesce({c['event_name']}, '') <> ''",
+        f"{c['action_source']} IN ({sources})",
+        f"{c['event_time']} IS NOT NULL",
+        f"{c['event_time']} <= {now + MAX_FUTURE_SKEW}",
+        f"{c['event_time']} >= CASE WHEN {c['action_source']} = 'physical_store' "
+        f"THEN {oldest_allowed(now, 'physical_store')} ELSE {oldest_allowed(now, None)} END",
+        f"coalesce({', '.join(c[k] for k in USER_DATA_COLUMNS)}) IS NOT NULL",
+        f"coalesce({c['currency']}, '') <> ''",
+        f"{c['value']} IS NOT NULL",
+        f"{c['value']} > 0",
+        f"coalesce(len({c['contents']}), 0) > 0",
+    ])
+
+
+def head_json_sql(alias: str = "v") -> str:
+    """`{"event_name":...,"event_time":...,"event_id":...,"action_source":...` (no user_data)."""
+    c = {name: f"{alias}.{quote(name)}" for name in REQUIRED_COLUMNS}
+    return (f"concat('{{\"event_name\":', to_json({c['event_name']}), ',\"event_time\":', {c['event_time']}, "
+            f"',\"event_id\":', to_json({c['event_id']}), ',\"action_source\":', to_json({c['action_source']}))")
+
+
+def user_data_json_sql(alias: str = "v") -> str:
+    """`"em":["..."],"ph":...` with NULL keys left out; hashes concatenated as-is (they are
+    only sent once they passed the 64-hex check)."""
+    parts = []
+    for key in USER_DATA_COLUMNS:
+        column = f"{alias}.{quote(key)}"
+        value = f"'[\"', {column}, '\"]'" if key in ARRAY_USER_KEYS else f"'\"', {column}, '\"'"
+        parts.append(f"CASE WHEN {column} IS NOT NULL THEN concat('\"{key}\":', {value}) END")
+    return f"concat_ws(',', {', '.join(parts)})"
+
+
+def custom_data_json_sql(alias: str = "v") -> str:
+    """`{"currency":...,"value":...,"contents":[...],"order_id"?,"num_items"?}`."""
+    c = {name: f"{alias}.{quote(name)}" for name in REQUIRED_COLUMNS}
+    return (f"concat('{{\"currency\":', to_json({c['currency']}), ',\"value\":', to_json({c['value']}), "
+            f"',\"contents\":', to_json({c['contents']}), "
+            f"CASE WHEN {c['order_id']} IS NOT NULL THEN concat(',\"order_id\":', to_json({c['order_id']})) END, "
+            f"CASE WHEN {c['num_items']} IS NOT NULL THEN concat(',\"num_items\":', {c['num_items']}) END, '}}')")
+
+
+def ready_select(relation_sql: str, cursor_sql: str, where: str, order: str, settings: EventSettings) -> str:
+    """The read query of the hot path, rows in `order` (over the columns of REQUIRED_COLUMNS
+    and `_cursor`). Columns: event_id, order_id, event_time, _cursor, the user_data columns
+    (for the hex check), and either `_event_json` (BLOB: the event's bytes) or, when that is
+    NULL, `_raw` (the row's REQUIRED_COLUMNS, `value` as DOUBLE, for `build_events`)."""
+    cols = ", ".join(('CAST(v."value" AS DOUBLE) AS "value"' if name == "value" else f"v.{quote(name)}")
+                     for name in REQUIRED_COLUMNS)
+    raw = ", ".join(f"{quote(name)} := s.{quote(name)}" for name in REQUIRED_COLUMNS)
+    users = ", ".join(f"s.{quote(k)}" for k in USER_DATA_COLUMNS)
+    # sorted raw rows -> (checks, JSON parts) -> JSON or the raw row
+    ordered = f"SELECT {cols}, {cursor_sql} AS _cursor FROM {relation_sql} AS v{where}{order}"
+    parts = (f"SELECT s.*, CASE WHEN {passes_checks_sql(settings, 's')} THEN {head_json_sql('s')} END AS _head, "
+             f"CASE WHEN _head IS NOT NULL THEN {custom_data_json_sql('s')} END AS _custom FROM ({ordered}) AS s")
+    python = (f"(_head IS NULL OR strpos(_head, '\\u') > 0 OR strpos(_custom, '\\u') > 0 "
+              f"OR regexp_matches(_custom, '{FALLBACK_PATTERN}'))")
+    suffix = _literal(ldu_suffix(settings) + '}')
+    return (f"SELECT s.event_id, s.order_id, s.event_time, s._cursor, {users}, "
+            f"CASE WHEN NOT _python THEN encode(concat(_head, ',\"user_data\":{{', {user_data_json_sql('s')}, "
+            f"'}},\"custom_data\":', _custom, {suffix})) END AS {JSON_COLUMN}, "
+            f"CASE WHEN _python THEN struct_pack({raw}) END AS {RAW_COLUMN} "
+            f"FROM (SELECT *, {python} AS _python FROM ({parts}) AS s) AS s")
+
+
+_HEX = b"0123456789abcdef"
+
+
+def _all_hex64(column: pa.Array) -> bool:
+    """Every non-NULL value is 64 lowercase hex characters (checked on the Arrow buffers:
+    all lengths 64, and the value bytes contain nothing but hex digits)."""
+    if column.type != pa.string():
+        column = column.cast(pa.string())
+    n = len(column) - column.null_count
+    if n == 0:
+        return True
+    low_high = pc.min_max(pc.binary_length(column))
+    if low_high["min"].as_py() != 64 or low_high["max"].as_py() != 64:
+        return False
+    _, offsets, data = column.buffers()
+    bounds = np.frombuffer(offsets, dtype=np.int32, count=len(column) + 1, offset=column.offset * 4)
+    start, end = int(bounds[0]), int(bounds[-1])
+    if end - start != 64 * n:   # NULL slots with bytes: let the slow path decide
+        return False
+    return not bytes(memoryview(data)[start:end]).translate(None, _HEX)
+
+
+def bad_hashes(batch: pa.RecordBatch) -> dict[int, str]:
+    """Row -> the first user_data key whose value is not 64 lowercase hex (as build_events)."""
+    bad: dict[int, str] = {}
+    for key in USER_DATA_COLUMNS:
+        column = batch.column(key)
+        if _all_hex64(column):
+            continue
+        for i, value in enumerate(column.to_pylist()):
+            if value is not None and i not in bad and not hash_match(value):
+                bad[i] = key
+    return bad
