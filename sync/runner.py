@@ -22,13 +22,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable, Iterator
 
-import orjson
-
 from sync.config import SyncConfig
 from sync.destination import (ConversionsApiDestination, Delivery, DestinationError, StoppedError, body_tail,
                               request_body)
 from sync.errors import EXIT_OK, SyncError
-from sync.events import DAY, MAX_AGE_PHYSICAL_STORE, BuiltChunk, EventSettings, build_events
+from sync.events import DAY, MAX_AGE_PHYSICAL_STORE, EventSettings, ReadyChunk, ready_chunk
 from sync.locking import FileLock, holder_id
 from sync.retry import RetryBudget
 from sync.sources import CURSOR_KEY, Chunk, Source, open_source
@@ -79,11 +77,15 @@ class RunSummary:
 
 @dataclass
 class Batch:
+    """Events to send in one request: their JSON bytes and, per event, what the ledger needs."""
+
     seq: int = -1
-    events: list[dict] = field(default_factory=list)
+    encoded: list[bytes] = field(default_factory=list)
+    event_ids: list[str] = field(default_factory=list)
+    event_times: list[int] = field(default_factory=list)
+    order_ids: list[str | None] = field(default_factory=list)
     dead_letters: list[dict] = field(default_factory=list)
     max_cursor: int | None = None
-    encoded: list[bytes] = field(default_factory=list)
 
 
 def new_run_id() -> str:
@@ -373,8 +375,12 @@ class SyncRun:
                  self.config.name, self.run_id, self._source.description, self.config.cursor.column,
                  lower if lower is not None else "the beginning", watermark, self.config.cursor.lookback,
                  " [dry run]" if self.dry_run else "")
-        chunks = self._source.read(lower, exclude_sent=exclude)
-        self._pipeline(chunks, self._settings(now))
+        settings = self._settings(now)
+        if hasattr(self._source, "read_ready"):   # DuckDB: events written in SQL
+            chunks = self._source.read_ready(lower, exclude, settings)
+        else:
+            chunks = _ready_chunks(self._source.read(lower, exclude_sent=exclude), settings)
+        self._pipeline(chunks, settings)
 
     def _retry_body(self, event_ids: list[str] | None) -> None:
         now = int(self.now())
@@ -390,18 +396,23 @@ class SyncRun:
             log.info("no unresolved dead letters to retry")
             return
         self._retry_ids = set(ids)
-        self._pipeline(self._source.read_event_ids(ids), self._settings(now), advance_watermark=False)
+        settings = self._settings(now)
+        if hasattr(self._source, "read_event_ids_ready"):
+            chunks = self._source.read_event_ids_ready(ids, settings)
+        else:
+            chunks = _ready_chunks(self._source.read_event_ids(ids), settings)
+        self._pipeline(chunks, settings, advance_watermark=False)
         found = self._retry_found
         self.summary.not_found = sorted(set(ids) - found)
         if self.summary.not_found:
             log.warning("%d dead-lettered events are no longer in the view (left unresolved), e.g. %s",
                         len(self.summary.not_found), self.summary.not_found[0])
 
-    def _batches(self, chunks: Iterable[Chunk], settings: EventSettings) -> Iterator[Batch]:
+    def _batches(self, chunks: Iterable[ReadyChunk]) -> Iterator[Batch]:
         """Group the read's rows into batches in read order: at most batch_size events, and
         a request body of at most max_request_bytes (a batch closes early when the next event
         would not fit; an event too large to be sent even alone is dead-lettered,
-        `event_too_large`). Events are JSON-encoded here, once.
+        `event_too_large`). Events arrive JSON-encoded (`ReadyChunk`), once.
 
         Each batch also carries the check-stage dead letters and the highest cursor of
         the rows it covers, so the watermark passes skipped rows with their batch.
@@ -409,26 +420,21 @@ class SyncRun:
         destination = self.config.destination
         size, max_bytes = destination.batch_size, destination.max_request_bytes
         empty_bytes = len(request_body([], body_tail(destination)))   # {"data":[]} and the tail
-        dumps = orjson.dumps
-        seen_duplicates: set[str] = set()
         batch, batch_bytes = Batch(), empty_bytes
         retry_found = self._retry_found
         for chunk in chunks:
-            self.summary.rows_read += len(chunk["event_id"])
+            ids, order_ids, times, cursors = chunk.event_ids, chunk.order_ids, chunk.event_times, chunk.cursors
+            self.summary.rows_read += len(ids)
             if self._retry_ids is not None:
-                retry_found.update(chunk["event_id"])
-            built: BuiltChunk = build_events(chunk, settings, seen_duplicates)
-            events, cursors = built.events, chunk[CURSOR_KEY]
-            skips = {i: (reason, message) for i, reason, message in built.skips}
-            ids, order_ids, times = chunk["event_id"], chunk["order_id"], chunk["event_time"]
-            for i, event in enumerate(events):
-                if event is None:
+                retry_found.update(ids)
+            skips = chunk.skips
+            for i, encoded in enumerate(chunk.encoded):
+                if encoded is None:
                     reason, message = skips[i]
                     self._dead_letter_check(batch, ids[i], order_ids[i], times[i], reason, message)
                 else:
-                    encoded = dumps(event)
                     # one more event: its bytes plus a comma when the batch already has one
-                    grown = batch_bytes + len(encoded) + (1 if batch.events else 0)
+                    grown = batch_bytes + len(encoded) + (1 if batch.encoded else 0)
                     if grown > max_bytes and empty_bytes + len(encoded) > max_bytes:
                         self._dead_letter_check(
                             batch, ids[i], order_ids[i], times[i], "event_too_large",
@@ -438,15 +444,17 @@ class SyncRun:
                         if grown > max_bytes:
                             yield batch
                             batch, grown = Batch(), empty_bytes + len(encoded)
-                        batch.events.append(event)
                         batch.encoded.append(encoded)
+                        batch.event_ids.append(ids[i])
+                        batch.event_times.append(times[i])
+                        batch.order_ids.append(order_ids[i])
                         batch_bytes = grown
                 if cursors[i] is not None:
                     batch.max_cursor = cursors[i]
-                if len(batch.events) == size:
+                if len(batch.encoded) == size:
                     yield batch
                     batch, batch_bytes = Batch(), empty_bytes
-        if batch.events or batch.dead_letters:
+        if batch.encoded or batch.dead_letters:
             yield batch
 
     def _dead_letter_check(self, batch: Batch, event_id, order_id, event_time, reason: str, message: str) -> None:
@@ -455,10 +463,10 @@ class SyncRun:
         batch.dead_letters.append({"event_id": event_id, "order_id": order_id, "event_time": event_time,
                                    "stage": "check", "reason": reason, "message": message})
 
-    def _pipeline(self, chunks: Iterator[Chunk], settings: EventSettings, advance_watermark: bool = True) -> None:
+    def _pipeline(self, chunks: Iterator[ReadyChunk], settings: EventSettings, advance_watermark: bool = True) -> None:
         config = self.config
         tracker = self._tracker
-        batches = self._batches(chunks, settings)
+        batches = self._batches(chunks)
         if self.dry_run:
             self._dry_run(batches)
             return
@@ -474,7 +482,7 @@ class SyncRun:
                     for batch in batches:
                         batch.seq = tracker.register(batch.max_cursor if advance_watermark else None)
                         self._queue_dead_letters(batch.dead_letters)
-                        if not batch.events:
+                        if not batch.encoded:
                             tracker.finish(batch.seq)
                             continue
                         in_flight[pool.submit(destination.deliver, batch.encoded)] = batch
@@ -505,21 +513,24 @@ class SyncRun:
     def _handle(self, batch: Batch, delivery: Delivery) -> None:
         """Main thread: record what the API accepted and rejected for one batch."""
         summary = self.summary
-        events = batch.events
+        ids, times = batch.event_ids, batch.event_times
         pending = self._pending
-        for index, trace in delivery.accepted:
-            event = events[index]
-            pending.sent_event_ids.append(event["event_id"])
-            pending.sent_event_times.append(event["event_time"])
-            pending.sent_fbtrace_ids.append(trace)
+        if len(delivery.accepted) == len(ids) and not delivery.rejected:   # the usual case: all of them
+            pending.sent_event_ids.extend(ids)
+            pending.sent_event_times.extend(times)
+            pending.sent_fbtrace_ids.extend(trace for _, trace in delivery.accepted)
+        else:
+            for index, trace in delivery.accepted:
+                pending.sent_event_ids.append(ids[index])
+                pending.sent_event_times.append(times[index])
+                pending.sent_fbtrace_ids.append(trace)
         if self._retry_ids is not None:
-            pending.resolved_event_ids.extend(events[i]["event_id"] for i, _ in delivery.accepted)
+            pending.resolved_event_ids.extend(ids[i] for i, _ in delivery.accepted)
             summary.resolved += len(delivery.accepted)
         letters = []
         for index, error in delivery.rejected:
-            event = events[index]
-            letters.append({"event_id": event["event_id"], "order_id": event["custom_data"].get("order_id"),
-                            "event_time": event["event_time"], "stage": "api", "reason": "invalid_event",
+            letters.append({"event_id": ids[index], "order_id": batch.order_ids[index],
+                            "event_time": times[index], "stage": "api", "reason": "invalid_event",
                             "message": error.message, "code": error.code, "error_subcode": error.subcode,
                             "fbtrace_id": error.fbtrace_id})
         self._queue_dead_letters(letters)
@@ -534,10 +545,10 @@ class SyncRun:
             self._tracker.finish(batch.seq)
             if letters:
                 log.warning("batch %d: the API rejected %d of %d events (dead-lettered): %s",
-                            batch.seq, len(letters), len(events), letters[0]["message"])
+                            batch.seq, len(letters), len(ids), letters[0]["message"])
         else:
             self._tracker.fail(batch.seq)
-            summary.failed += len(events) - len(delivery.accepted) - len(letters)
+            summary.failed += len(ids) - len(delivery.accepted) - len(letters)
             if not isinstance(delivery.error, StoppedError):
                 error = delivery.error
                 if isinstance(error, DestinationError):
@@ -557,8 +568,15 @@ class SyncRun:
         with _create_private(path) as out:
             for batch in batches:
                 self._queue_dead_letters(batch.dead_letters)
-                if batch.events:
+                if batch.encoded:
                     out.write(request_body(batch.encoded, tail) + b"\n")
-                    self.summary.events_written += len(batch.events)
+                    self.summary.events_written += len(batch.encoded)
                     self.summary.batches_sent += 1
-                    self.progress.update(self.summary, len(batch.events))
+                    self.progress.update(self.summary, len(batch.encoded))
+
+
+def _ready_chunks(chunks: Iterable[Chunk], settings: EventSettings) -> Iterator[ReadyChunk]:
+    """A source's columnar chunks through the reference path (`build_events` + orjson)."""
+    seen_duplicates: set[str] = set()
+    for chunk in chunks:
+        yield ready_chunk(chunk, settings, seen_duplicates, CURSOR_KEY)
