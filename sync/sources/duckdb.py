@@ -10,6 +10,7 @@ import re
 from typing import Iterator
 
 import duckdb
+import numpy as np
 import orjson
 
 from sync.config import SyncConfig
@@ -134,35 +135,89 @@ class DuckDBSource:
     def read_ready(self, lower_bound: int | None, exclude_sent: bool,
                    settings: EventSettings) -> Iterator[ReadyChunk]:
         """Like `read`, but each row comes checked and, when it is sent, as its event's JSON
-        bytes written in SQL (identical to `build_events` + orjson)."""
+        bytes written in SQL (identical to `build_events` + orjson).
+
+        A table is read in pages of about chunk_size rows, one cursor range each (memory does
+        not grow with the read; on a table ordered by the cursor each page reads only its own
+        row groups). A view is read with one sorted query: paging would evaluate it per page."""
         where, params = self._where(lower_bound, exclude_sent)
-        return self._stream_ready(where, params, settings)
+        return self._stream_ready(where, params, settings, pages=self._is_table())
 
     def read_event_ids_ready(self, event_ids: list[str], settings: EventSettings) -> Iterator[ReadyChunk]:
-        return self._stream_ready(' WHERE v."event_id" IN (SELECT unnest(?))', [list(event_ids)], settings)
+        return self._stream_ready(' WHERE v."event_id" IN (SELECT unnest(?))', [list(event_ids)], settings,
+                                  pages=False)
+
+    def _is_table(self) -> bool:
+        schema, _, name = self.relation.rpartition(".")
+        row = self.connection.execute(
+            "SELECT table_type FROM information_schema.tables WHERE table_schema = coalesce(nullif(?, ''), "
+            "current_schema()) AND table_name = ?", [schema, name]).fetchone()
+        return row is not None and row[0] == "BASE TABLE"
 
     def _duplicates(self, con: duckdb.DuckDBPyConnection, where: str, params: list) -> dict[str, int]:
-        """event_id -> copies, for the ids that occur more than once in this read (a narrow
-        GROUP BY instead of a window over the whole read)."""
-        rows = con.execute(f'SELECT v."event_id", count(*) FROM {self._q_relation} AS v{where} '
-                           'GROUP BY 1 HAVING count(*) > 1', params).fetchall()
+        """event_id -> copies, for the ids that occur more than once in this read: narrow
+        GROUP BYs (first on a 64-bit hash of the id, then the exact ids of the candidates)
+        instead of a window over the whole read."""
+        rel = f"{self._q_relation} AS v{where}"
+        candidates = [h for (h,) in con.execute(f'SELECT hash(v."event_id") FROM {rel} GROUP BY 1 '
+                                                'HAVING count(*) > 1', params).fetchall()]
+        if not candidates:
+            return {}
+        and_ = " AND " if where else " WHERE "
+        rows = con.execute(f'SELECT v."event_id", count(*) FROM {rel}{and_}hash(v."event_id") IN '
+                           '(SELECT unnest(?)) GROUP BY 1 HAVING count(*) > 1', [*params, candidates]).fetchall()
         return {event_id: n for event_id, n in rows if event_id}
 
-    def _stream_ready(self, where: str, params: list, settings: EventSettings) -> Iterator[ReadyChunk]:
+    def _pages(self, con: duckdb.DuckDBPyConnection, where: str, params: list) -> list[tuple[str, list]]:
+        """(extra condition, its parameters) per page: consecutive cursor ranges of about
+        chunk_size rows (one cursor value is never split), then the NULL cursors."""
+        q_cursor = f"v.{quote(self.cursor_column)}"
+        counts = con.execute(f"SELECT {q_cursor}, count(*) FROM {self._q_relation} AS v{where} "
+                             "GROUP BY 1 ORDER BY 1 NULLS LAST", params).fetchnumpy()
+        names = list(counts)
+        values, rows = counts[names[0]], counts[names[1]]
+        nulls = 0
+        if len(values) and np.ma.is_masked(values[-1]):
+            nulls = int(rows[-1])
+            values, rows = values[:-1], rows[:-1]
+        values = np.asarray(values, dtype=np.int64)
+        rows = np.asarray(rows, dtype=np.int64)
+        pages: list[tuple[str, list]] = []
+        if len(values):
+            page_of = (np.cumsum(rows) - rows) // self.chunk_size   # the page each value's first row falls in
+            starts = np.flatnonzero(np.diff(page_of, prepend=-1))
+            ends = np.append(starts[1:] - 1, len(values) - 1)
+            pages = [(f"{q_cursor} BETWEEN ? AND ?", [int(values[a]), int(values[b])]) for a, b in zip(starts, ends)]
+        if nulls:
+            pages.append((f"{q_cursor} IS NULL", []))
+        return pages
+
+    def _stream_ready(self, where: str, params: list, settings: EventSettings, pages: bool) -> Iterator[ReadyChunk]:
+        # A separate connection, one read transaction: every page sees the same snapshot
+        # (the state writer commits ledger rows on the main connection meanwhile).
         reader_con = self.connection.cursor()
+        cursor_sql = f"v.{quote(self.cursor_column)}"
         try:
-            sql = ready_select(self._q_relation, f"v.{quote(self.cursor_column)}", where, self._ready_order(),
-                               settings)
             try:
+                reader_con.execute("BEGIN TRANSACTION")
                 duplicates = self._duplicates(reader_con, where, params)
-                reader = reader_con.execute(sql, params).to_arrow_reader(self.chunk_size)
+                plan = self._pages(reader_con, where, params) if pages else [(None, [])]
             except duckdb.Error as exc:
                 raise SourceError(f"source.relation: reading {self.relation} failed: "
                                   f"{str(exc).splitlines()[0]}") from None
             seen: set[str] = set()
-            for batch in reader:
-                if batch.num_rows:
-                    yield _ready_chunk(batch, settings, duplicates, seen)
+            for condition, extra in plan:
+                page_where = where if condition is None else (
+                    f"{where} AND {condition}" if where else f" WHERE {condition}")
+                sql = ready_select(self._q_relation, cursor_sql, page_where, self._ready_order(), settings)
+                try:
+                    reader = reader_con.execute(sql, [*params, *extra]).to_arrow_reader(self.chunk_size)
+                except duckdb.Error as exc:
+                    raise SourceError(f"source.relation: reading {self.relation} failed: "
+                                      f"{str(exc).splitlines()[0]}") from None
+                for batch in reader:
+                    if batch.num_rows:
+                        yield _ready_chunk(batch, settings, duplicates, seen)
         finally:
             reader_con.close()
 

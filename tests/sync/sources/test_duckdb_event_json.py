@@ -70,15 +70,25 @@ def fixture_rows() -> list[dict]:
 def warehouse(tmp_path):
     path = tmp_path / "warehouse.duckdb"
     create_offline_events(path, fixture_rows())
+    con = duckdb.connect(str(path))
+    try:   # the same rows behind a view: read with one sorted query instead of cursor pages
+        con.execute("CREATE VIEW analytics.offline_events_view AS SELECT * FROM analytics.offline_events")
+    finally:
+        con.close()
     return path
 
 
-def both_paths(tmp_path, warehouse, settings: EventSettings, chunk_size: int, monkeypatch):
+def open_source(tmp_path, warehouse, chunk_size: int, monkeypatch, relation="analytics.offline_events"):
     monkeypatch.setenv("META_ACCESS_TOKEN", "test-token")
     config = load_config(write_config(tmp_path, warehouse, "http://127.0.0.1:9",
-                                      extra=f"state:\n  schema: capi_sync\n"))
-    config = config.model_copy(update={"source": config.source.model_copy(update={"chunk_size": chunk_size})})
-    source = DuckDBSource(config, read_only=True)
+                                      extra="state:\n  schema: capi_sync\n"))
+    source_config = config.source.model_copy(update={"chunk_size": chunk_size, "relation": relation})
+    return DuckDBSource(config.model_copy(update={"source": source_config}), read_only=True)
+
+
+def both_paths(tmp_path, warehouse, settings: EventSettings, chunk_size: int, monkeypatch,
+               relation="analytics.offline_events"):
+    source = open_source(tmp_path, warehouse, chunk_size, monkeypatch, relation)
     try:
         seen: set[str] = set()
         reference = [ready_chunk(c, settings, seen) for c in source.read(None, exclude_sent=False)]
@@ -97,12 +107,13 @@ def flat(chunks):
     return rows
 
 
+@pytest.mark.parametrize("relation", ["analytics.offline_events", "analytics.offline_events_view"])
 @pytest.mark.parametrize("chunk_size", [1000, 7])
 @pytest.mark.parametrize("ldu", [False, True])
-def test_sql_events_identical_to_build_events(tmp_path, warehouse, chunk_size, ldu, monkeypatch):
+def test_sql_events_identical_to_build_events(tmp_path, warehouse, chunk_size, ldu, relation, monkeypatch):
     settings = (EventSettings(now=NOW, data_processing_options=["LDU"], data_processing_options_country=1,
                               data_processing_options_state=1000) if ldu else EventSettings(now=NOW))
-    reference, fast = both_paths(tmp_path, warehouse, settings, chunk_size, monkeypatch)
+    reference, fast = both_paths(tmp_path, warehouse, settings, chunk_size, monkeypatch, relation)
     ref_rows, fast_rows = flat(reference), flat(fast)
     assert len(ref_rows) == len(fixture_rows())
     assert fast_rows == ref_rows
@@ -133,3 +144,28 @@ def test_usual_rows_are_written_in_sql_unusual_ones_in_python(warehouse):
     assert not in_sql & {"ctl\x01\x1f\x7f", "o15", "o18", "o19", "o20", "o36", "o53"}
     assert "o42" in in_sql   # raw email in em: JSON written, then refused by the hex check in Python
     assert None in in_sql   # o11 has no order_id and is written in SQL
+
+
+def test_table_read_in_cursor_pages_view_in_one_query(tmp_path, warehouse, monkeypatch):
+    n = len(fixture_rows())
+    source = open_source(tmp_path, warehouse, 7, monkeypatch)
+    try:
+        assert source._is_table()
+        pages = source._pages(source.connection, "", [])
+        chunks = list(source.read_ready(None, False, EventSettings(now=NOW)))
+    finally:
+        source.close()
+    # every event_time is distinct but one NULL: pages of 7 rows, then the NULL cursors
+    assert len(pages) == -(-(n - 1) // 7) + 1
+    times = sorted(r["event_time"] for r in fixture_rows() if r["event_time"] is not None)
+    assert pages[0] == ('v."event_time" BETWEEN ? AND ?', [times[0], times[6]])
+    assert pages[1] == ('v."event_time" BETWEEN ? AND ?', [times[7], times[13]])
+    assert pages[-1] == ('v."event_time" IS NULL', [])
+    assert [len(c.event_ids) for c in chunks] == [7] * ((n - 1) // 7) + [(n - 1) % 7] * bool((n - 1) % 7) + [1]
+    view = open_source(tmp_path, warehouse, 7, monkeypatch, "analytics.offline_events_view")
+    try:
+        assert not view._is_table()
+        assert [len(c.event_ids) for c in view.read_ready(None, False, EventSettings(now=NOW))] == \
+            [7] * (n // 7) + [n % 7] * bool(n % 7)
+    finally:
+        view.close()
