@@ -1,10 +1,11 @@
-"""Payload building on the sync's own code path: view -> chunks -> events -> request bodies.
+"""Payload building on the sync's own code path: view -> checked events -> request bodies.
 
-Uses the sync's DuckDB source (its SQL, Arrow record batches, `to_pylist`), its
-`build_events` (checks included), orjson per event and `request_body` per 1,000 events,
-exactly as `SyncRun._pipeline` does; time spent reading chunks, building events and
-encoding bodies is measured apart. `check_identical` proves the bodies are the ones
-`capi-sync run --dry-run` writes.
+`path="sql"` (what `capi-sync run` does on DuckDB): the source's `read_ready`, whose query
+checks every row and writes each event's JSON (sync/sources/duckdb_event_json.py), then
+`request_body` per 1,000 events; building happens inside the read, so `read` includes it.
+`path="python"` (the reference, and the BigQuery path): `read` chunks, `build_events`,
+orjson per event. Time spent reading, building and encoding bodies is measured apart.
+`check_identical` proves the bodies are the ones `capi-sync run --dry-run` writes.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from sync.sources.duckdb import DuckDBSource
 
 def sync_config_text(*, duckdb_path: str, relation: str, endpoint: str = "http://127.0.0.1:9",
                      name: str = "bench", concurrency: int = 4, chunk_size: int = 10000,
-                     batch_size: int = 1000) -> str:
+                     batch_size: int = 1000, memory_limit: str | None = None) -> str:
     """A sync config for the benchmark (token from env_var with the emulator's default)."""
     return f"""# written by bench/ for one benchmark run
 name: {name}
@@ -31,7 +32,7 @@ source:
   path: "{duckdb_path}"
   relation: {relation}
   chunk_size: {chunk_size}
-cursor:
+{f"  memory_limit: {memory_limit}" + chr(10) if memory_limit else ""}cursor:
   column: event_time
   lookback: 3d
 state:
@@ -61,8 +62,9 @@ def write_config(path: Path, **kwargs) -> Path:
     return path
 
 
-def sync_bodies(duckdb_path: str, relation: str, chunk_size: int = 10000, now: int | None = None):
-    """Yield (phase seconds dict updates, body) along the sync's path; used by measure()."""
+def sync_bodies(duckdb_path: str, relation: str, chunk_size: int = 10000, now: int | None = None,
+                path: str = "sql"):
+    """Yield (phase seconds dict updates, bodies) along the sync's path; used by measure()."""
     config = parse_config(sync_config_text(duckdb_path=duckdb_path, relation=relation, chunk_size=chunk_size))
     now = int(time.time()) if now is None else now
     source = DuckDBSource(config, read_only=True)
@@ -70,7 +72,10 @@ def sync_bodies(duckdb_path: str, relation: str, chunk_size: int = 10000, now: i
     size = config.destination.batch_size
     dumps = orjson.dumps
     try:
-        chunks = source.read(now - READ_FLOOR_AGE, exclude_sent=False)
+        if path == "sql":
+            chunks = source.read_ready(now - READ_FLOOR_AGE, False, settings)
+        else:
+            chunks = source.read(now - READ_FLOOR_AGE, exclude_sent=False)
         seen: set[str] = set()
         pending: list[bytes] = []
         while True:
@@ -79,30 +84,37 @@ def sync_bodies(duckdb_path: str, relation: str, chunk_size: int = 10000, now: i
             t1 = time.perf_counter()
             if chunk is None:
                 break
-            built = build_events(chunk, settings, seen)
+            if path == "sql":
+                ready = chunk
+            else:
+                built = build_events(chunk, settings, seen)
+                ready = [None if e is None else dumps(e) for e in built.events]
             t2 = time.perf_counter()
             bodies = []
-            for event in built.events:
+            encoded = ready.encoded if path == "sql" else ready
+            n_skipped = len(ready.skips) if path == "sql" else len(built.skips)
+            for event in encoded:
                 if event is not None:
-                    pending.append(dumps(event))
+                    pending.append(event)
                     if len(pending) == size:
                         bodies.append(request_body(pending))
                         pending = []
             t3 = time.perf_counter()
             yield {"read": t1 - t0, "build": t2 - t1, "encode": t3 - t2,
-                   "rows": len(chunk["event_id"]), "skipped": len(built.skips)}, bodies
+                   "rows": len(encoded), "skipped": n_skipped}, bodies
         if pending:
             yield {"read": 0.0, "build": 0.0, "encode": 0.0, "rows": 0, "skipped": 0}, [request_body(pending)]
     finally:
         source.close()
 
 
-def measure(duckdb_path: str, relation: str, chunk_size: int = 10000) -> dict:
-    """Events/s from `relation` to request bodies, with the read / build / encode split."""
+def measure(duckdb_path: str, relation: str, chunk_size: int = 10000, path: str = "sql") -> dict:
+    """Events/s from `relation` to request bodies, with the read / build / encode split
+    (path "sql": building is part of the read; "python": the reference build_events + orjson)."""
     totals = {"read": 0.0, "build": 0.0, "encode": 0.0, "rows": 0, "skipped": 0}
     events = n_bodies = n_bytes = 0
     started = time.perf_counter()
-    for phases, bodies in sync_bodies(duckdb_path, relation, chunk_size):
+    for phases, bodies in sync_bodies(duckdb_path, relation, chunk_size, path=path):
         for key, value in phases.items():
             totals[key] += value
         for body in bodies:
@@ -110,9 +122,10 @@ def measure(duckdb_path: str, relation: str, chunk_size: int = 10000) -> dict:
             n_bytes += len(body)
     wall = time.perf_counter() - started
     events = totals["rows"] - totals["skipped"]
-    build_encode = totals["build"] + totals["encode"]
+    # the sql path builds inside the read: count the read as building
+    build_encode = totals["build"] + totals["encode"] + (totals["read"] if path == "sql" else 0.0)
     return {
-        "relation": relation, "rows_read": totals["rows"], "events": events, "skipped": totals["skipped"],
+        "path": path, "relation": relation, "rows_read": totals["rows"], "events": events, "skipped": totals["skipped"],
         "bodies": n_bodies, "body_bytes": n_bytes,
         "read_seconds": round(totals["read"], 3), "build_seconds": round(totals["build"], 3),
         "encode_seconds": round(totals["encode"], 3), "wall_seconds": round(wall, 3),
@@ -129,7 +142,9 @@ def check_identical(config_path: Path, duckdb_path: str, relation: str, output: 
     summary = SyncRun(config, dry_run=True, output=str(output), now=lambda: now).run()
     if summary.error:
         return {"identical": False, "error": summary.error}
-    ours = [b for _, bodies in sync_bodies(duckdb_path, relation, config.source.chunk_size, now=now) for b in bodies]
+    ours = [b for _, bodies in sync_bodies(duckdb_path, relation, config.source.chunk_size, now=now, path="python")
+            for b in bodies]
     theirs = output.read_bytes().splitlines()
     output.unlink()
-    return {"identical": ours == theirs, "bodies": len(theirs), "events": summary.events_written}
+    return {"identical": ours == theirs, "reference": "build_events + orjson (the Python path)",
+            "bodies": len(theirs), "events": summary.events_written}

@@ -65,7 +65,7 @@ def summary_rows(results: dict) -> list[list[str]]:
         sdk_read = _get(size, "payload_sdk", "events_per_second_with_read")
         ratio = _ratio(sync_t, sdk)
         ratio_read = _ratio(sync_v_read, sdk_read)
-        rows.append([f"{n:,}", "1. payload building, sync (build+encode) / SDK (build+serialize)",
+        rows.append([f"{n:,}", "1. payload building, sync (table copy) / SDK (build+serialize)",
                      f"{_n(sync_t)} / {_n(sdk)} ev/s = {_n(ratio, 1)}x", ">= 20x", _ok(ratio, 20)])
         rows.append([f"{n:,}", "1'. same, each including its read (sync: the dbt view; SDK: raw join)",
                      f"{_n(sync_v_read)} / {_n(sdk_read)} ev/s = {_n(ratio_read, 1)}x", ">= 20x", _ok(ratio_read, 20)])
@@ -99,6 +99,30 @@ def summary_rows(results: dict) -> list[list[str]]:
     return rows
 
 
+def before_results(results: dict) -> dict | None:
+    """The earlier results file named in `results["before"]` (the "before" column), if readable."""
+    name = results.get("before")
+    if not name:
+        return None
+    try:
+        return json.loads((ROOT / name).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def summary_with_before(results: dict) -> tuple[list[str], list[list[str]]]:
+    rows = summary_rows(results)
+    before = before_results(results)
+    if before is None:
+        return ["orders", "measurement", "result", "target", "met"], rows
+    # the earlier runs measured the Python path: build+encode, the read apart
+    renamed = {"1. payload building, sync (build+encode) / SDK (build+serialize)":
+               "1. payload building, sync (table copy) / SDK (build+serialize)"}
+    earlier = {(r[0], renamed.get(r[1], r[1])): r[2] for r in summary_rows(before)}
+    return (["orders", "measurement", f"before ({before.get('git_commit')})", "now", "target", "met"],
+            [[r[0], r[1], earlier.get((r[0], r[1]), NA), *r[2:]] for r in rows])
+
+
 def _table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -114,8 +138,7 @@ def render_markdown(results: dict, source: str) -> str:
            "```sh",
            ".venv/bin/python -m bench --sizes 100000,1000000      # all measurements, then this page",
            ".venv/bin/python -m bench.report bench/results/latest.json   # re-render this page",
-           ".venv/bin/python -m bench.sql_events_prototype data/bench/100000/warehouse.duckdb   # SQL-built event JSON vs the sync",
-           ".venv/bin/python -m bench.read_memory data/bench/1000000/warehouse.duckdb          # ways to stream the view, peak RSS",
+           ".venv/bin/python -m bench --sizes 100000,1000000 --reuse   # the same on the prepared workloads",
            "```", "",
            "Workloads are generated into `data/bench/<orders>/warehouse.duckdb` (about 3 lines per order, "
            "60 days); `--reuse` skips regenerating them. Every step has a timeout.", "",
@@ -129,8 +152,12 @@ def render_markdown(results: dict, source: str) -> str:
            f"- load average at start / end: {', '.join(f'{x:.1f}' for x in results['load_average_at_start'])} / "
            f"{', '.join(f'{x:.1f}' for x in results.get('load_average_at_end', []))} "
            "(other work on the machine slows every number here)",
+           f"- `capi-sync run` with `source.memory_limit: {results.get('memory_limit') or 'DuckDB default'}` on the "
+           f"table copy, `{results.get('view_memory_limit') or 'DuckDB default'}` on the view"
+           + (f"; the \"before\" column: `{results['before']}` (same machine and workloads, before the SQL "
+              "event JSON, the narrow duplicate query and the memory limit)" if results.get("before") else ""),
            "", "## Results against the targets of issue 6", "",
-           _table(["orders", "measurement", "result", "target", "met"], summary_rows(results)), "",
+           _table(*summary_with_before(results)), "",
            "![events per second and peak RSS](benchmarks.svg)", ""]
     out += _details(results)
     if FINDINGS.exists():
@@ -156,7 +183,8 @@ def _details(results: dict) -> list[str]:
                 f"- evaluating the view once into a table (`CREATE TABLE bench.offline_events AS SELECT * FROM "
                 f"analytics.offline_events`): {_n(_get(w, 'copy', 'seconds'), 1, ' s')} for {_n(_get(w, 'copy', 'rows'))} rows", ""]
         rows = []
-        for k, label in (("payload_sync_table", "sync path, table copy"), ("payload_sync_view", "sync path, dbt view")):
+        for k, label in (("payload_sync_table", "sync path, table copy"), ("payload_sync_view", "sync path, dbt view"),
+                         ("payload_reference_table", "reference (build_events + orjson), table copy")):
             p = size.get(k) or {}
             rows.append([label, _n(p.get("events")), _n(p.get("read_seconds"), 2), _n(p.get("build_seconds"), 2),
                          _n(p.get("encode_seconds"), 2), _n(p.get("events_per_second")),
@@ -165,14 +193,17 @@ def _details(results: dict) -> list[str]:
         rows.append(["facebook-business SDK, raw rows", _n(s.get("orders")), _n(s.get("read_seconds"), 2),
                      _n(s.get("build_seconds"), 2), "(in build)", _n(s.get("events_per_second")),
                      _n(s.get("events_per_second_with_read")) + _err(s)])
-        out += ["Payload building (seconds). Sync path: the sync's DuckDB source, `build_events` and orjson "
-                "per event, `request_body` per 1,000 events (`bench/payload.py`). SDK path (`bench/sdk_baseline.py`): "
+        out += ["Payload building (seconds). Sync path: the sync's DuckDB source `read_ready`: one query "
+                "sorts, checks and writes each event's JSON (`sync/sources/duckdb_event_json.py`), Python checks "
+                "the hashes on the Arrow buffers and joins bytes, `request_body` per 1,000 events "
+                "(`bench/payload.py`); the building happens inside the read, so its events/s counts the read. "
+                "Reference: `read` chunks, `build_events` and orjson per event (the BigQuery path). SDK path (`bench/sdk_baseline.py`): "
                 "the first orders of the same view as raw joined rows (grouped per order and product in SQL, not "
                 "normalized or hashed), then the SDK's `Normalize` per field (a value the SDK rejects is left out), "
                 "UserData/Content/CustomData/Event objects, `EventRequest.get_params()` and the SDK's form encoding.", "",
                 _table(["path", "events", "read", "build", "encode", "events/s (build+encode)", "events/s incl. read"], rows), ""]
         proto = size.get("prototype_sql_json")
-        if proto:
+        if proto and not size.get("payload_reference_table"):
             out += [f"Prototype (`bench/sql_events_prototype.py`): the event JSON written by one DuckDB query "
                     f"instead of `build_events` + orjson. Identical bytes for {_n(proto.get('identical_events'))} of "
                     f"{_n(proto.get('events'))} events; {_n(proto.get('sql_json_rows_per_second'))} rows/s "
@@ -181,19 +212,23 @@ def _details(results: dict) -> list[str]:
                     + (f" ({proto['note']})" if proto.get("note") else "") + ".", ""]
         ident = size.get("payload_identical_to_dry_run")
         if ident:
+            ref = " (the dry run writes the SQL-built events; the bodies compared are built by `build_events` + orjson)" \
+                if ident.get("reference") else ""
             out += [f"The bodies built here are byte-identical to `capi-sync run --dry-run`'s on a "
-                    f"{_n(ident.get('events'))}-event sample: {ident.get('identical')}{_err(ident)}.", ""]
+                    f"{_n(ident.get('events'))}-event sample: {ident.get('identical')}{ref}{_err(ident)}.", ""]
         rows = []
         for k in ("e2e_view", "incremental_view_nothing_new", "incremental_view_new_orders", "e2e_table",
-                  "incremental_table_nothing_new"):
+                  "incremental_table_nothing_new", "e2e_table_default_memory"):
+            if k not in size:
+                continue
             r = size.get(k) or {}
-            rows.append([k, r.get("relation") or "", _n(r.get("rows_read")), _n(r.get("events_sent")),
+            rows.append([k, r.get("relation") or "", r.get("memory_limit") or "default", _n(r.get("rows_read")), _n(r.get("events_sent")),
                          _n(r.get("run_seconds"), 2), _n(r.get("process_seconds"), 2), _n(r.get("events_per_second")),
                          _n(r.get("peak_rss_mib"), 0), (r.get("status") or "") + _err(r)])
         out += ["`capi-sync run --json` to the counting sink (`bench/sink.py`), concurrency 4, batches of 1,000; "
                 "the state schema is dropped before each `e2e_*` run; run s is the sync's own summary, process s "
                 "includes interpreter start; peak RSS is the process's VmHWM polled every 20 ms:", "",
-                _table(["run", "relation", "rows read", "events sent", "run s", "process s", "events/s", "peak RSS MiB", "status"], rows), ""]
+                _table(["run", "relation", "memory_limit", "rows read", "events sent", "run s", "process s", "events/s", "peak RSS MiB", "status"], rows), ""]
         extra = []
         for k in ("append_new_orders", "dbt_run_after_append"):
             if size.get(k):

@@ -72,6 +72,15 @@ def git_commit() -> str | None:
         return None
 
 
+def _relative(path: str | None) -> str | None:
+    if not path or not Path(path).exists():
+        return None
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def log(message: str) -> None:
     sys.stderr.write(f"{dt.datetime.now():%H:%M:%S} bench: {message}\n")
     sys.stderr.flush()
@@ -101,9 +110,10 @@ def bench_size(orders: int, args, first: bool) -> dict:
     path = Path(meta["duckdb_path"])
     view, table = workload.VIEW, workload.TABLE_COPY
 
-    # 1. payload building
+    # 1. payload building: the sync's path (events written in SQL) and the Python reference
     step(out, "payload_sync_table", payload.measure, str(path), table)
     step(out, "payload_sync_view", payload.measure, str(path), view)
+    step(out, "payload_reference_table", payload.measure, str(path), table, path="python")
 
     def sdk():
         import duckdb
@@ -115,26 +125,28 @@ def bench_size(orders: int, args, first: bool) -> dict:
     step(out, "payload_sdk", sdk)
     if first:
         def identical():
-            sample = make_sample(path, table, "bench.identity_sample", 5000)
+            sample = make_sample(path, table, "bench.identity_sample", orders)   # every event
             cfg = payload.write_config(path.parent / "sync-identity.yml", duckdb_path=str(path), relation=sample)
             return payload.check_identical(cfg, str(path), sample, path.parent / "identity-dry-run.jsonl")
         step(out, "payload_identical_to_dry_run", identical)
-
-    if first:
-        from bench.sql_events_prototype import measure as sql_json
-        step(out, "prototype_sql_json", sql_json, str(path), table)
 
     # 2 + 4 + 5. end to end to the counting sink, peak RSS, incremental
     with start_sink() as sink:
         if first and not args.no_profile:  # first: it resets the sync state
             from bench.profile_sync import profile_run
             step(out, "profile_table", profile_run, path, table, sink, RESULTS / f"profile-{orders}-table.txt")
-        step(out, "e2e_table", cli_run, path, table, sink, timeout=args.step_timeout, label="e2e-table")
+        ml, view_ml = args.memory_limit or None, args.view_memory_limit or None
+        step(out, "e2e_table", cli_run, path, table, sink, timeout=args.step_timeout, label="e2e-table",
+             memory_limit=ml)
         step(out, "incremental_table_nothing_new", cli_run, path, table, sink, timeout=args.step_timeout,
-             fresh=False, label="inc-table-none")
-        step(out, "e2e_view", cli_run, path, view, sink, timeout=args.step_timeout, label="e2e-view")
+             fresh=False, label="inc-table-none", memory_limit=ml)
+        step(out, "e2e_view", cli_run, path, view, sink, timeout=args.step_timeout, label="e2e-view",
+             memory_limit=view_ml)
         step(out, "incremental_view_nothing_new", cli_run, path, view, sink, timeout=args.step_timeout,
-             fresh=False, label="inc-view-none")
+             fresh=False, label="inc-view-none", memory_limit=view_ml)
+        if ml:   # the same run with DuckDB's default memory limit (80% of RAM), for comparison
+            step(out, "e2e_table_default_memory", cli_run, path, table, sink, timeout=args.step_timeout,
+                 label="e2e-table-defmem")
         # 10,000 new orders in the last day, then dbt (views: re-created) and an incremental run,
         # on a copy of the file (with the sync's state), so the workload stays reusable.
         copy = path.parent / "incremental.duckdb"
@@ -143,7 +155,7 @@ def bench_size(orders: int, args, first: bool) -> dict:
              timeout=args.step_timeout)
         step(out, "dbt_run_after_append", workload.dbt, "run", copy, timeout=args.dbt_timeout)
         step(out, "incremental_view_new_orders", cli_run, copy, view, sink, timeout=args.step_timeout,
-             fresh=False, label="inc-view-new")
+             fresh=False, label="inc-view-new", memory_limit=view_ml)
         copy.unlink(missing_ok=True)
         Path(f"{copy}.capi-sync.lock").unlink(missing_ok=True)
     return out
@@ -171,6 +183,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sdk-orders", type=int, default=10_000, help="orders through the SDK baseline (default 10000)")
     parser.add_argument("--dbt-timeout", type=float, default=900, help="seconds per dbt command (default 900)")
     parser.add_argument("--step-timeout", type=float, default=900, help="seconds per sync run (default 900)")
+    parser.add_argument("--memory-limit", default="128MB",
+                        help="source.memory_limit of the capi-sync runs on the table copy (default 128MB; '' for "
+                             "DuckDB's default, 80%% of RAM)")
+    parser.add_argument("--view-memory-limit", default="512MB",
+                        help="source.memory_limit of the runs on the dbt view (default 512MB: the view is read with "
+                             "one sorted query, which fails below about 300MB at 1M orders)")
+    parser.add_argument("--before", default=str(RESULTS / "20261122T081157Z.json"),
+                        help="an earlier results file shown as the 'before' column")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--no-docs", action="store_true", help="write the results JSON only")
     args = parser.parse_args(argv)
@@ -179,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     started = dt.datetime.now(dt.timezone.utc)
     results = {"command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
                "started_at": started.isoformat(timespec="seconds"), "git_commit": git_commit(),
-               "machine": machine(), "load_average_at_start": os.getloadavg(), "sizes": {}}
+               "machine": machine(), "load_average_at_start": os.getloadavg(), "memory_limit": args.memory_limit or None,
+               "view_memory_limit": args.view_memory_limit or None,
+               "before": _relative(args.before), "sizes": {}}
     for i, orders in enumerate(sizes):
         results["sizes"][str(orders)] = bench_size(orders, args, first=i == 0)
         if i == 0:

@@ -29,12 +29,12 @@ def reset_state(duckdb_path: Path) -> None:
 
 
 def cli_run(duckdb_path: Path, relation: str, sink: Server, *, timeout: float, concurrency: int = 4,
-            fresh: bool = True, label: str = "run") -> dict:
+            fresh: bool = True, label: str = "run", memory_limit: str | None = None) -> dict:
     """`capi-sync run --config <bench config> --json` to `sink`; its summary, wall time and peak RSS."""
     if fresh:
         reset_state(duckdb_path)
     config = write_config(duckdb_path.parent / f"sync-{label}.yml", duckdb_path=str(duckdb_path),
-                          relation=relation, endpoint=sink.url, concurrency=concurrency)
+                          relation=relation, endpoint=sink.url, concurrency=concurrency, memory_limit=memory_limit)
     before = sink.get("/_sink/stats") if _is_sink(sink) else None
     done = run_timed([str(BIN / "capi-sync"), "run", "--config", str(config), "--json"], timeout=timeout,
                      what=f"capi-sync run ({label})")
@@ -46,7 +46,8 @@ def cli_run(duckdb_path: Path, relation: str, sink: Server, *, timeout: float, c
     after = sink.get("/_sink/stats") if before is not None else None
     sent = summary.get("events_sent", 0)
     result = {
-        "label": label, "relation": relation, "concurrency": concurrency, "exit_code": done.returncode,
+        "label": label, "relation": relation, "concurrency": concurrency, "memory_limit": memory_limit,
+        "exit_code": done.returncode,
         "status": summary.get("status"), "error": summary.get("error"),
         "rows_read": summary.get("rows_read"), "events_sent": sent, "batches_sent": summary.get("batches_sent"),
         "skipped": summary.get("skipped"), "run_seconds": summary.get("seconds"),
