@@ -169,3 +169,22 @@ def test_table_read_in_cursor_pages_view_in_one_query(tmp_path, warehouse, monke
             [7] * (n // 7) + [n % 7] * bool(n % 7)
     finally:
         view.close()
+
+
+def test_hash_check_on_arrow_buffers():
+    import pyarrow as pa
+
+    from sync.sources.duckdb_event_json import _all_hex64, bad_hashes
+    good, other = sha("a"), sha("b")
+    assert _all_hex64(pa.array([good, None, other]))
+    assert _all_hex64(pa.array([None, None], pa.string()))
+    assert not _all_hex64(pa.array([good, good.upper()]))
+    assert not _all_hex64(pa.array([good, good[:63] + "g"]))
+    assert not _all_hex64(pa.array([good, "é" * 32]))          # 64 bytes, not hex
+    sliced = pa.array(["x" * 64, good, other, "y"])[1:3]       # offset 1: only the slice counts
+    assert _all_hex64(sliced)
+    assert not _all_hex64(pa.array(["x" * 64, good, other])[0:2])
+    batch = pa.RecordBatch.from_pydict({k: [good, None, good] for k in USER_DATA_COLUMNS} |
+                                       {"ph": [good, "16505550000", None], "zp": [None, good, "94035"],
+                                        "country": ["US", good, good]})
+    assert bad_hashes(batch) == {0: "country", 1: "ph", 2: "zp"}
