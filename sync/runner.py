@@ -17,9 +17,11 @@ import os
 import secrets
 import threading
 import time
+from bisect import bisect_right
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
+from itertools import accumulate
 from typing import Callable, Iterable, Iterator
 
 from sync.config import SyncConfig
@@ -427,8 +429,43 @@ class SyncRun:
             self.summary.rows_read += len(ids)
             if self._retry_ids is not None:
                 retry_found.update(ids)
-            skips = chunk.skips
-            for i, encoded in enumerate(chunk.encoded):
+            skips, chunk_encoded = chunk.skips, chunk.encoded
+            n, i = len(chunk_encoded), 0
+            skipped_rows = sorted(skips)
+            next_skip = 0
+            while i < n:
+                # Fast path: a run of events that all fit in the open batch, appended at once
+                # (the same batches as one event at a time: sizes only grow).
+                while next_skip < len(skipped_rows) and skipped_rows[next_skip] < i:
+                    next_skip += 1
+                run_end = skipped_rows[next_skip] if next_skip < len(skipped_rows) else n
+                if run_end > i:
+                    j = min(run_end, i + size - len(batch.encoded))
+                    segment = chunk_encoded[i:j]
+                    # bytes after each event of the segment (its bytes and a comma; the first
+                    # event of an empty batch has no comma): take the longest prefix that fits
+                    ends = list(accumulate(len(e) + 1 for e in segment))
+                    first_without_comma = 0 if batch.encoded else 1
+                    j = i + bisect_right(ends, max_bytes - batch_bytes + first_without_comma)
+                    if j > i:
+                        segment = segment[:j - i]
+                        grown = batch_bytes + ends[j - i - 1] - first_without_comma
+                        batch.encoded.extend(segment)
+                        batch.event_ids.extend(ids[i:j])
+                        batch.event_times.extend(times[i:j])
+                        batch.order_ids.extend(order_ids[i:j])
+                        batch_bytes = grown
+                        for k in range(j - 1, i - 1, -1):
+                            if cursors[k] is not None:
+                                batch.max_cursor = cursors[k]
+                                break
+                        i = j
+                        if len(batch.encoded) == size:
+                            yield batch
+                            batch, batch_bytes = Batch(), empty_bytes
+                        continue
+                # One row at a time: a skipped row, or the event that does not fit.
+                encoded = chunk_encoded[i]
                 if encoded is None:
                     reason, message = skips[i]
                     self._dead_letter_check(batch, ids[i], order_ids[i], times[i], reason, message)
@@ -454,6 +491,7 @@ class SyncRun:
                 if len(batch.encoded) == size:
                     yield batch
                     batch, batch_bytes = Batch(), empty_bytes
+                i += 1
         if batch.encoded or batch.dead_letters:
             yield batch
 
