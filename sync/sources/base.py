@@ -5,6 +5,11 @@ chunk_size). Every chunk has the columns of `sync.events.REQUIRED_COLUMNS` (with
 as a float JSON number and `contents` as a list of {id, quantity, item_price} dicts),
 plus `_cursor` (the cursor column's value) and `_copies` (how many rows of this read
 carry the same event_id). Rows come ordered by (cursor, event_id), NULL cursors last.
+
+A source may also offer `read_ready(lower_bound, exclude_sent, settings)` and
+`read_event_ids_ready(event_ids, settings)`, yielding `sync.events.ReadyChunk`s (rows already
+checked, events already JSON-encoded, byte-identical to `build_events` + orjson); the runner
+uses them when present (DuckDB) and builds the events itself otherwise (BigQuery).
 """
 from __future__ import annotations
 
