@@ -7,7 +7,7 @@ import socket
 
 import duckdb
 import pytest
-from conftest import cli, state_rows
+from tests.reliability.conftest import cli, state_rows
 from offline_events_fixture import COLUMNS, TOKEN, event_id, insert_rows, make_row, sha, write_config
 
 DAY = 86400

@@ -8,7 +8,7 @@ import subprocess
 import time
 from collections import Counter
 
-from conftest import CAPI_SYNC, ROOT, EmulatorProcess, insert_generated, state_rows, sync_env
+from tests.reliability.conftest import CAPI_SYNC, ROOT, EmulatorProcess, insert_generated, state_rows, sync_env
 from offline_events_fixture import write_config
 
 from sync.emulator import Faults

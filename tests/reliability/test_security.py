@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 import pytest
-from conftest import APP_SECRET, EmulatorProcess, cli, insert_generated
+from tests.reliability.conftest import APP_SECRET, EmulatorProcess, cli, insert_generated
 from offline_events_fixture import TOKEN, event_id, insert_rows, make_row, write_config
 
 from sync.emulator import Faults
