@@ -141,7 +141,8 @@ class DuckDBSource:
         not grow with the read; on a table ordered by the cursor each page reads only its own
         row groups). A view is read with one sorted query: paging would evaluate it per page."""
         where, params = self._where(lower_bound, exclude_sent)
-        return self._stream_ready(where, params, settings, pages=self._is_table())
+        unexcluded = self._where(lower_bound, False) if exclude_sent else None
+        return self._stream_ready(where, params, settings, pages=self._is_table(), unexcluded=unexcluded)
 
     def read_event_ids_ready(self, event_ids: list[str], settings: EventSettings) -> Iterator[ReadyChunk]:
         return self._stream_ready(' WHERE v."event_id" IN (SELECT unnest(?))', [list(event_ids)], settings,
@@ -154,13 +155,25 @@ class DuckDBSource:
             "current_schema()) AND table_name = ?", [schema, name]).fetchone()
         return row is not None and row[0] == "BASE TABLE"
 
+    def _ledger_empty(self, con: duckdb.DuckDBPyConnection) -> bool:
+        """No sent event and no unresolved dead letter of this sync in the read's snapshot:
+        the NOT EXISTS conditions of `_where` would keep every row (a first run)."""
+        sent = f"{self._q_state}.{quote(SENT_EVENTS)}"
+        dead = f"{self._q_state}.{quote(DEAD_LETTERS)}"
+        (found,) = con.execute(f"SELECT EXISTS (SELECT 1 FROM {sent} WHERE sync_name = ?) OR EXISTS "
+                               f"(SELECT 1 FROM {dead} WHERE sync_name = ? AND resolved_at IS NULL)",
+                               [self.sync_name, self.sync_name]).fetchone()
+        return not found
+
     def _duplicates(self, con: duckdb.DuckDBPyConnection, where: str, params: list) -> dict[str, int]:
-        """event_id -> copies, for the ids that occur more than once in this read: narrow
-        GROUP BYs (first on a 64-bit hash of the id, then the exact ids of the candidates)
-        instead of a window over the whole read."""
+        """event_id -> copies, for the ids that occur more than once in this read: first the
+        64-bit hashes of the ids that equal their neighbour once sorted (a sort of 8-byte keys
+        holds half the memory of a hash GROUP BY over every id), then a GROUP BY over the exact
+        ids of those candidates."""
         rel = f"{self._q_relation} AS v{where}"
-        candidates = [h for (h,) in con.execute(f'SELECT hash(v."event_id") FROM {rel} GROUP BY 1 '
-                                                'HAVING count(*) > 1', params).fetchall()]
+        candidates = [h for (h,) in con.execute(
+            f'SELECT DISTINCT h FROM (SELECT h, lead(h) OVER (ORDER BY h) AS next_h FROM '
+            f'(SELECT hash(v."event_id") AS h FROM {rel})) WHERE h = next_h', params).fetchall()]
         if not candidates:
             return {}
         and_ = " AND " if where else " WHERE "
@@ -192,14 +205,23 @@ class DuckDBSource:
             pages.append((f"{q_cursor} IS NULL", []))
         return pages
 
-    def _stream_ready(self, where: str, params: list, settings: EventSettings, pages: bool) -> Iterator[ReadyChunk]:
+    def _stream_ready(self, where: str, params: list, settings: EventSettings, pages: bool,
+                      unexcluded: tuple[str, list] | None = None) -> Iterator[ReadyChunk]:
         # A separate connection, one read transaction: every page sees the same snapshot
         # (the state writer commits ledger rows on the main connection meanwhile).
+        # `unexcluded`: the same read without the ledger anti-joins, used when the snapshot's
+        # ledger is empty for this sync (they cost time and memory on every page for nothing).
         reader_con = self.connection.cursor()
         cursor_sql = f"v.{quote(self.cursor_column)}"
         try:
             try:
+                if pages:
+                    # Pages of chunk_size rows gain nothing from parallel DuckDB threads; one
+                    # thread leaves the cores to the senders and holds one thread's buffers.
+                    reader_con.execute("SET threads = 1")
                 reader_con.execute("BEGIN TRANSACTION")
+                if unexcluded is not None and self._ledger_empty(reader_con):
+                    where, params = unexcluded
                 duplicates = self._duplicates(reader_con, where, params)
                 plan = self._pages(reader_con, where, params) if pages else [(None, [])]
             except duckdb.Error as exc:
@@ -217,7 +239,11 @@ class DuckDBSource:
                                       f"{str(exc).splitlines()[0]}") from None
                 for batch in reader:
                     if batch.num_rows:
-                        yield _ready_chunk(batch, settings, duplicates, seen)
+                        ready = _ready_chunk(batch, settings, duplicates, seen)
+                        del batch   # its bytes are in `ready` now: do not hold both while it is sent
+                        yield ready
+                        del ready
+                del reader   # the page's result, before the next page's query runs
         finally:
             reader_con.close()
 
