@@ -7,8 +7,7 @@ import stat
 
 import duckdb
 import orjson
-import pytest
-from offline_events_fixture import TOKEN, event_id, insert_rows, make_row, write_config
+from offline_events_fixture import TOKEN, event_id, insert_rows, make_row, state_rows, write_config
 
 from sync.config import load_config
 from sync.emulator import Faults
@@ -21,16 +20,6 @@ DAY = 86400
 
 def run(config_path, **kwargs):
     return SyncRun(load_config(config_path), config_file=str(config_path), **kwargs).run()
-
-
-def state_rows(warehouse, table):
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        cur = con.execute(f"SELECT * FROM capi_sync.{table}")
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r)) for r in cur.fetchall()]
-    finally:
-        con.close()
 
 
 def test_first_run_sends_exactly_the_expected_events_second_sends_none(warehouse, emulator, config_path, now):

@@ -7,17 +7,14 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sync"))
+from offline_events_fixture import TOKEN, write_config
 
-from offline_events_fixture import TOKEN, create_offline_events, write_config  # noqa: E402
-
-from sync.emulator import ConversionsApiEmulator, EmulatorClient  # noqa: E402
+from sync.emulator import EmulatorClient
 
 CAPI_SYNC = str(Path(sys.executable).parent / "capi-sync")
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,16 +31,6 @@ def cli(*args, env_extra=None, timeout=120, **kwargs) -> subprocess.CompletedPro
     """Run `capi-sync ARGS` to completion from the repository root."""
     return subprocess.run([CAPI_SYNC, *args], capture_output=True, text=True, env=sync_env(**(env_extra or {})),
                           cwd=ROOT, timeout=timeout, **kwargs)
-
-
-def state_rows(warehouse, table: str) -> list[dict]:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        cur = con.execute(f"SELECT * FROM capi_sync.{table}")
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r)) for r in cur.fetchall()]
-    finally:
-        con.close()
 
 
 class EmulatorProcess:
@@ -69,24 +56,6 @@ class EmulatorProcess:
             self.proc.kill()
             out, err = self.proc.communicate()
         return out, err
-
-
-@pytest.fixture
-def now() -> int:
-    return int(time.time())
-
-
-@pytest.fixture
-def warehouse(tmp_path) -> Path:
-    path = tmp_path / "warehouse.duckdb"
-    create_offline_events(path, [])
-    return path
-
-
-@pytest.fixture
-def emulator():
-    with ConversionsApiEmulator(access_token=TOKEN) as emu:
-        yield emu
 
 
 @pytest.fixture

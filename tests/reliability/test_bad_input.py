@@ -7,8 +7,8 @@ import socket
 
 import duckdb
 import pytest
-from tests.reliability.conftest import cli, state_rows
-from offline_events_fixture import COLUMNS, TOKEN, event_id, insert_rows, make_row, sha, write_config
+from tests.reliability.conftest import cli
+from offline_events_fixture import COLUMNS, TOKEN, event_id, insert_rows, make_row, sha, state_rows
 
 DAY = 86400
 USER_KEYS = ("em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id")

@@ -8,10 +8,9 @@ import subprocess
 import time
 from collections import Counter
 
-from tests.reliability.conftest import CAPI_SYNC, ROOT, EmulatorProcess, insert_generated, state_rows, sync_env
-from offline_events_fixture import write_config
+from tests.reliability.conftest import CAPI_SYNC, ROOT, EmulatorProcess, insert_generated, sync_env
+from offline_events_fixture import state_rows, write_config
 
-from sync.emulator import Faults
 
 
 def start(config) -> subprocess.Popen:

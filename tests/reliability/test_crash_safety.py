@@ -25,8 +25,8 @@ from collections import Counter
 from pathlib import Path
 
 import duckdb
-from tests.reliability.conftest import CAPI_SYNC, ROOT, EmulatorProcess, cli, insert_generated, insert_orders, state_rows, sync_env
-from offline_events_fixture import event_id, write_config
+from tests.reliability.conftest import CAPI_SYNC, ROOT, EmulatorProcess, cli, insert_generated, insert_orders, sync_env
+from offline_events_fixture import event_id, state_rows, write_config
 
 from sync.emulator import Faults
 

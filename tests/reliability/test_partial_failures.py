@@ -8,8 +8,8 @@ import json
 import math
 import time
 
-from tests.reliability.conftest import cli, insert_generated, state_rows
-from offline_events_fixture import TOKEN, event_id, insert_rows, make_row, write_config
+from tests.reliability.conftest import cli, insert_generated
+from offline_events_fixture import TOKEN, event_id, insert_rows, make_row, state_rows, write_config
 
 from sync.emulator import ConversionsApiEmulator, Faults
 

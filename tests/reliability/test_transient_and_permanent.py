@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.reliability.conftest import cli, insert_generated, state_rows
-from offline_events_fixture import TOKEN, event_id, insert_rows, make_row, write_config
+from tests.reliability.conftest import cli, insert_generated
+from offline_events_fixture import TOKEN, event_id, insert_rows, make_row, state_rows, write_config
 
 from sync.emulator import ConversionsApiEmulator, Faults
 

@@ -98,3 +98,14 @@ def write_config(directory: Path, duckdb_path: str | Path, endpoint: str, *, nam
     path = Path(directory) / name
     path.write_text(text)
     return path
+
+
+def state_rows(warehouse: str | Path, table: str) -> list[dict]:
+    """Every row of the sync's state table `capi_sync.<table>` in the DuckDB file, as dicts."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        cur = con.execute(f"SELECT * FROM capi_sync.{table}")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+    finally:
+        con.close()

@@ -12,28 +12,9 @@ import pytest
 from offline_events_fixture import TOKEN, create_offline_events, event_id, insert_rows, make_row, write_config
 
 from sync.config import load_config
-from sync.emulator import ConversionsApiEmulator
 from sync.runner import SyncRun
 
 MIN_CAP = 16_384
-
-
-@pytest.fixture
-def now() -> int:
-    return int(time.time())
-
-
-@pytest.fixture
-def warehouse(tmp_path):
-    path = tmp_path / "warehouse.duckdb"
-    create_offline_events(path, [])
-    return path
-
-
-@pytest.fixture
-def emulator():
-    with ConversionsApiEmulator(access_token=TOKEN) as emu:
-        yield emu
 
 
 @pytest.fixture(autouse=True)
