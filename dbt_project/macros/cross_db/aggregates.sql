@@ -33,12 +33,9 @@
   {%- endif -%}
 {%- endmacro %}
 
+{#- BigQuery: ARRAY_AGG(STRUCT(...) ORDER BY ...), the default. -#}
 {% macro bigquery__array_agg_structs(fields, order_by) -%}
-  array_agg(struct(
-    {%- for name, expression in fields %}
-    {{ expression }} as {{ name }}{{ "," if not loop.last }}
-    {%- endfor %}
-  ) order by {{ order_by }})
+  {{ return(default__array_agg_structs(fields, order_by)) }}
 {%- endmacro %}
 
 
@@ -56,5 +53,5 @@
 {%- endmacro %}
 
 {% macro bigquery__array_length(expression) -%}
-  array_length({{ expression }})
+  {{ return(default__array_length(expression)) }}
 {%- endmacro %}
