@@ -253,6 +253,17 @@ def _details(results: dict) -> list[str]:
     return out
 
 
+def _bar(parts: list[str], label: str, value, left: float, y: float, width_px: float, bar_h: int,
+         color: str) -> None:
+    """One labelled horizontal bar of the plot, or "not measured" when there is no value."""
+    parts.append(f'<text x="{left - 8}" y="{y + 13}" text-anchor="end">{escape(label)}</text>')
+    if value:
+        parts.append(f'<rect x="{left}" y="{y}" width="{width_px:.1f}" height="{bar_h}" fill="{color}"/>')
+        parts.append(f'<text x="{left + width_px + 4:.1f}" y="{y + 13}">{value:,.0f}</text>')
+    else:
+        parts.append(f'<text x="{left + 4}" y="{y + 13}" fill="#c00">not measured</text>')
+
+
 def render_svg(results: dict) -> str:
     bars = []  # (group, label, value, kind)
     for key, size in results["sizes"].items():
@@ -281,14 +292,8 @@ def render_svg(results: dict) -> str:
             parts.append(f'<text x="10" y="{y}" font-weight="bold">{escape(group)}</text>')
             y += 8
             last_group = group
-        parts.append(f'<text x="{left - 8}" y="{y + 13}" text-anchor="end">{escape(label)}</text>')
-        if value:
-            w = max(1.0, math.log10(max(value, 1)) * scale)
-            color = "#999" if label.startswith("SDK") else "#2b6cb0"
-            parts.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{color}"/>')
-            parts.append(f'<text x="{left + w + 4:.1f}" y="{y + 13}">{value:,.0f}</text>')
-        else:
-            parts.append(f'<text x="{left + 4}" y="{y + 13}" fill="#c00">not measured</text>')
+        width_px = max(1.0, math.log10(max(value, 1)) * scale) if value else 0.0
+        _bar(parts, label, value, left, y, width_px, bar_h, "#999" if label.startswith("SDK") else "#2b6cb0")
         y += bar_h + gap
     x100k = left + 5 * scale
     parts.append(f'<line x1="{x100k:.1f}" y1="{top}" x2="{x100k:.1f}" y2="{y}" stroke="#c00" stroke-dasharray="4 3"/>')
@@ -302,12 +307,7 @@ def render_svg(results: dict) -> str:
     rscale = (width - left - 80) / max_rss
     for size, view_rss, table_rss in rss:
         for label, value in ((f"{size} orders, dbt view", view_rss), (f"{size} orders, table", table_rss)):
-            parts.append(f'<text x="{left - 8}" y="{y + 13}" text-anchor="end">{escape(label)}</text>')
-            if value:
-                parts.append(f'<rect x="{left}" y="{y}" width="{value * rscale:.1f}" height="{bar_h}" fill="#6b46c1"/>')
-                parts.append(f'<text x="{left + value * rscale + 4:.1f}" y="{y + 13}">{value:,.0f}</text>')
-            else:
-                parts.append(f'<text x="{left + 4}" y="{y + 13}" fill="#c00">not measured</text>')
+            _bar(parts, label, value, left, y, value * rscale if value else 0.0, bar_h, "#6b46c1")
             y += bar_h + gap
     x250 = left + 238.4 * rscale
     parts.append(f'<line x1="{x250:.1f}" y1="{y - len(rss) * 2 * (bar_h + gap)}" x2="{x250:.1f}" y2="{y}" stroke="#c00" stroke-dasharray="4 3"/>')
