@@ -13,7 +13,10 @@ uses them when present (DuckDB) and builds the events itself otherwise (BigQuery
 """
 from __future__ import annotations
 
-from typing import Iterator, Protocol
+from typing import Iterable, Iterator, Protocol
+
+from sync.errors import SourceError
+from sync.events import REQUIRED_COLUMNS
 
 CURSOR_KEY = "_cursor"
 
@@ -34,3 +37,12 @@ class Source(Protocol):
         """The rows with these event ids (for a dead-letter retry), same ordering."""
 
     def close(self) -> None: ...
+
+
+def require_columns(relation: str, present: Iterable[str], cursor_column: str) -> None:
+    """Raise SourceError naming the relation and the first required column it lacks."""
+    present = set(present)
+    for column in (*REQUIRED_COLUMNS, cursor_column):
+        if column not in present:
+            raise SourceError(f"source.relation: {relation} has no column {column!r} "
+                              f"(has: {', '.join(sorted(present))})")

@@ -19,7 +19,7 @@ from sync.config import SyncConfig
 from sync.errors import SourceError
 from sync.events import COPIES_COLUMN, REQUIRED_COLUMNS
 from sync.identifiers import quote_backtick
-from sync.sources.base import CURSOR_KEY, Chunk
+from sync.sources.base import CURSOR_KEY, Chunk, require_columns
 from sync.state.base import DEAD_LETTERS, SENT_EVENTS
 
 if TYPE_CHECKING:
@@ -158,11 +158,7 @@ class BigQuerySource:
         return [field.name for field in table.schema]
 
     def check_columns(self) -> None:
-        present = set(self.columns())
-        for column in (*REQUIRED_COLUMNS, self.cursor_column):
-            if column not in present:
-                raise SourceError(f"source.relation: {self.relation} has no column {column!r} "
-                                  f"(has: {', '.join(sorted(present))})")
+        require_columns(self.relation, self.columns(), self.cursor_column)
 
     def _query(self, where: str) -> str:
         """The rows as one JSON text each (TO_JSON_STRING of the row): google-cloud-bigquery

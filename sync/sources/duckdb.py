@@ -18,7 +18,7 @@ from sync.errors import LockHeldError, SourceError
 from sync.events import (COPIES_COLUMN, REQUIRED_COLUMNS, EventSettings, ReadyChunk, build_events,
                          invalid_hash_message)
 from sync.identifiers import quote, quote_relation
-from sync.sources.base import CURSOR_KEY, Chunk
+from sync.sources.base import CURSOR_KEY, Chunk, require_columns
 from sync.sources.duckdb_event_json import JSON_COLUMN, RAW_COLUMN, bad_hashes, ready_select
 from sync.state.base import DEAD_LETTERS, SENT_EVENTS
 
@@ -71,17 +71,13 @@ class DuckDBSource:
         return [d[0] for d in cur.description]
 
     def check_columns(self) -> None:
-        present = set(self.columns())
-        for column in (*REQUIRED_COLUMNS, self.cursor_column):
-            if column not in present:
-                raise SourceError(f"source.relation: {self.relation} has no column {column!r} "
-                                  f"(has: {', '.join(sorted(present))})")
+        require_columns(self.relation, self.columns(), self.cursor_column)
 
     def _select(self) -> str:
         cols = []
         for c in REQUIRED_COLUMNS:
             if c == "value":
-                cols.append(f'CAST(v."value" AS DOUBLE) AS "value"')
+                cols.append('CAST(v."value" AS DOUBLE) AS "value"')
             else:
                 cols.append(f"v.{quote(c)}")
         cols.append(f"v.{quote(self.cursor_column)} AS {CURSOR_KEY}")
