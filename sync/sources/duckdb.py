@@ -19,7 +19,7 @@ from sync.events import (COPIES_COLUMN, REQUIRED_COLUMNS, EventSettings, ReadyCh
                          invalid_hash_message)
 from sync.identifiers import quote, quote_relation
 from sync.sources.base import CURSOR_KEY, Chunk, require_columns
-from sync.sources.duckdb_event_json import JSON_COLUMN, RAW_COLUMN, bad_hashes, ready_select
+from sync.sources.duckdb_event_json import CUSTOM_DATA_COLUMN, JSON_COLUMN, RAW_COLUMN, bad_hashes, ready_select
 from sync.state.base import DEAD_LETTERS, SENT_EVENTS
 
 _PID = re.compile(r"PID (\d+)")
@@ -58,6 +58,7 @@ class DuckDBSource:
         self.connection = connection or connect(self.path, read_only, source.memory_limit)
         self._q_relation = quote_relation(self.relation)
         self._q_state = quote(config.state.schema_)
+        self._columns: list[str] | None = None
 
     def columns(self) -> list[str]:
         try:
@@ -68,7 +69,8 @@ class DuckDBSource:
         except duckdb.Error as exc:
             raise SourceError(f"source.relation: cannot read {self.relation}: "
                               f"{str(exc).splitlines()[0]}") from None
-        return [d[0] for d in cur.description]
+        self._columns = [d[0] for d in cur.description]
+        return self._columns
 
     def check_columns(self) -> None:
         require_columns(self.relation, self.columns(), self.cursor_column)
@@ -163,18 +165,19 @@ class DuckDBSource:
 
     def _duplicates(self, con: duckdb.DuckDBPyConnection, where: str, params: list) -> dict[str, int]:
         """event_id -> copies, for the ids that occur more than once in this read: first the
-        64-bit hashes of the ids that equal their neighbour once sorted (a sort of 8-byte keys
-        holds half the memory of a hash GROUP BY over every id), then a GROUP BY over the exact
-        ids of those candidates."""
+        64-bit hashes of the ids, sorted in numpy (8 bytes a row; equal neighbours are the
+        candidates), then a GROUP BY over the exact ids of those candidates."""
         rel = f"{self._q_relation} AS v{where}"
-        candidates = [h for (h,) in con.execute(
-            f'SELECT DISTINCT h FROM (SELECT h, lead(h) OVER (ORDER BY h) AS next_h FROM '
-            f'(SELECT hash(v."event_id") AS h FROM {rel})) WHERE h = next_h', params).fetchall()]
+        and_ = " AND " if where else " WHERE "
+        hashes = np.sort(con.execute(f'SELECT hash(v."event_id") AS h FROM {rel}{and_}v."event_id" IS NOT NULL',
+                                     params).to_arrow_table().column(0).to_numpy())
+        candidates = np.unique(hashes[1:][hashes[1:] == hashes[:-1]]).tolist()
+        del hashes
         if not candidates:
             return {}
-        and_ = " AND " if where else " WHERE "
         rows = con.execute(f'SELECT v."event_id", count(*) FROM {rel}{and_}hash(v."event_id") IN '
-                           '(SELECT unnest(?)) GROUP BY 1 HAVING count(*) > 1', [*params, candidates]).fetchall()
+                           '(SELECT unnest(?::UBIGINT[])) GROUP BY 1 HAVING count(*) > 1',
+                           [*params, candidates]).fetchall()
         return {event_id: n for event_id, n in rows if event_id}
 
     def _pages(self, con: duckdb.DuckDBPyConnection, where: str, params: list) -> list[tuple[str, list]]:
@@ -224,10 +227,13 @@ class DuckDBSource:
                 raise SourceError(f"source.relation: reading {self.relation} failed: "
                                   f"{str(exc).splitlines()[0]}") from None
             seen: set[str] = set()
+            custom_data = CUSTOM_DATA_COLUMN in (self._columns or self.columns())
+            verify = custom_data   # the first page: every row also through the reference
             for condition, extra in plan:
                 page_where = where if condition is None else (
                     f"{where} AND {condition}" if where else f" WHERE {condition}")
-                sql = ready_select(self._q_relation, cursor_sql, page_where, self._ready_order(), settings)
+                sql = ready_select(self._q_relation, cursor_sql, page_where, self._ready_order(), settings,
+                                   custom_data=custom_data, verify=verify)
                 try:
                     reader = reader_con.execute(sql, [*params, *extra]).to_arrow_reader(self.chunk_size)
                 except duckdb.Error as exc:
@@ -236,10 +242,14 @@ class DuckDBSource:
                 for batch in reader:
                     if batch.num_rows:
                         ready = _ready_chunk(batch, settings, duplicates, seen)
+                        if verify:
+                            _verify_custom_data(batch, ready, settings, self.relation)
+                            verify = False
                         del batch   # its bytes are in `ready` now: do not hold both while it is sent
                         yield ready
                         del ready
                 del reader   # the page's result, before the next page's query runs
+                verify = False
         finally:
             reader_con.close()
 
@@ -292,3 +302,35 @@ def _ready_chunk(batch, settings: EventSettings, duplicates: dict[str, int], see
         for k, reason, message in built.skips:
             ready.skips[python_rows[k]] = (reason, message)
     return ready
+
+
+def _verify_custom_data(batch, ready: ReadyChunk, settings: EventSettings, relation: str) -> None:
+    """The first chunk of a read: every event written from the view's custom_data_json must
+    be byte for byte the one `build_events` makes from the row's columns (a model edit that
+    changes the JSON, or a column filled by something else, stops the run before anything is
+    sent). Raises SourceError naming the relation, the column and the event_id."""
+    rows = batch.column(RAW_COLUMN).to_pylist()
+    chunk = {name: [row[name] for row in rows] for name in REQUIRED_COLUMNS}
+    built = build_events(chunk, settings)
+    for i, encoded in enumerate(ready.encoded):
+        if encoded is None or i in ready.skips:
+            continue
+        event = built.events[i]
+        expected = None if event is None else orjson.dumps(event)
+        if encoded != expected:
+            try:
+                got = orjson.loads(encoded)
+            except orjson.JSONDecodeError:
+                got = None
+            if got is None:
+                what = "it is not JSON"
+            elif expected is None:
+                what = "the sync's checks skip it"
+            else:
+                want = orjson.loads(expected)["custom_data"]
+                keys = [k for k in want if got.get("custom_data", {}).get(k) != want[k]]
+                what = (f"custom_data {keys[0]!r} differs" if keys else
+                        "the text differs (key order, number format or escaping)")
+            raise SourceError(f"source.relation: column {CUSTOM_DATA_COLUMN} of {relation} is not the custom_data "
+                              f"its columns give for event_id {ready.event_ids[i]} ({what}); rebuild it with the "
+                              f"project's custom_data_text macro (dbt build), or drop the column; nothing was sent")

@@ -1,20 +1,20 @@
-"""Each event's JSON text written by DuckDB at read time, byte-identical to `build_events` + orjson.
+"""Each event's JSON text put together by DuckDB at read time, byte-identical to `build_events` + orjson.
 
-The hot path of a DuckDB run: the read query sorts the rows, checks each in SQL and writes
-the JSON of each event that passes, so Python only joins bytes into request bodies (the
-64-hex check of the user_data hashes is done in Python on the Arrow buffers, a regular
-expression per value costs more in DuckDB than the rest of the query). `build_events`
-(sync/events.py) stays the reference: any row the SQL does not send as-is (a failed check,
-a duplicate id, or a value whose JSON text DuckDB and orjson write differently) comes back
-with its raw columns and goes through `build_events`, so reasons, messages and bytes are
-exactly the reference's. The SQL may send a row to Python that would pass; it never sends
-on its own a row the reference would skip.
+The hot path of a DuckDB run. The read query sorts the rows, checks each in SQL and joins
+each passing event's bytes from three parts: the head (event_name, event_time, event_id,
+action_source), `user_data` from the hashed columns, and `custom_data` as the view already
+wrote it, in column `custom_data_json` (dbt_project/macros/conversions_api/custom_data_json.sql;
+stored once per `dbt build` when offline_events is a table). Python only joins bytes into
+request bodies; the 64-hex check of the user_data hashes runs on the Arrow buffers (a regular
+expression per value costs more in DuckDB than the rest of the query).
 
-Where DuckDB's `to_json` and orjson differ (checked over every double magnitude and every
-control character): doubles in [1e-6, 1e-5) and >= 1e16, infinities and NaN (orjson writes
-`null`), and control characters (DuckDB writes `\\u001F`, orjson `\\u001f`). Such rows are
-recognized in the JSON text (`FALLBACK_PATTERN`, a `\\u` escape) and built in Python.
-The JSON is written after the sort, so the sort moves the raw columns once, not the text too.
+`build_events` (sync/events.py) stays the reference: a row the SQL does not send as-is (a
+failed check, a duplicate id, a head DuckDB escapes differently from orjson, a NULL
+custom_data_json, or a relation without that column) comes back with its raw columns and
+goes through `build_events`, so reasons, messages and bytes are exactly the reference's. The
+first page of every read also builds every row through the reference and compares the
+bytes (`verify`): a view whose custom_data_json disagrees with its columns stops the run
+before anything is sent.
 """
 from __future__ import annotations
 
@@ -27,12 +27,9 @@ from sync.events import (ACTION_SOURCES, ARRAY_USER_KEYS, MAX_FUTURE_SKEW, REQUI
                          EventSettings, hash_match, oldest_allowed)
 from sync.identifiers import quote
 
-# A number DuckDB writes differently from orjson, right after a key's colon in custom_data:
-# Infinity/NaN, 17+ integer digits (>= 1e16), 0.00000... (1e-6 <= x < 1e-5), or an exponent
-# without a sign (DuckDB's 1e22 vs orjson's 1e+22). False positives only cost a Python build.
-FALLBACK_PATTERN = r":-?([IN]|[0-9]{17}|0\.00000|[0-9.]+e[0-9])"
 RAW_COLUMN = "_raw"
 JSON_COLUMN = "_event_json"
+CUSTOM_DATA_COLUMN = "custom_data_json"   # written by the view (dbt macro custom_data_text)
 
 
 def _literal(text: str) -> str:
@@ -88,35 +85,29 @@ def user_data_json_sql(alias: str = "v") -> str:
     return f"concat_ws(',', {', '.join(parts)})"
 
 
-def custom_data_json_sql(alias: str = "v") -> str:
-    """`{"currency":...,"value":...,"contents":[...],"order_id"?,"num_items"?}`."""
-    c = {name: f"{alias}.{quote(name)}" for name in REQUIRED_COLUMNS}
-    return (f"concat('{{\"currency\":', to_json({c['currency']}), ',\"value\":', to_json({c['value']}), "
-            f"',\"contents\":', to_json({c['contents']}), "
-            f"CASE WHEN {c['order_id']} IS NOT NULL THEN concat(',\"order_id\":', to_json({c['order_id']})) END, "
-            f"CASE WHEN {c['num_items']} IS NOT NULL THEN concat(',\"num_items\":', {c['num_items']}) END, '}}')")
-
-
-def ready_select(relation_sql: str, cursor_sql: str, where: str, order: str, settings: EventSettings) -> str:
+def ready_select(relation_sql: str, cursor_sql: str, where: str, order: str, settings: EventSettings,
+                 custom_data: bool = True, verify: bool = False) -> str:
     """The read query of the hot path, rows in `order` (over the columns of REQUIRED_COLUMNS
     and `_cursor`). Columns: event_id, order_id, event_time, _cursor, the user_data columns
-    (for the hex check), and either `_event_json` (BLOB: the event's bytes) or, when that is
-    NULL, `_raw` (the row's REQUIRED_COLUMNS, `value` as DOUBLE, for `build_events`)."""
+    (for the hex check), `_event_json` (BLOB: the event's bytes, or NULL) and `_raw` (the
+    row's REQUIRED_COLUMNS, `value` as DOUBLE, for `build_events`: when `_event_json` is NULL,
+    and on every row when `verify`). `custom_data`: the relation has CUSTOM_DATA_COLUMN;
+    without it every row goes through `build_events`."""
     cols = ", ".join(('CAST(v."value" AS DOUBLE) AS "value"' if name == "value" else f"v.{quote(name)}")
                      for name in REQUIRED_COLUMNS)
+    custom = f"v.{quote(CUSTOM_DATA_COLUMN)}" if custom_data else "CAST(NULL AS VARCHAR)"
     raw = ", ".join(f"{quote(name)} := s.{quote(name)}" for name in REQUIRED_COLUMNS)
     users = ", ".join(f"s.{quote(k)}" for k in USER_DATA_COLUMNS)
-    # sorted raw rows -> (checks, JSON parts) -> JSON or the raw row
-    ordered = f"SELECT {cols}, {cursor_sql} AS _cursor FROM {relation_sql} AS v{where}{order}"
-    parts = (f"SELECT s.*, CASE WHEN {passes_checks_sql(settings, 's')} THEN {head_json_sql('s')} END AS _head, "
-             f"CASE WHEN _head IS NOT NULL THEN {custom_data_json_sql('s')} END AS _custom FROM ({ordered}) AS s")
-    python = (f"(_head IS NULL OR strpos(_head, '\\u') > 0 OR strpos(_custom, '\\u') > 0 "
-              f"OR regexp_matches(_custom, '{FALLBACK_PATTERN}'))")
+    # sorted raw rows -> (checks, head) -> the event's bytes or the raw row
+    ordered = f"SELECT {cols}, {cursor_sql} AS _cursor, {custom} AS _custom FROM {relation_sql} AS v{where}{order}"
+    parts = f"SELECT s.*, CASE WHEN {passes_checks_sql(settings, 's')} THEN {head_json_sql('s')} END AS _head FROM ({ordered}) AS s"
+    python = "(_head IS NULL OR _custom IS NULL OR strpos(_head, '\\u') > 0)"
     suffix = _literal(ldu_suffix(settings) + '}')
+    raw_when = "TRUE" if verify else "_python"
     return (f"SELECT s.event_id, s.order_id, s.event_time, s._cursor, {users}, "
             f"CASE WHEN NOT _python THEN encode(concat(_head, ',\"user_data\":{{', {user_data_json_sql('s')}, "
             f"'}},\"custom_data\":', _custom, {suffix})) END AS {JSON_COLUMN}, "
-            f"CASE WHEN _python THEN struct_pack({raw}) END AS {RAW_COLUMN} "
+            f"CASE WHEN {raw_when} THEN struct_pack({raw}) END AS {RAW_COLUMN} "
             f"FROM (SELECT *, {python} AS _python FROM ({parts}) AS s) AS s")
 
 

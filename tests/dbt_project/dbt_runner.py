@@ -27,3 +27,9 @@ def run_dbt(command: list[str], duckdb_path: Path, work_dir: Path, dbt_vars: dic
         raise AssertionError(f"dbt {' '.join(command)} failed ({result.returncode}):\n"
                              f"{result.stdout[-6000:]}\n{result.stderr[-3000:]}")
     return result
+
+
+def compile_inline(sql: str, work_dir: Path) -> str:
+    """The SQL dbt compiles from `sql` (Jinja with the project's macros), for the DuckDB target."""
+    result = run_dbt(["--quiet", "compile", "--output", "json", "--inline", sql], work_dir / "compile.duckdb", work_dir)
+    return json.loads(result.stdout)["compiled"]

@@ -5,6 +5,7 @@ import hashlib
 from decimal import Decimal
 
 import duckdb
+import orjson
 from dbt_runner import run_dbt
 
 from sample_data.fixtures import AS_OF_VAR
@@ -105,7 +106,7 @@ def test_offline_events_has_the_contract_columns_in_order(fixture_db):
         ("action_source", "VARCHAR"), ("order_id", "VARCHAR"), ("currency", "VARCHAR"),
         ("value", "DECIMAL(18,2)"), ("num_items", "BIGINT"),
         ("contents", "STRUCT(id VARCHAR, quantity BIGINT, item_price DOUBLE)[]"), ("store_id", "VARCHAR"),
-        *[(name, "VARCHAR") for name in IDENTIFIERS],
+        *[(name, "VARCHAR") for name in IDENTIFIERS], ("custom_data_json", "VARCHAR"),
     ]
     assert fixture_db.execute(
         "select table_type from information_schema.tables "
@@ -118,6 +119,27 @@ def test_offline_events_exact_rows(fixture_db):
     assert [r[4] for r in rows] == [r[4] for r in expected]
     for got, want in zip(rows, expected):
         assert dict(zip(COLUMNS, got)) == dict(zip(COLUMNS, want)), want[4]
+
+
+def test_custom_data_json_is_what_the_sync_writes_for_every_order(fixture_db):
+    """Each order's custom_data_json equals the custom_data of `build_events` + orjson on its columns."""
+    from sync.events import REQUIRED_COLUMNS, EventSettings, build_events
+    cursor = fixture_db.execute(f"select {', '.join(REQUIRED_COLUMNS)}, custom_data_json from analytics.offline_events "
+                                "order by order_id")
+    rows = cursor.fetchall()
+    chunk = {name: [float(r[k]) if name == "value" and r[k] is not None else r[k] for r in rows]
+             for k, name in enumerate(REQUIRED_COLUMNS)}
+    now = max(t for t in chunk["event_time"] if t is not None) + 60
+    built = build_events(chunk, EventSettings(now=now))
+    written = [r[-1] for r in rows]
+    compared = 0
+    for i, reason, _ in built.skips:   # no custom_data to write, or a value the sync refuses
+        assert written[i] is None or reason == "non_positive_value", (rows[i], reason)
+    for event, text in zip(built.events, written):
+        if event is not None:
+            assert text is not None and text.encode() == orjson.dumps(event["custom_data"])
+            compared += 1
+    assert compared == len(rows) - len(built.skips) and compared >= 10
 
 
 def test_meta_reference_hashes_appear_verbatim(fixture_db):

@@ -1,12 +1,16 @@
 """Test helpers: a DuckDB file with `analytics.offline_events` as a TABLE with the contract's
-columns (so the sync's tests do not depend on dbt), valid rows, and config files."""
+columns (so the sync's tests do not depend on dbt), valid rows, and config files.
+`custom_data_json` is filled with the reference bytes (`custom_data_json_of`) unless a row
+sets it."""
 from __future__ import annotations
 
 import hashlib
+from decimal import Decimal
 import textwrap
 from pathlib import Path
 
 import duckdb
+import orjson
 
 DATASET_ID = "1234567890"
 TOKEN = "tok-SECRET-5e1f9c2a7b"   # recognizable fake token; grepped for in outputs
@@ -17,6 +21,7 @@ COLUMNS = {
     "contents": "STRUCT(id VARCHAR, quantity BIGINT, item_price DOUBLE)[]", "store_id": "VARCHAR",
     "em": "VARCHAR", "ph": "VARCHAR", "fn": "VARCHAR", "ln": "VARCHAR", "db": "VARCHAR", "ge": "VARCHAR",
     "ct": "VARCHAR", "st": "VARCHAR", "zp": "VARCHAR", "country": "VARCHAR", "external_id": "VARCHAR",
+    "custom_data_json": "VARCHAR",
 }
 
 
@@ -66,10 +71,31 @@ def insert_rows(con_or_path, rows: list[dict]) -> None:
     try:
         placeholders = ", ".join("?" * len(COLUMNS))
         con.executemany(f"INSERT INTO analytics.offline_events VALUES ({placeholders})",
-                        [[r.get(c) for c in COLUMNS] for r in rows])
+                        [[_value(r, c) for c in COLUMNS] for r in rows])
     finally:
         if own:
             con.close()
+
+
+def custom_data_json_of(row: dict) -> str | None:
+    """What the view's custom_data_json holds for `row`: the custom_data bytes the sync's
+    reference writes (sync/events.py build_events + orjson), NULL without currency, value or
+    contents (as dbt_project/macros/conversions_api/custom_data_json.sql)."""
+    if not row.get("currency") or row.get("value") is None or not row.get("contents"):
+        return None
+    custom_data = {"currency": row["currency"], "value": float(Decimal(str(row["value"]))),
+                   "contents": row["contents"]}
+    if row.get("order_id") is not None:
+        custom_data["order_id"] = row["order_id"]
+    if row.get("num_items") is not None:
+        custom_data["num_items"] = row["num_items"]
+    return orjson.dumps(custom_data).decode()
+
+
+def _value(row: dict, column: str):
+    if column == "custom_data_json" and column not in row:
+        return custom_data_json_of(row)
+    return row.get(column)
 
 
 def write_config(directory: Path, duckdb_path: str | Path, endpoint: str, *, name: str = "config.yml",

@@ -46,7 +46,8 @@ events as (
         customers.st,
         customers.zp,
         customers.country,
-        customers.external_id
+        customers.external_id,
+        {{ custom_data_text('orders.currency', 'orders.value', 'contents.contents', 'orders.order_id', 'orders.num_items') }} as custom_data_text
     from orders
     inner join contents
         on contents.order_id = orders.order_id
@@ -54,9 +55,38 @@ events as (
         on customers.amperity_id = orders.amperity_id
     where customers.em is not null or customers.ph is not null
 
+),
+
+final as (
+
+    select
+        event_id,
+        event_name,
+        event_time,
+        action_source,
+        order_id,
+        currency,
+        value,
+        num_items,
+        contents,
+        store_id,
+        em,
+        ph,
+        fn,
+        ln,
+        db,
+        ge,
+        ct,
+        st,
+        zp,
+        country,
+        external_id,
+        {{ custom_data_json_as_sent('custom_data_text') }} as custom_data_json
+    from events
+
 )
 
-select * from events
+select * from final
 {%- if var('offline_events_materialization', 'view') == 'table' %}
 -- stored in cursor order, so a sync's range read on event_time skips older row groups
 order by event_time, event_id

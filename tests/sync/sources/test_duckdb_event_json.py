@@ -14,7 +14,8 @@ from offline_events_fixture import create_offline_events, event_id, make_row, sh
 from sync.config import load_config  # noqa: E402
 from sync.events import USER_DATA_COLUMNS, EventSettings, ready_chunk  # noqa: E402
 from sync.sources.duckdb import DuckDBSource  # noqa: E402
-from sync.sources.duckdb_event_json import JSON_COLUMN, ready_select  # noqa: E402
+from sync.errors import SourceError  # noqa: E402
+from sync.sources.duckdb_event_json import JSON_COLUMN, RAW_COLUMN, ready_select  # noqa: E402
 
 NOW = 1_800_000_000
 DAY = 86_400
@@ -129,21 +130,65 @@ def test_sql_events_identical_to_build_events(tmp_path, warehouse, chunk_size, l
                                  b'"data_processing_options_state":1000}') for r in sent)
 
 
-def test_usual_rows_are_written_in_sql_unusual_ones_in_python(warehouse):
-    """The fast path is taken for ordinary rows; the rows whose JSON DuckDB writes differently
-    (control characters, doubles >= 1e16 or in [1e-6, 1e-5), inf/NaN) go through Python."""
-    con = duckdb.connect(str(warehouse), read_only=True)
+def test_events_are_joined_in_sql_where_the_view_wrote_custom_data(warehouse):
+    """The fast path is taken for every row the checks pass and whose custom_data_json is
+    there; a NULL custom_data_json, or a head DuckDB escapes differently (control characters),
+    goes through Python."""
+    con = duckdb.connect(str(warehouse))
     try:
+        con.execute("UPDATE analytics.offline_events SET custom_data_json = NULL WHERE order_id IN ('o2', 'o16')")
         sql = ready_select("analytics.offline_events", "v.event_time", "", " ORDER BY _cursor, event_id",
                            EventSettings(now=NOW))
-        rows = con.execute(f"SELECT order_id, {JSON_COLUMN} IS NOT NULL FROM ({sql})").fetchall()
+        rows = con.execute(f"SELECT order_id, {JSON_COLUMN} IS NOT NULL, {RAW_COLUMN} IS NOT NULL FROM ({sql})").fetchall()
     finally:
         con.close()
-    in_sql = {order_id for order_id, written in rows if written}
-    assert {"o1", "o2", "o3", "o4", "o5", "o10", "o16", "o17", "o22", "o23", "o24"} <= in_sql
-    assert not in_sql & {"ctl\x01\x1f\x7f", "o15", "o18", "o19", "o20", "o36", "o53"}
-    assert "o42" in in_sql   # raw email in em: JSON written, then refused by the hex check in Python
-    assert None in in_sql   # o11 has no order_id and is written in SQL
+    in_sql = {order_id for order_id, written, _ in rows if written}
+    assert all(written != raw for _, written, raw in rows)   # one or the other
+    assert {"o1", "o3", "o4", "o5", "o10", "o15", "o17", "o18", "o19", "o20", "o22", "o24", "ctl\x01\x1f\x7f"} <= in_sql
+    assert not in_sql & {"o2", "o16", "o36", "o53"}   # NULL custom_data_json, failed checks
+    assert "o42" in in_sql   # raw email in em: joined in SQL, then refused by the hex check in Python
+    assert None in in_sql   # o11 has no order_id and is joined in SQL
+
+
+def test_without_custom_data_json_every_event_is_built_in_python(tmp_path, warehouse, monkeypatch):
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("CREATE VIEW analytics.offline_events_plain AS SELECT * EXCLUDE (custom_data_json) "
+                    "FROM analytics.offline_events")
+        sql = ready_select("analytics.offline_events_plain", "v.event_time", "", " ORDER BY _cursor, event_id",
+                           EventSettings(now=NOW), custom_data=False)
+        assert con.execute(f"SELECT count(*) FILTER ({JSON_COLUMN} IS NOT NULL) FROM ({sql})").fetchone() == (0,)
+    finally:
+        con.close()
+    reference, _ = both_paths(tmp_path, warehouse, EventSettings(now=NOW), 7, monkeypatch)
+    _, plain = both_paths(tmp_path, warehouse, EventSettings(now=NOW), 7, monkeypatch,
+                          "analytics.offline_events_plain")
+    assert flat(plain) == flat(reference)
+    assert sum(e is not None for c in plain for e in c.encoded) == 25
+
+
+@pytest.mark.parametrize("bad", [
+    ("""'{"currency":"USD","value":31.5,' || substr(custom_data_json, 32)""", "custom_data 'value' differs"),
+    ("substr(custom_data_json, 2)", "it is not JSON"),
+    ("replace(custom_data_json, ',', ', ')", "the text differs (key order, number format or escaping)"),
+])
+def test_a_custom_data_json_that_disagrees_with_its_columns_stops_the_read(tmp_path, warehouse, monkeypatch, bad):
+    expression, what = bad
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute(f"UPDATE analytics.offline_events SET custom_data_json = {expression} WHERE order_id = 'o3'")
+    finally:
+        con.close()
+    source = open_source(tmp_path, warehouse, 1000, monkeypatch)
+    try:
+        with pytest.raises(SourceError) as raised:
+            next(source.read_ready(None, False, EventSettings(now=NOW)))
+    finally:
+        source.close()
+    assert str(raised.value) == (
+        "source.relation: column custom_data_json of analytics.offline_events is not the custom_data its columns "
+        f"give for event_id {event_id('o3')} ({what}); rebuild it with the project's custom_data_text macro "
+        "(dbt build), or drop the column; nothing was sent")
 
 
 def test_table_read_in_cursor_pages_view_in_one_query(tmp_path, warehouse, monkeypatch):
