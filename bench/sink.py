@@ -4,7 +4,7 @@
 
 Prints `listening <port>` on stdout, then answers every `POST .../events` with
 `{"events_received": N, ...}` where N counts `"event_id":` in the body (no JSON parsing),
-optionally after `--latency-ms`. HTTP/1.1 keep-alive, one asyncio loop, one process.
+optionally `--latency-ms` after the body was read. HTTP/1.1 keep-alive, one asyncio loop, one process.
 `GET /_sink/stats` returns the counters (requests, events, bytes, first request start,
 last answer, wall clock seconds); `POST /_sink/reset` clears them.
 """
@@ -70,8 +70,8 @@ async def _serve_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
                 n = body.count(_EVENT_KEY)
                 counters.requests += 1
                 counters.bytes += length
-                if latency:
-                    await asyncio.sleep(latency)
+                if latency:   # answered `latency` after the body was read (counting included)
+                    await asyncio.sleep(max(0.0, latency - (time.time() - started)))
                 counters.events += n
                 writer.write(_response(b"200 OK", b'{"events_received":%d,"messages":[],"fbtrace_id":"bench-sink"}' % n))
                 counters.last_answer_at = time.time()
