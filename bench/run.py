@@ -2,9 +2,11 @@
 
     .venv/bin/python -m bench --sizes 100000,1000000
 
-For each size: sample data -> dbt (seed, run, then the full `dbt build`, timed) -> payload
-building (sync path vs the facebook-business SDK) -> `capi-sync run` end to end to a
-counting sink (events/s, peak RSS) -> incremental runs (nothing new; 10,000 new orders).
+For each size: sample data -> dbt with `offline_events_materialization: table` (seed, run,
+then the full `dbt build`, timed) and a view of the same compiled SQL -> payload building
+(sync path vs the facebook-business SDK) -> `capi-sync run` end to end to a counting sink
+on the table and on the view (events/s, peak RSS) -> incremental runs (nothing new;
+10,000 new orders, after a timed `dbt run`).
 Once, on the smallest size: latency-bound runs (emulator +200 ms, concurrency 1/4/8) and a
 pyinstrument profile. Writes bench/results/<stamp>.json, bench/results/latest.json,
 docs/benchmarks.md and docs/benchmarks.svg.
@@ -26,12 +28,14 @@ from pathlib import Path
 
 from bench import payload, sdk_baseline, workload
 from bench.processes import ROOT, BenchError, start_emulator, start_sink
-from bench.sync_runs import cli_run, latency_run, make_sample
+from bench.sync_runs import cli_run, latency_run, make_latency_sample, make_sample
 
 RESULTS = ROOT / "bench" / "results"
 NEW_ORDERS = 10_000
 LATENCY_MS = 200
-LATENCY_BATCHES = {1: 20, 4: 40, 8: 80}
+LATENCY_CONCURRENCY = (1, 4, 8)
+LATENCY_WAVES = 30   # rounds of `concurrency` requests per run (ramp-up and the last round weigh 1/30)
+TABLE_STATE, VIEW_STATE = "capi_sync_table", "capi_sync_view"
 
 
 def machine() -> dict:
@@ -108,7 +112,7 @@ def bench_size(orders: int, args, first: bool) -> dict:
     if "error" in meta:
         return out
     path = Path(meta["duckdb_path"])
-    view, table = workload.VIEW, workload.TABLE_COPY
+    view, table = workload.VIEW, workload.TABLE
 
     # 1. payload building: the sync's path (events written in SQL) and the Python reference
     step(out, "payload_sync_table", payload.measure, str(path), table)
@@ -130,48 +134,58 @@ def bench_size(orders: int, args, first: bool) -> dict:
             return payload.check_identical(cfg, str(path), sample, path.parent / "identity-dry-run.jsonl")
         step(out, "payload_identical_to_dry_run", identical)
 
-    # 2 + 4 + 5. end to end to the counting sink, peak RSS, incremental
+    # 2 + 4 + 5. end to end to the counting sink, peak RSS, incremental. The runs on the table
+    # and on the view keep their state in schemas of their own, so each continues its history.
+    on_table, on_view = {"state_schema": TABLE_STATE}, {"state_schema": VIEW_STATE}
     with start_sink() as sink:
         if first and not args.no_profile:  # first: it resets the sync state
             from bench.profile_sync import profile_run
             step(out, "profile_table", profile_run, path, table, sink, RESULTS / f"profile-{orders}-table.txt")
         ml, view_ml = args.memory_limit or None, args.view_memory_limit or None
         step(out, "e2e_table", cli_run, path, table, sink, timeout=args.step_timeout, label="e2e-table",
-             memory_limit=ml)
+             memory_limit=ml, **on_table)
         step(out, "incremental_table_nothing_new", cli_run, path, table, sink, timeout=args.step_timeout,
-             fresh=False, label="inc-table-none", memory_limit=ml)
+             fresh=False, label="inc-table-none", memory_limit=ml, **on_table)
         step(out, "e2e_view", cli_run, path, view, sink, timeout=args.step_timeout, label="e2e-view",
-             memory_limit=view_ml)
+             memory_limit=view_ml, **on_view)
         step(out, "incremental_view_nothing_new", cli_run, path, view, sink, timeout=args.step_timeout,
-             fresh=False, label="inc-view-none", memory_limit=view_ml)
+             fresh=False, label="inc-view-none", memory_limit=view_ml, **on_view)
         if ml:   # the same run with DuckDB's default memory limit (80% of RAM), for comparison
             step(out, "e2e_table_default_memory", cli_run, path, table, sink, timeout=args.step_timeout,
-                 label="e2e-table-defmem")
-        # 10,000 new orders in the last day, then dbt (views: re-created) and an incremental run,
-        # on a copy of the file (with the sync's state), so the workload stays reusable.
+                 label="e2e-table-defmem", state_schema="capi_sync_defmem")
+        # 10,000 new orders in the last day, then `dbt run` (the table rebuilt, the view re-created
+        # from the new compiled SQL) and an incremental run on each, on a copy of the file (with
+        # both states), so the workload stays reusable.
         copy = path.parent / "incremental.duckdb"
         shutil.copyfile(path, copy)
         step(out, "append_new_orders", workload.generate, copy, NEW_ORDERS, append=True, days=1, customers=0,
              timeout=args.step_timeout)
         step(out, "dbt_run_after_append", workload.dbt, "run", copy, timeout=args.dbt_timeout)
+        step(out, "view_after_append", workload.create_view, copy)
+        step(out, "incremental_table_new_orders", cli_run, copy, table, sink, timeout=args.step_timeout,
+             fresh=False, label="inc-table-new", memory_limit=ml, **on_table)
         step(out, "incremental_view_new_orders", cli_run, copy, view, sink, timeout=args.step_timeout,
-             fresh=False, label="inc-view-new", memory_limit=view_ml)
+             fresh=False, label="inc-view-new", memory_limit=view_ml, **on_view)
         copy.unlink(missing_ok=True)
         Path(f"{copy}.capi-sync.lock").unlink(missing_ok=True)
     return out
 
 
 def bench_latency(orders: int, args) -> dict:
+    """Send throughput against a 200 ms round trip: LATENCY_WAVES full rounds of `concurrency`
+    batches of exactly 1,000 events each."""
     out: dict = {}
     path = workload.workload_dir(orders) / "warehouse.duckdb"
+    samples = {}
     with start_emulator("--no-validation", "--keep", "count", "--latency-ms", str(LATENCY_MS)) as emulator:
-        for concurrency, batches in LATENCY_BATCHES.items():
-            sample = make_sample(path, workload.TABLE_COPY, f"bench.latency_{concurrency}", batches * 1000 + 500)
-            step(out, f"concurrency_{concurrency}", latency_run, path, sample, emulator,
+        for concurrency in LATENCY_CONCURRENCY:
+            samples[concurrency] = make_latency_sample(path, workload.TABLE, f"bench.latency_{concurrency}",
+                                                       LATENCY_WAVES * concurrency * 1000)
+            step(out, f"concurrency_{concurrency}", latency_run, path, samples[concurrency], emulator,
                  concurrency=concurrency, latency_ms=LATENCY_MS)
     # Diagnosis: the same at concurrency 8 against the counting sink (no JSON parsing), 200 ms.
     with start_sink(latency_ms=LATENCY_MS) as sink:
-        step(out, "sink_concurrency_8", latency_run, path, "bench.latency_8", sink, concurrency=8,
+        step(out, "sink_concurrency_8", latency_run, path, samples[8], sink, concurrency=8,
              latency_ms=LATENCY_MS)
     return out
 
@@ -184,10 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dbt-timeout", type=float, default=900, help="seconds per dbt command (default 900)")
     parser.add_argument("--step-timeout", type=float, default=900, help="seconds per sync run (default 900)")
     parser.add_argument("--memory-limit", default="128MB",
-                        help="source.memory_limit of the capi-sync runs on the table copy (default 128MB; '' for "
+                        help="source.memory_limit of the capi-sync runs on the dbt table (default 128MB; '' for "
                              "DuckDB's default, 80%% of RAM)")
     parser.add_argument("--view-memory-limit", default="",
-                        help="source.memory_limit of the runs on the dbt view (default: DuckDB's; evaluating the "
+                        help="source.memory_limit of the runs on the view (default: DuckDB's; evaluating the "
                              "1M-order view fails with an out-of-memory error even at 1GB)")
     parser.add_argument("--before", default=str(RESULTS / "20261122T081157Z.json"),
                         help="an earlier results file shown as the 'before' column")

@@ -3,6 +3,7 @@ runs in-process (send window timed around the sync's own destination), increment
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from pathlib import Path
@@ -13,14 +14,18 @@ from bench.payload import write_config
 from bench.processes import BIN, BenchError, Server, run_timed
 from sync.config import load_config
 from sync.destination import ConversionsApiDestination
+from sync.events import EventSettings
 from sync.runner import SyncRun
+from sync.sources.duckdb_event_json import passes_checks_sql
+
+STATE_SCHEMA = "capi_sync"   # the bench config's state.schema
 
 
-def reset_state(duckdb_path: Path) -> None:
-    """Forget every earlier run: drop the sync's state schema, remove its lock file."""
+def reset_state(duckdb_path: Path, state_schema: str = STATE_SCHEMA) -> None:
+    """Forget every earlier run kept in `state_schema`: drop it, remove the file's lock file."""
     con = duckdb.connect(str(duckdb_path))
     try:
-        con.execute("DROP SCHEMA IF EXISTS capi_sync CASCADE")
+        con.execute(f"DROP SCHEMA IF EXISTS {state_schema} CASCADE")
     finally:
         con.close()
     lock = Path(f"{duckdb_path}.capi-sync.lock")
@@ -28,13 +33,30 @@ def reset_state(duckdb_path: Path) -> None:
         lock.unlink()
 
 
+def _with_state_schema(config: Path, state_schema: str) -> Path:
+    """The bench config with its state in `state_schema` (one schema per relation, so the runs
+    on the table and on the view each keep their own history in the same file)."""
+    if state_schema == STATE_SCHEMA:
+        return config
+    text = config.read_text()
+    line = f"  schema: {STATE_SCHEMA}\n"
+    if text.count(line) != 1:
+        raise BenchError(f"{config}: expected one state line {line.strip()!r} to replace")
+    config.write_text(text.replace(line, f"  schema: {state_schema}\n"))
+    return config
+
+
 def cli_run(duckdb_path: Path, relation: str, sink: Server, *, timeout: float, concurrency: int = 4,
-            fresh: bool = True, label: str = "run", memory_limit: str | None = None) -> dict:
-    """`capi-sync run --config <bench config> --json` to `sink`; its summary, wall time and peak RSS."""
+            fresh: bool = True, label: str = "run", memory_limit: str | None = None,
+            state_schema: str = STATE_SCHEMA) -> dict:
+    """`capi-sync run --config <bench config> --json` to `sink`; its summary, wall time and peak RSS.
+
+    fresh: drop `state_schema` first (a first run); else the run continues that history."""
     if fresh:
-        reset_state(duckdb_path)
+        reset_state(duckdb_path, state_schema)
     config = write_config(duckdb_path.parent / f"sync-{label}.yml", duckdb_path=str(duckdb_path),
                           relation=relation, endpoint=sink.url, concurrency=concurrency, memory_limit=memory_limit)
+    _with_state_schema(config, state_schema)
     before = sink.get("/_sink/stats") if _is_sink(sink) else None
     done = run_timed([str(BIN / "capi-sync"), "run", "--config", str(config), "--json"], timeout=timeout,
                      what=f"capi-sync run ({label})")
@@ -46,7 +68,8 @@ def cli_run(duckdb_path: Path, relation: str, sink: Server, *, timeout: float, c
     after = sink.get("/_sink/stats") if before is not None else None
     sent = summary.get("events_sent", 0)
     result = {
-        "label": label, "relation": relation, "concurrency": concurrency, "memory_limit": memory_limit,
+        "label": label, "relation": relation, "state_schema": state_schema, "concurrency": concurrency,
+        "memory_limit": memory_limit,
         "exit_code": done.returncode,
         "status": summary.get("status"), "error": summary.get("error"),
         "rows_read": summary.get("rows_read"), "events_sent": sent, "batches_sent": summary.get("batches_sent"),
@@ -100,11 +123,32 @@ def latency_run(duckdb_path: Path, relation: str, emulator: Server, *, concurren
     ideal = concurrency * 1000 / (latency_ms / 1000)
     eps = summary.events_sent / seconds if seconds else None
     return {"concurrency": concurrency, "latency_ms": latency_ms, "events_sent": summary.events_sent,
-            "batches_sent": summary.batches_sent, "error": summary.error,
+            "batches_sent": summary.batches_sent, "requests": summary.requests,
+            "waves": round(summary.batches_sent / concurrency, 2), "error": summary.error,
             "send_window_seconds": round(seconds, 3) if seconds else None, "run_seconds": round(wall, 3),
             "events_per_second": round(eps, 1) if eps else None, "ideal_events_per_second": ideal,
             "percent_of_ideal": round(100 * eps / ideal, 1) if eps else None,
             "percent_of_ideal_whole_run": round(100 * summary.events_sent / wall / ideal, 1)}
+
+
+def make_latency_sample(duckdb_path: Path, source_table: str, name: str, events: int) -> str:
+    """A table of exactly `events` rows that pass the sync's checks (so every batch holds
+    1,000 events: no short last batch costing a whole round trip), in cursor order; when
+    `source_table` has fewer, its rows repeat under new event_ids (sha256 of id:copy)."""
+    checks = passes_checks_sql(EventSettings(now=int(time.time())), "v")
+    con = duckdb.connect(str(duckdb_path))
+    try:
+        passing = con.execute(f"SELECT count(*) FROM {source_table} AS v WHERE {checks}").fetchone()[0]
+        if not passing:
+            raise BenchError(f"{source_table}: no row passes the sync's checks")
+        copies = math.ceil(events / passing)
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * EXCLUDE (copy) REPLACE ("
+                    f"CASE WHEN copy = 0 THEN event_id ELSE sha256(event_id || ':' || copy) END AS event_id) "
+                    f"FROM (SELECT v.* FROM {source_table} AS v WHERE {checks}), range({copies}) AS r(copy) "
+                    f"ORDER BY event_time, event_id LIMIT {int(events)}")
+    finally:
+        con.close()
+    return name
 
 
 def make_sample(duckdb_path: Path, source_table: str, name: str, rows: int) -> str:
