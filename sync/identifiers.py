@@ -1,6 +1,7 @@
 """Validate and quote SQL identifiers taken from the configuration (no SQL injection)."""
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -33,3 +34,18 @@ def quote_backtick(name: str) -> str:
     if not (is_identifier(name) or is_project_id(name)):
         raise ValueError(f"not a valid identifier: {name!r}")
     return f"`{name}`"
+
+
+def sql_literal(value) -> str:
+    """A SQL literal for a value of the sync's own making (str, int, bool, datetime or None)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, dt.datetime):
+        return f"TIMESTAMP '{value.replace(tzinfo=None).isoformat(sep=' ')}'"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(f"no SQL literal for {type(value).__name__}")

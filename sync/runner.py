@@ -30,6 +30,7 @@ from sync.destination import (ConversionsApiDestination, Delivery, DestinationEr
 from sync.errors import EXIT_OK, SyncError
 from sync.events import DAY, MAX_AGE_PHYSICAL_STORE, EventSettings, ReadyChunk, ready_chunk
 from sync.locking import FileLock, holder_id
+from sync.read_ahead import ReadAhead
 from sync.retry import RetryBudget
 from sync.sources import CURSOR_KEY, Chunk, Source, open_source
 from sync.state import Checkpoint, RunRecord, StateStore, open_state, utcnow
@@ -382,7 +383,7 @@ class SyncRun:
             chunks = self._source.read_ready(lower, exclude, settings)
         else:
             chunks = _ready_chunks(self._source.read(lower, exclude_sent=exclude), settings)
-        self._pipeline(chunks, settings)
+        self._pipeline(ReadAhead(chunks), settings)
 
     def _retry_body(self, event_ids: list[str] | None) -> None:
         now = int(self.now())
@@ -403,7 +404,7 @@ class SyncRun:
             chunks = self._source.read_event_ids_ready(ids, settings)
         else:
             chunks = _ready_chunks(self._source.read_event_ids(ids), settings)
-        self._pipeline(chunks, settings, advance_watermark=False)
+        self._pipeline(ReadAhead(chunks), settings, advance_watermark=False)
         found = self._retry_found
         self.summary.not_found = sorted(set(ids) - found)
         if self.summary.not_found:
@@ -501,7 +502,13 @@ class SyncRun:
         batch.dead_letters.append({"event_id": event_id, "order_id": order_id, "event_time": event_time,
                                    "stage": "check", "reason": reason, "message": message})
 
-    def _pipeline(self, chunks: Iterator[ReadyChunk], settings: EventSettings, advance_watermark: bool = True) -> None:
+    def _pipeline(self, chunks: ReadAhead[ReadyChunk], settings: EventSettings, advance_watermark: bool = True) -> None:
+        try:
+            self._send(chunks, advance_watermark)
+        finally:
+            chunks.close()   # stop reading (the source's cursor is closed on its thread)
+
+    def _send(self, chunks: Iterable[ReadyChunk], advance_watermark: bool) -> None:
         config = self.config
         tracker = self._tracker
         batches = self._batches(chunks)
@@ -530,7 +537,7 @@ class SyncRun:
                             break
                         self._bound_window(in_flight)
                 finally:
-                    batches.close()  # stop reading (closes the source cursor)
+                    batches.close()
                     while in_flight:
                         self._collect(in_flight, block=True)
                         self._checkpoint()

@@ -69,7 +69,9 @@ _ORDER_ROW = """
                {{'id': 'p2', 'quantity': 1, 'item_price': 10.5}}], 's1',
     sha256('user' || i || '@example.com'), sha256('1650555' || printf('%04d', i)),
     sha256('mary'), NULL, NULL, sha256('f'), NULL, NULL, sha256('94035'), sha256('us'),
-    sha256('amp-' || i)"""
+    sha256('amp-' || i),
+    '{{"currency":' || to_json({currency}) || ',"value":30.5,"contents":[{{"id":"p1","quantity":2,"item_price":10.0}},'
+    || '{{"id":"p2","quantity":1,"item_price":10.5}}],"order_id":"o' || i || '","num_items":3}}'"""
 
 
 def _insert(warehouse, select: str) -> None:

@@ -233,3 +233,44 @@ def test_hash_check_on_arrow_buffers():
                                        {"ph": [good, "16505550000", None], "zp": [None, good, "94035"],
                                         "country": ["US", good, good]})
     assert bad_hashes(batch) == {0: "country", 1: "ph", 2: "zp"}
+
+
+def test_a_table_stored_in_cursor_order_is_read_without_sorting(tmp_path, warehouse, monkeypatch):
+    """Pages of a table stored in (cursor, event_id) order come back in order from a plain scan
+    (no ORDER BY); an unordered page is read again, sorted. Both give the reference events."""
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("CREATE TABLE analytics.offline_events_ordered AS SELECT * FROM analytics.offline_events "
+                    "ORDER BY event_time NULLS LAST, event_id NULLS LAST")
+    finally:
+        con.close()
+    sorted_queries = []
+    original = DuckDBSource._ready_order
+
+    def counting(self):
+        sorted_queries.append(self.relation)
+        return original(self)
+    monkeypatch.setattr(DuckDBSource, "_ready_order", counting)
+    reference, ordered = both_paths(tmp_path, warehouse, EventSettings(now=NOW), 7, monkeypatch,
+                                    "analytics.offline_events_ordered")
+    assert flat(ordered) == flat(reference)
+    assert sorted_queries == []
+    _, unordered = both_paths(tmp_path, warehouse, EventSettings(now=NOW), 7, monkeypatch)
+    assert flat(unordered) == flat(reference)
+    assert sorted_queries and set(sorted_queries) == {"analytics.offline_events"}
+
+
+def test_cursor_order_check():
+    import pyarrow as pa
+
+    from sync.sources.duckdb import _in_cursor_order
+
+    def page(cursors, ids):
+        return pa.table({"_cursor": pa.array(cursors, pa.int64()), "event_id": pa.array(ids, pa.string())})
+    assert _in_cursor_order(page([1, 2, 2, 3], ["d", "a", "b", "a"]))
+    assert not _in_cursor_order(page([1, 3, 2], ["a", "a", "a"]))
+    assert not _in_cursor_order(page([1, 2, 2], ["a", "b", "a"]))
+    assert _in_cursor_order(page([None, None, None], ["a", "b", None]))
+    assert not _in_cursor_order(page([None, None], [None, "a"]))
+    assert not _in_cursor_order(page([1, None], ["a", "b"]))
+    assert _in_cursor_order(page([5], ["x"])) and _in_cursor_order(page([2, 2], ["é", "ü"]))
