@@ -1,7 +1,8 @@
 """Payload building on the sync's own code path: view -> checked events -> request bodies.
 
 `path="sql"` (what `capi-sync run` does on DuckDB): the source's `read_ready`, whose query
-checks every row and writes each event's JSON (sync/sources/duckdb_event_json.py), then
+checks every row and joins each event's JSON from its head, the hashed user_data columns and
+the custom_data_json dbt wrote (sync/sources/duckdb_event_json.py), then
 `request_body` per 1,000 events; building happens inside the read, so `read` includes it.
 `path="python"` (the reference, and the BigQuery path): `read` chunks, `build_events`,
 orjson per event. Time spent reading, building and encoding bodies is measured apart.
