@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run the emulator's clock (the event_time rules) this many seconds ahead "
                              "(negative: behind)")
     faults = parser.add_argument_group("fault injection (per request to /events)")
-    faults.add_argument("--latency-ms", type=float, default=0, help="delay every answer by N ms")
+    faults.add_argument("--latency-ms", type=float, default=0, help="answer N ms after the request body was read")
     faults.add_argument("--server-error-rate", type=float, default=0.0, help="probability of HTTP 500/503 (code 1/2)")
     faults.add_argument("--throttle-rate", type=float, default=0.0,
                         help="probability of a throttling error (code 4, 17, 32, 341, 613, 80003, 80004)")

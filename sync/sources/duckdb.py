@@ -23,6 +23,8 @@ from sync.sources.duckdb_event_json import CUSTOM_DATA_COLUMN, JSON_COLUMN, RAW_
 from sync.state.base import DEAD_LETTERS, SENT_EVENTS
 
 _PID = re.compile(r"PID (\d+)")
+# Rows at the start of every read whose events are also built by the reference and compared.
+VERIFY_ROWS = 1000
 
 
 def connect(path: str, read_only: bool, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -227,7 +229,7 @@ class DuckDBSource:
                                   f"{str(exc).splitlines()[0]}") from None
             seen: set[str] = set()
             custom_data = CUSTOM_DATA_COLUMN in (self._columns or self.columns())
-            verify = custom_data   # the first page: every row also through the reference
+            verify = custom_data   # the first VERIFY_ROWS rows also through the reference
             for condition, extra in plan:
                 page_where = where if condition is None else (
                     f"{where} AND {condition}" if where else f" WHERE {condition}")
@@ -356,14 +358,15 @@ def _in_cursor_order(page) -> bool:
 
 
 def _verify_custom_data(batch, ready: ReadyChunk, settings: EventSettings, relation: str) -> None:
-    """The first chunk of a read: every event written from the view's custom_data_json must
-    be byte for byte the one `build_events` makes from the row's columns (a model edit that
-    changes the JSON, or a column filled by something else, stops the run before anything is
-    sent). Raises SourceError naming the relation, the column and the event_id."""
-    rows = batch.column(RAW_COLUMN).to_pylist()
+    """The first VERIFY_ROWS rows of a read: every event joined from the view's
+    custom_data_json must be byte for byte the one `build_events` makes from the row's columns
+    (a model edit that changes the JSON, or a column filled by something else, stops the run
+    before anything is sent). Raises SourceError naming the relation, the column and the
+    event_id."""
+    rows = batch.column(RAW_COLUMN).slice(0, VERIFY_ROWS).to_pylist()
     chunk = {name: [row[name] for row in rows] for name in REQUIRED_COLUMNS}
     built = build_events(chunk, settings)
-    for i, encoded in enumerate(ready.encoded):
+    for i, encoded in enumerate(ready.encoded[:VERIFY_ROWS]):
         if encoded is None or i in ready.skips:
             continue
         event = built.events[i]

@@ -12,9 +12,9 @@ expression per value costs more in DuckDB than the rest of the query).
 failed check, a duplicate id, a head DuckDB escapes differently from orjson, a NULL
 custom_data_json, or a relation without that column) comes back with its raw columns and
 goes through `build_events`, so reasons, messages and bytes are exactly the reference's. The
-first page of every read also builds every row through the reference and compares the
-bytes (`verify`): a view whose custom_data_json disagrees with its columns stops the run
-before anything is sent.
+first 1,000 rows of every read are also built by the reference and the bytes compared
+(`verify`): a view whose custom_data_json disagrees with its columns on those rows stops the
+run before anything is sent.
 """
 from __future__ import annotations
 
