@@ -70,3 +70,45 @@ def test_chunked_body(emulator, client):
                            headers={**AUTH, "Content-Type": "application/json"})
     assert response.json()["events_received"] == 1
     assert emulator.accepted_events() == events
+
+
+def _raw_post(emulator, parts: list[bytes], pause: float = 0.05) -> bytes:
+    """POST /events over a raw socket, the body sent in `parts` with pauses; the raw answer."""
+    import socket
+    import time
+    body = b"".join(parts)
+    head = (f"POST /v24.0/{DATASET}/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", emulator.port), timeout=10) as sock:
+        sock.sendall(head + parts[0])
+        for part in parts[1:]:
+            time.sleep(pause)
+            sock.sendall(part)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_body_arriving_in_pieces_is_read_whole(emulator):
+    events = [make_event(i) for i in range(300)]   # ~150 KB: more than the reader's buffer
+    raw = orjson.dumps({"data": events})
+    answer = _raw_post(emulator, [raw[:7], raw[7:70_000], raw[70_000:70_001], raw[70_001:]])
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert orjson.loads(answer.split(b"\r\n\r\n", 1)[1])["events_received"] == 300
+    assert emulator.accepted_events() == events
+
+
+def test_a_connection_closed_mid_body_is_not_taken_and_the_emulator_goes_on(emulator, client):
+    import socket
+    raw = orjson.dumps({"data": [make_event(1)]})
+    head = (f"POST /v24.0/{DATASET}/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(raw)}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", emulator.port), timeout=10) as sock:
+        sock.sendall(head + raw[: len(raw) // 2])
+        sock.shutdown(socket.SHUT_WR)
+        answer = sock.recv(65536)
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 400 ")
+    assert emulator.accepted_events() == []
+    response = client.post(f"{emulator.url}/v24.0/{DATASET}/events", json={"data": [make_event(2)]}, headers=AUTH)
+    assert response.json()["events_received"] == 1
