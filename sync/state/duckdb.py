@@ -61,11 +61,14 @@ class DuckDBStateStore:
             self.con.execute("COMMIT")
             return result
         except BaseException:
-            try:
-                self.con.execute("ROLLBACK")
-            except duckdb.Error:
-                pass
+            self._rollback()
             raise
+
+    def _rollback(self) -> None:
+        try:
+            self.con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass   # no transaction open (it failed before BEGIN, or DuckDB already ended it)
 
     # --- watermark -------------------------------------------------------------------------
 
@@ -196,10 +199,7 @@ class DuckDBStateStore:
         try:
             self.con.execute(";\n".join(script))
         except BaseException:
-            try:
-                self.con.execute("ROLLBACK")
-            except duckdb.Error:
-                pass
+            self._rollback()
             raise
 
     def prune_ledger(self, older_than: int) -> int:
