@@ -151,7 +151,8 @@ def render_markdown(results: dict, source: str) -> str:
            ".venv/bin/python -m bench --sizes 100000,1000000 --reuse   # the same on the prepared workloads",
            "```", "",
            "Workloads are generated into `data/bench/<orders>/warehouse.duckdb` (about 3 lines per order, "
-           "60 days); `--reuse` skips regenerating them. Every step has a timeout.", "",
+           "60 days); `--reuse` skips regenerating them when they were built with the same dbt project (a digest of its "
+           "models, macros, seeds and tests). Every step has a timeout.", "",
            "## This run", "",
            f"- command: `{results['command']}`",
            f"- date: {results['started_at']} (UTC), {results.get('seconds')} s in all; git commit {results.get('git_commit')}",
