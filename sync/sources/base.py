@@ -13,7 +13,7 @@ uses them when present (DuckDB) and builds the events itself otherwise (BigQuery
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Protocol
+from typing import Callable, Iterable, Iterator, Protocol
 
 from sync.errors import SourceError
 from sync.events import REQUIRED_COLUMNS
@@ -46,3 +46,11 @@ def require_columns(relation: str, present: Iterable[str], cursor_column: str) -
         if column not in present:
             raise SourceError(f"source.relation: {relation} has no column {column!r} "
                               f"(has: {', '.join(sorted(present))})")
+
+
+def required_columns_sql(quote_identifier: Callable[[str], str], double_type: str, alias: str = "v") -> list[str]:
+    """The select list of REQUIRED_COLUMNS from `alias`, `value` cast to `double_type` (so it
+    arrives as a float, a JSON number); identifiers quoted in the warehouse's dialect."""
+    value = quote_identifier("value")
+    return [f"CAST({alias}.{value} AS {double_type}) AS {value}" if name == "value"
+            else f"{alias}.{quote_identifier(name)}" for name in REQUIRED_COLUMNS]

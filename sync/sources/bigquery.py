@@ -19,7 +19,7 @@ from sync.config import SyncConfig
 from sync.errors import SourceError
 from sync.events import COPIES_COLUMN, REQUIRED_COLUMNS
 from sync.identifiers import quote_backtick
-from sync.sources.base import CURSOR_KEY, Chunk, require_columns
+from sync.sources.base import CURSOR_KEY, Chunk, require_columns, required_columns_sql
 from sync.state.base import DEAD_LETTERS, SENT_EVENTS
 
 if TYPE_CHECKING:
@@ -164,12 +164,7 @@ class BigQuerySource:
         """The rows as one JSON text each (TO_JSON_STRING of the row): google-cloud-bigquery
         converts every cell of a REST result one Python call at a time (about 300 us a row
         here), a JSON text per row is one cell parsed by orjson (about 6x faster end to end)."""
-        cols = []
-        for c in REQUIRED_COLUMNS:
-            if c == "value":
-                cols.append("CAST(v.`value` AS FLOAT64) AS `value`")
-            else:
-                cols.append(f"v.{quote_backtick(c)}")
+        cols = required_columns_sql(quote_backtick, "FLOAT64")
         cols.append(f"v.{self._q_cursor} AS {CURSOR_KEY}")
         cols.append(f"COUNT(*) OVER (PARTITION BY v.`event_id`) AS {COPIES_COLUMN}")
         return (f"SELECT TO_JSON_STRING(t) AS row FROM (SELECT {', '.join(cols)} FROM {self._q_relation} AS v"

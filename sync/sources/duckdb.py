@@ -18,7 +18,7 @@ from sync.errors import LockHeldError, SourceError
 from sync.events import (COPIES_COLUMN, REQUIRED_COLUMNS, EventSettings, ReadyChunk, build_events,
                          invalid_hash_message)
 from sync.identifiers import quote, quote_relation
-from sync.sources.base import CURSOR_KEY, Chunk, require_columns
+from sync.sources.base import CURSOR_KEY, Chunk, require_columns, required_columns_sql
 from sync.sources.duckdb_event_json import CUSTOM_DATA_COLUMN, JSON_COLUMN, RAW_COLUMN, bad_hashes, ready_select
 from sync.state.base import DEAD_LETTERS, SENT_EVENTS
 
@@ -78,12 +78,7 @@ class DuckDBSource:
         require_columns(self.relation, self.columns(), self.cursor_column)
 
     def _select(self) -> str:
-        cols = []
-        for c in REQUIRED_COLUMNS:
-            if c == "value":
-                cols.append('CAST(v."value" AS DOUBLE) AS "value"')
-            else:
-                cols.append(f"v.{quote(c)}")
+        cols = required_columns_sql(quote, "DOUBLE")
         cols.append(f"v.{quote(self.cursor_column)} AS {CURSOR_KEY}")
         cols.append(f'count(*) OVER (PARTITION BY v."event_id") AS {COPIES_COLUMN}')
         return f"SELECT {', '.join(cols)} FROM {self._q_relation} AS v"
@@ -321,9 +316,7 @@ def _ready_chunk(batch, settings: EventSettings, duplicates: dict[str, int], see
             ready.skips[i] = ("invalid_hash", invalid_hash_message(key))
     python_rows = [i for i in python_rows if i not in ready.skips]
     if python_rows:
-        rows = column[RAW_COLUMN].take(python_rows).to_pylist()
-        chunk = {name: [row[name] for row in rows] for name in REQUIRED_COLUMNS}
-        built = build_events(chunk, settings)
+        built = _build_raw(column[RAW_COLUMN].take(python_rows), settings)
         for k, i in enumerate(python_rows):
             event = built.events[k]
             if event is not None:
@@ -357,15 +350,19 @@ def _in_cursor_order(page) -> bool:
     return True
 
 
+def _build_raw(raw, settings: EventSettings):
+    """`build_events` (the reference) on rows of the `_raw` struct column of `ready_select`."""
+    rows = raw.to_pylist()
+    return build_events({name: [row[name] for row in rows] for name in REQUIRED_COLUMNS}, settings)
+
+
 def _verify_custom_data(batch, ready: ReadyChunk, settings: EventSettings, relation: str) -> None:
     """The first VERIFY_ROWS rows of a read: every event joined from the view's
     custom_data_json must be byte for byte the one `build_events` makes from the row's columns
     (a model edit that changes the JSON, or a column filled by something else, stops the run
     before anything is sent). Raises SourceError naming the relation, the column and the
     event_id."""
-    rows = batch.column(RAW_COLUMN).slice(0, VERIFY_ROWS).to_pylist()
-    chunk = {name: [row[name] for row in rows] for name in REQUIRED_COLUMNS}
-    built = build_events(chunk, settings)
+    built = _build_raw(batch.column(RAW_COLUMN).slice(0, VERIFY_ROWS), settings)
     for i, encoded in enumerate(ready.encoded[:VERIFY_ROWS]):
         if encoded is None or i in ready.skips:
             continue

@@ -25,15 +25,12 @@ import pyarrow.compute as pc
 
 from sync.events import (ACTION_SOURCES, ARRAY_USER_KEYS, MAX_FUTURE_SKEW, REQUIRED_COLUMNS, USER_DATA_COLUMNS,
                          EventSettings, hash_match, oldest_allowed)
-from sync.identifiers import quote
+from sync.identifiers import quote, sql_literal
+from sync.sources.base import required_columns_sql
 
 RAW_COLUMN = "_raw"
 JSON_COLUMN = "_event_json"
 CUSTOM_DATA_COLUMN = "custom_data_json"   # written by the view (dbt macro custom_data_text)
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def ldu_suffix(settings: EventSettings) -> str:
@@ -50,7 +47,7 @@ def passes_checks_sql(settings: EventSettings, alias: str = "v") -> str:
     user_data values (done in Python, `bad_hashes`) and duplicates."""
     c = {name: f"{alias}.{quote(name)}" for name in REQUIRED_COLUMNS}
     now = int(settings.now)
-    sources = ", ".join(_literal(s) for s in sorted(ACTION_SOURCES))
+    sources = ", ".join(sql_literal(s) for s in sorted(ACTION_SOURCES))
     return " AND ".join([
         f"coalesce({c['event_id']}, '') <> ''",
         f"coalesce({c['event_name']}, '') <> ''",
@@ -93,8 +90,7 @@ def ready_select(relation_sql: str, cursor_sql: str, where: str, order: str, set
     row's REQUIRED_COLUMNS, `value` as DOUBLE, for `build_events`: when `_event_json` is NULL,
     and on every row when `verify`). `custom_data`: the relation has CUSTOM_DATA_COLUMN;
     without it every row goes through `build_events`."""
-    cols = ", ".join(('CAST(v."value" AS DOUBLE) AS "value"' if name == "value" else f"v.{quote(name)}")
-                     for name in REQUIRED_COLUMNS)
+    cols = ", ".join(required_columns_sql(quote, "DOUBLE"))
     custom = f"v.{quote(CUSTOM_DATA_COLUMN)}" if custom_data else "CAST(NULL AS VARCHAR)"
     raw = ", ".join(f"{quote(name)} := s.{quote(name)}" for name in REQUIRED_COLUMNS)
     users = ", ".join(f"s.{quote(k)}" for k in USER_DATA_COLUMNS)
@@ -102,7 +98,7 @@ def ready_select(relation_sql: str, cursor_sql: str, where: str, order: str, set
     ordered = f"SELECT {cols}, {cursor_sql} AS _cursor, {custom} AS _custom FROM {relation_sql} AS v{where}{order}"
     parts = f"SELECT s.*, CASE WHEN {passes_checks_sql(settings, 's')} THEN {head_json_sql('s')} END AS _head FROM ({ordered}) AS s"
     python = "(_head IS NULL OR _custom IS NULL OR strpos(_head, '\\u') > 0)"
-    suffix = _literal(ldu_suffix(settings) + '}')
+    suffix = sql_literal(ldu_suffix(settings) + '}')
     raw_when = "TRUE" if verify else "_python"
     return (f"SELECT s.event_id, s.order_id, s.event_time, s._cursor, {users}, "
             f"CASE WHEN NOT _python THEN encode(concat(_head, ',\"user_data\":{{', {user_data_json_sql('s')}, "
