@@ -383,7 +383,7 @@ class SyncRun:
             chunks = self._source.read_ready(lower, exclude, settings)
         else:
             chunks = _ready_chunks(self._source.read(lower, exclude_sent=exclude), settings)
-        self._pipeline(ReadAhead(chunks), settings)
+        self._pipeline(ReadAhead(chunks))
 
     def _retry_body(self, event_ids: list[str] | None) -> None:
         now = int(self.now())
@@ -404,7 +404,7 @@ class SyncRun:
             chunks = self._source.read_event_ids_ready(ids, settings)
         else:
             chunks = _ready_chunks(self._source.read_event_ids(ids), settings)
-        self._pipeline(ReadAhead(chunks), settings, advance_watermark=False)
+        self._pipeline(ReadAhead(chunks), advance_watermark=False)
         found = self._retry_found
         self.summary.not_found = sorted(set(ids) - found)
         if self.summary.not_found:
@@ -502,7 +502,7 @@ class SyncRun:
         batch.dead_letters.append({"event_id": event_id, "order_id": order_id, "event_time": event_time,
                                    "stage": "check", "reason": reason, "message": message})
 
-    def _pipeline(self, chunks: ReadAhead[ReadyChunk], settings: EventSettings, advance_watermark: bool = True) -> None:
+    def _pipeline(self, chunks: ReadAhead[ReadyChunk], advance_watermark: bool = True) -> None:
         try:
             self._send(chunks, advance_watermark)
         finally:

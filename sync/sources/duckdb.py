@@ -237,7 +237,6 @@ class DuckDBSource:
                     del batch   # its bytes are in `ready` now: do not hold both while it is sent
                     yield ready
                     del ready
-                verify = False
         finally:
             reader_con.close()
 
