@@ -24,7 +24,8 @@ from sync.sources.duckdb import DuckDBSource
 
 def sync_config_text(*, duckdb_path: str, relation: str, endpoint: str = "http://127.0.0.1:9",
                      name: str = "bench", concurrency: int = 4, chunk_size: int = 10000,
-                     batch_size: int = 1000, memory_limit: str | None = None) -> str:
+                     batch_size: int = 1000, memory_limit: str | None = None,
+                     state_schema: str = "capi_sync") -> str:
     """A sync config for the benchmark (token from env_var with the emulator's default)."""
     return f"""# written by bench/ for one benchmark run
 name: {name}
@@ -37,7 +38,7 @@ source:
   column: event_time
   lookback: 3d
 state:
-  schema: capi_sync
+  schema: {state_schema}
 destination:
   endpoint: "{endpoint}"
   api_version: v24.0

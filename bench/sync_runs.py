@@ -33,19 +33,6 @@ def reset_state(duckdb_path: Path, state_schema: str = STATE_SCHEMA) -> None:
         lock.unlink()
 
 
-def _with_state_schema(config: Path, state_schema: str) -> Path:
-    """The bench config with its state in `state_schema` (one schema per relation, so the runs
-    on the table and on the view each keep their own history in the same file)."""
-    if state_schema == STATE_SCHEMA:
-        return config
-    text = config.read_text()
-    line = f"  schema: {STATE_SCHEMA}\n"
-    if text.count(line) != 1:
-        raise BenchError(f"{config}: expected one state line {line.strip()!r} to replace")
-    config.write_text(text.replace(line, f"  schema: {state_schema}\n"))
-    return config
-
-
 def cli_run(duckdb_path: Path, relation: str, sink: Server, *, timeout: float, concurrency: int = 4,
             fresh: bool = True, label: str = "run", memory_limit: str | None = None,
             state_schema: str = STATE_SCHEMA) -> dict:
@@ -55,8 +42,8 @@ def cli_run(duckdb_path: Path, relation: str, sink: Server, *, timeout: float, c
     if fresh:
         reset_state(duckdb_path, state_schema)
     config = write_config(duckdb_path.parent / f"sync-{label}.yml", duckdb_path=str(duckdb_path),
-                          relation=relation, endpoint=sink.url, concurrency=concurrency, memory_limit=memory_limit)
-    _with_state_schema(config, state_schema)
+                          relation=relation, endpoint=sink.url, concurrency=concurrency, memory_limit=memory_limit,
+                          state_schema=state_schema)
     before = sink.get("/_sink/stats") if _is_sink(sink) else None
     done = run_timed([str(BIN / "capi-sync"), "run", "--config", str(config), "--json"], timeout=timeout,
                      what=f"capi-sync run ({label})")
