@@ -2,8 +2,9 @@
 
 `path="sql"` (what `capi-sync run` does on DuckDB): the source's `read_ready`, whose query
 checks every row and joins each event's JSON from its head, the hashed user_data columns and
-the custom_data_json dbt wrote (sync/sources/duckdb_event_json.py), then
-`request_body` per 1,000 events; building happens inside the read, so `read` includes it.
+the custom_data_json dbt wrote (sync/sources/duckdb_event_json.py), then the run's own
+batching (`SyncRun._batches`) and `request_body` per batch; building happens inside the
+read, so `read` includes it.
 `path="python"` (the reference, and the BigQuery path): `read` chunks, `build_events`,
 orjson per event. Time spent reading, building and encoding bodies is measured apart.
 `check_identical` proves the bodies are the ones `capi-sync run --dry-run` writes.
@@ -75,9 +76,9 @@ def sync_bodies(duckdb_path: str, relation: str, chunk_size: int = 10000, now: i
     dumps = orjson.dumps
     try:
         if path == "sql":
-            chunks = source.read_ready(now - READ_FLOOR_AGE, False, settings)
-        else:
-            chunks = source.read(now - READ_FLOOR_AGE, exclude_sent=False)
+            yield from _sql_bodies(config, source.read_ready(now - READ_FLOOR_AGE, False, settings))
+            return
+        chunks = source.read(now - READ_FLOOR_AGE, exclude_sent=False)
         seen: set[str] = set()
         pending: list[bytes] = []
         while True:
@@ -86,15 +87,10 @@ def sync_bodies(duckdb_path: str, relation: str, chunk_size: int = 10000, now: i
             t1 = time.perf_counter()
             if chunk is None:
                 break
-            if path == "sql":
-                ready = chunk
-            else:
-                built = build_events(chunk, settings, seen)
-                ready = [None if e is None else dumps(e) for e in built.events]
+            built = build_events(chunk, settings, seen)
+            encoded = [None if e is None else dumps(e) for e in built.events]
             t2 = time.perf_counter()
             bodies = []
-            encoded = ready.encoded if path == "sql" else ready
-            n_skipped = len(ready.skips) if path == "sql" else len(built.skips)
             for event in encoded:
                 if event is not None:
                     pending.append(event)
@@ -103,11 +99,37 @@ def sync_bodies(duckdb_path: str, relation: str, chunk_size: int = 10000, now: i
                         pending = []
             t3 = time.perf_counter()
             yield {"read": t1 - t0, "build": t2 - t1, "encode": t3 - t2,
-                   "rows": len(encoded), "skipped": n_skipped}, bodies
+                   "rows": len(encoded), "skipped": len(built.skips)}, bodies
         if pending:
             yield {"read": 0.0, "build": 0.0, "encode": 0.0, "rows": 0, "skipped": 0}, [request_body(pending)]
     finally:
         source.close()
+
+
+def _sql_bodies(config, chunks):
+    """The run's own batching (`SyncRun._batches`: Arrow slices cut on the offsets) and
+    `request_body` of each batch; `read` is the time spent waiting for chunks."""
+    phases = {"read": 0.0, "rows": 0, "skipped": 0}
+
+    def timed():
+        while True:
+            t0 = time.perf_counter()
+            chunk = next(chunks, None)
+            phases["read"] += time.perf_counter() - t0
+            if chunk is None:
+                return
+            phases["rows"] += len(chunk)
+            phases["skipped"] += len(chunk.skips)
+            yield chunk
+
+    last = time.perf_counter()
+    for batch in SyncRun(config)._batches(timed()):
+        bodies = [request_body(batch.encoded)] if len(batch) else []
+        now = time.perf_counter()
+        read, rows, skipped = phases["read"], phases["rows"], phases["skipped"]
+        phases.update(read=0.0, rows=0, skipped=0)
+        yield {"read": read, "build": 0.0, "encode": now - last - read, "rows": rows, "skipped": skipped}, bodies
+        last = time.perf_counter()
 
 
 def measure(duckdb_path: str, relation: str, chunk_size: int = 10000, path: str = "sql") -> dict:

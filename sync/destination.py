@@ -9,9 +9,12 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import httpx
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from sync.config import DestinationConfig
 from sync.errors import DestinationRefusedError, RetriesExhaustedError, SyncError
@@ -36,9 +39,21 @@ def body_tail(config: DestinationConfig) -> bytes:
     return b"".join(b"," + orjson.dumps(k) + b":" + orjson.dumps(v) for k, v in extra.items())
 
 
-def request_body(encoded_events: list[bytes], tail: bytes = b"") -> bytes:
-    """`{"data":[...], ...tail}` from events already encoded with orjson."""
-    return b'{"data":[' + b",".join(encoded_events) + b"]" + tail + b"}"
+def request_body(encoded_events: Sequence[bytes] | pa.Array, tail: bytes = b"") -> bytes:
+    """`{"data":[...], ...tail}` from events already encoded with orjson: a list of bytes,
+    or an Arrow binary array without NULLs (joined by Arrow, no Python object per event)."""
+    if isinstance(encoded_events, pa.Array):
+        joined = _comma_joined(encoded_events)
+    else:
+        joined = b",".join(encoded_events)
+    return b'{"data":[' + joined + b"]" + tail + b"}"
+
+
+def _comma_joined(events: pa.Array) -> bytes:
+    if len(events) == 0:
+        return b""
+    one_list = pa.ListArray.from_arrays(pa.array([0, len(events)], pa.int32()), events)
+    return pc.binary_join(one_list, b",")[0].as_py()
 
 
 class InvalidEventsError(Exception):
@@ -68,12 +83,17 @@ class DestinationError(SyncError):
 class Delivery:
     """What happened to one batch. Indexes refer to the batch's events."""
 
-    accepted: list[tuple[int, str | None]] = field(default_factory=list)  # (index, fbtrace_id)
+    # (start, stop, fbtrace_id): the events [start, stop) of the batch, accepted in one request
+    accepted: list[tuple[int, int, str | None]] = field(default_factory=list)
     rejected: list[tuple[int, GraphError]] = field(default_factory=list)
     requests: int = 0
     retries: int = 0
     fbtrace_ids: list[str] = field(default_factory=list)
     error: SyncError | None = None  # set when the batch could not be finished
+
+    @property
+    def accepted_count(self) -> int:
+        return sum(stop - start for start, stop, _ in self.accepted)
 
 
 class ConversionsApiDestination:
@@ -107,7 +127,7 @@ class ConversionsApiDestination:
             follow_redirects=False,
         )
 
-    def body(self, encoded_events: list[bytes]) -> bytes:
+    def body(self, encoded_events: Sequence[bytes] | pa.Array) -> bytes:
         """The exact JSON request body for these (already JSON-encoded) events."""
         return request_body(encoded_events, self._tail)
 
@@ -125,7 +145,12 @@ class ConversionsApiDestination:
     def _post(self, body: bytes, n_events: int) -> tuple[str | None, GraphError | None]:
         """One HTTP attempt: (fbtrace_id, None) on acceptance, else (None, classified error)."""
         try:
-            response = self._client.post(self.url, content=body)
+            # The body goes in as a one-shot iterator with its length: httpx leaves each
+            # exchange in a reference cycle (request, response, connection streams) until
+            # Python's cyclic collector runs, and a bytes body would stay there with it;
+            # an exhausted iterator lets go of the body as soon as it is written.
+            response = self._client.post(self.url, content=iter((body,)),
+                                         headers={"Content-Length": str(len(body))})
         except httpx.TimeoutException as exc:
             return None, GraphError(TRANSIENT, f"{self.url} timed out ({type(exc).__name__})",
                                     config_key="destination.endpoint")
@@ -148,7 +173,7 @@ class ConversionsApiDestination:
         return None, GraphError(error.kind, self.redact(error.message), error.code, error.subcode,
                                 error.fbtrace_id, error.http_status, error.config_key)
 
-    def send(self, encoded_events: list[bytes], delivery: Delivery) -> str | None:
+    def send(self, encoded_events: Sequence[bytes] | pa.Array, delivery: Delivery) -> str | None:
         """Send one request, retrying transient failures; return its fbtrace_id.
 
         Raises InvalidEventsError (split and resend), DestinationError (stop the run)
@@ -195,8 +220,9 @@ class ConversionsApiDestination:
 
     # --- one batch, split on invalid events --------------------------------------------
 
-    def deliver(self, encoded_events: list[bytes]) -> Delivery:
-        """Deliver a batch; isolate invalid events by splitting (O(k log n) extra requests)."""
+    def deliver(self, encoded_events: Sequence[bytes] | pa.Array) -> Delivery:
+        """Deliver a batch (a list of encoded events, or an Arrow binary array of them);
+        isolate invalid events by splitting (O(k log n) extra requests)."""
         delivery = Delivery()
         ranges = [(0, len(encoded_events))]
         while ranges:
@@ -214,5 +240,5 @@ class ConversionsApiDestination:
             except SyncError as exc:
                 delivery.error = exc
                 return delivery
-            delivery.accepted.extend((i, trace) for i in range(lo, hi))
+            delivery.accepted.append((lo, hi, trace))
         return delivery

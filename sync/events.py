@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import pyarrow as pa
 
 # Columns the sync reads from the view, in the view's order (store_id is not sent).
 EVENT_COLUMNS = ("event_id", "event_name", "event_time", "action_source", "order_id", "currency",
@@ -180,16 +181,37 @@ def build_events(chunk: dict[str, list], settings: EventSettings,
 
 @dataclass
 class ReadyChunk:
-    """One chunk's rows ready to batch, in read order: per row its event_id, order_id,
-    event_time and cursor, and either the event's JSON bytes (encoded[i]) or a skip
-    (skips[i] = (reason, message), encoded[i] None). What the runner batches and sends."""
+    """One chunk's rows ready to batch, in read order, as Arrow arrays (the runner batches,
+    sends and records them without a Python object per event): per row its event_id,
+    order_id, event_time and cursor, and either the event's JSON bytes (`encoded`, binary)
+    or a skip (skips[i] = (reason, message), encoded[i] NULL). Python lists are accepted
+    and converted."""
 
-    event_ids: list
-    order_ids: list
-    event_times: list
-    cursors: list
-    encoded: list[bytes | None]
+    event_ids: pa.Array
+    order_ids: pa.Array
+    event_times: pa.Array
+    cursors: pa.Array
+    encoded: pa.Array
     skips: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.event_ids = _arrow(self.event_ids, pa.string())
+        self.order_ids = _arrow(self.order_ids, pa.string())
+        self.event_times = _arrow(self.event_times, pa.int64())
+        self.cursors = _arrow(self.cursors, pa.int64())
+        self.encoded = _arrow(self.encoded, pa.binary())
+
+    def __len__(self) -> int:
+        return len(self.event_ids)
+
+
+def _arrow(values, type_: pa.DataType) -> pa.Array:
+    """`values` (a list or an Arrow array) as an Arrow array of `type_`."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not isinstance(values, pa.Array):
+        return pa.array(values, type_)
+    return values if values.type == type_ else values.cast(type_)
 
 
 def ready_chunk(chunk: dict[str, list], settings: EventSettings, seen_duplicates: set[str],

@@ -17,12 +17,14 @@ import os
 import secrets
 import threading
 import time
-from bisect import bisect_right
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from itertools import accumulate
 from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from sync.config import SyncConfig
 from sync.destination import (ConversionsApiDestination, Delivery, DestinationError, StoppedError, body_tail,
@@ -80,15 +82,53 @@ class RunSummary:
 
 @dataclass
 class Batch:
-    """Events to send in one request: their JSON bytes and, per event, what the ledger needs."""
+    """Events to send in one request: their JSON bytes and, per event, what the ledger needs,
+    as Arrow arrays (slices of the read's chunks, joined when a batch spans several)."""
 
     seq: int = -1
-    encoded: list[bytes] = field(default_factory=list)
-    event_ids: list[str] = field(default_factory=list)
-    event_times: list[int] = field(default_factory=list)
-    order_ids: list[str | None] = field(default_factory=list)
+    encoded: pa.Array = field(default_factory=lambda: _EMPTY_BINARY)
+    event_ids: pa.Array = field(default_factory=lambda: _EMPTY_STRING)
+    event_times: pa.Array = field(default_factory=lambda: _EMPTY_INT64)
+    order_ids: pa.Array = field(default_factory=lambda: _EMPTY_STRING)
     dead_letters: list[dict] = field(default_factory=list)
     max_cursor: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.encoded)
+
+
+_EMPTY_BINARY = pa.array([], pa.binary())
+_EMPTY_STRING = pa.array([], pa.string())
+_EMPTY_INT64 = pa.array([], pa.int64())
+
+
+class _OpenBatch:
+    """The batch being filled: row ranges of chunks (no copy until it is closed)."""
+
+    def __init__(self, empty_bytes: int):
+        self.parts: list[tuple[ReadyChunk, int, int]] = []
+        self.count = 0
+        self.bytes = empty_bytes
+        self.dead_letters: list[dict] = []
+        self.max_cursor: int | None = None
+
+    def add(self, chunk: ReadyChunk, start: int, stop: int) -> None:
+        last = self.parts[-1] if self.parts else None
+        if last is not None and last[0] is chunk and last[2] == start:
+            self.parts[-1] = (chunk, last[1], stop)
+        else:
+            self.parts.append((chunk, start, stop))
+        self.count += stop - start
+
+    def close(self) -> Batch:
+        def column(name: str, empty: pa.Array) -> pa.Array:
+            pieces = [getattr(chunk, name).slice(start, stop - start) for chunk, start, stop in self.parts]
+            if not pieces:
+                return empty
+            return pieces[0] if len(pieces) == 1 else pa.concat_arrays(pieces)
+        return Batch(encoded=column("encoded", _EMPTY_BINARY), event_ids=column("event_ids", _EMPTY_STRING),
+                     event_times=column("event_times", _EMPTY_INT64), order_ids=column("order_ids", _EMPTY_STRING),
+                     dead_letters=self.dead_letters, max_cursor=self.max_cursor)
 
 
 def new_run_id() -> str:
@@ -316,9 +356,9 @@ class SyncRun:
     def _write(self, checkpoint: Checkpoint) -> None:
         """One state transaction: ledger rows, dead letters, resolutions, watermark."""
         log.debug("checkpoint: writing %d sent events, %d dead letters, watermark %s",
-                  len(checkpoint.sent_event_ids), len(checkpoint.dead_letters), checkpoint.watermark)
+                  checkpoint.sent_count, len(checkpoint.dead_letters), checkpoint.watermark)
         self._state.checkpoint(self.run_id, self.config.cursor.column, checkpoint, utcnow())
-        log.debug("checkpoint: committed %d sent events", len(checkpoint.sent_event_ids))
+        log.debug("checkpoint: committed %d sent events", checkpoint.sent_count)
 
     def _finish_commit(self) -> None:
         future, checkpoint = self._commit, self._commit_checkpoint
@@ -329,7 +369,7 @@ class SyncRun:
             # Not recorded: those events are re-sent by the next run (same event_id).
             self._committing_batches = 0
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise SyncError(f"state: could not record a checkpoint of {len(checkpoint.sent_event_ids)} "
+            raise SyncError(f"state: could not record a checkpoint of {checkpoint.sent_count} "
                             f"sent events: {first}") from None
         self._committed(checkpoint)
 
@@ -418,89 +458,87 @@ class SyncRun:
         `event_too_large`). Events arrive JSON-encoded (`ReadyChunk`), once.
 
         Each batch also carries the check-stage dead letters and the highest cursor of
-        the rows it covers, so the watermark passes skipped rows with their batch.
+        the rows it covers, so the watermark passes skipped rows with their batch. Runs of
+        sendable rows are measured and cut with numpy on the Arrow offsets; only skipped
+        and too-large rows are handled one at a time.
         """
         destination = self.config.destination
         size, max_bytes = destination.batch_size, destination.max_request_bytes
         empty_bytes = len(request_body([], body_tail(destination)))   # {"data":[]} and the tail
-        batch, batch_bytes = Batch(), empty_bytes
+        batch = _OpenBatch(empty_bytes)
         retry_found = self._retry_found
         for chunk in chunks:
-            ids, order_ids, times, cursors = chunk.event_ids, chunk.order_ids, chunk.event_times, chunk.cursors
-            self.summary.rows_read += len(ids)
+            n = len(chunk)
+            self.summary.rows_read += n
+            if n == 0:
+                continue
             if self._retry_ids is not None:
-                retry_found.update(ids)
-            skips, chunk_encoded = chunk.skips, chunk.encoded
-            n, i = len(chunk_encoded), 0
+                retry_found.update(chunk.event_ids.to_pylist())
+            lengths = _value_lengths(chunk.encoded)
+            cursors, last_cursor_row = _cursor_positions(chunk.cursors)
+            skips = chunk.skips
             skipped_rows = sorted(skips)
             next_skip = 0
+            i = 0
             while i < n:
-                # Fast path: a run of events that all fit in the open batch, appended at once
+                # A run of sendable rows: as many as fit in the open batch, appended at once
                 # (the same batches as one event at a time: sizes only grow).
                 while next_skip < len(skipped_rows) and skipped_rows[next_skip] < i:
                     next_skip += 1
                 run_end = skipped_rows[next_skip] if next_skip < len(skipped_rows) else n
                 if run_end > i:
-                    j = min(run_end, i + size - len(batch.encoded))
-                    segment = chunk_encoded[i:j]
-                    # bytes after each event of the segment (its bytes and a comma; the first
+                    j = min(run_end, i + size - batch.count)
+                    # bytes after each event of the run (its bytes and a comma; the first
                     # event of an empty batch has no comma): take the longest prefix that fits
-                    ends = list(accumulate(len(e) + 1 for e in segment))
-                    first_without_comma = 0 if batch.encoded else 1
-                    j = i + bisect_right(ends, max_bytes - batch_bytes + first_without_comma)
+                    ends = np.cumsum(lengths[i:j] + 1)
+                    first_without_comma = 0 if batch.count else 1
+                    j = i + int(np.searchsorted(ends, max_bytes - batch.bytes + first_without_comma, side="right"))
                     if j > i:
-                        segment = segment[:j - i]
-                        grown = batch_bytes + ends[j - i - 1] - first_without_comma
-                        batch.encoded.extend(segment)
-                        batch.event_ids.extend(ids[i:j])
-                        batch.event_times.extend(times[i:j])
-                        batch.order_ids.extend(order_ids[i:j])
-                        batch_bytes = grown
-                        for k in range(j - 1, i - 1, -1):
-                            if cursors[k] is not None:
-                                batch.max_cursor = cursors[k]
-                                break
+                        batch.bytes += int(ends[j - i - 1]) - first_without_comma
+                        batch.add(chunk, i, j)
+                        row = last_cursor_row[j - 1]
+                        if row >= i:
+                            batch.max_cursor = int(cursors[row])
                         i = j
-                        if len(batch.encoded) == size:
-                            yield batch
-                            batch, batch_bytes = Batch(), empty_bytes
+                        if batch.count == size:
+                            yield batch.close()
+                            batch = _OpenBatch(empty_bytes)
                         continue
                 # One row at a time: a skipped row, or the event that does not fit.
-                encoded = chunk_encoded[i]
-                if encoded is None:
+                if i in skips:
                     reason, message = skips[i]
-                    self._dead_letter_check(batch, ids[i], order_ids[i], times[i], reason, message)
+                    self._dead_letter_check(batch, chunk, i, reason, message)
                 else:
+                    length = int(lengths[i])
                     # one more event: its bytes plus a comma when the batch already has one
-                    grown = batch_bytes + len(encoded) + (1 if batch.encoded else 0)
-                    if grown > max_bytes and empty_bytes + len(encoded) > max_bytes:
+                    grown = batch.bytes + length + (1 if batch.count else 0)
+                    if grown > max_bytes and empty_bytes + length > max_bytes:
                         self._dead_letter_check(
-                            batch, ids[i], order_ids[i], times[i], "event_too_large",
-                            f"the event alone makes a request body of {empty_bytes + len(encoded)} bytes, more "
+                            batch, chunk, i, "event_too_large",
+                            f"the event alone makes a request body of {empty_bytes + length} bytes, more "
                             f"than destination.max_request_bytes ({max_bytes}); it was not sent")
                     else:
                         if grown > max_bytes:
-                            yield batch
-                            batch, grown = Batch(), empty_bytes + len(encoded)
-                        batch.encoded.append(encoded)
-                        batch.event_ids.append(ids[i])
-                        batch.event_times.append(times[i])
-                        batch.order_ids.append(order_ids[i])
-                        batch_bytes = grown
-                if cursors[i] is not None:
-                    batch.max_cursor = cursors[i]
-                if len(batch.encoded) == size:
-                    yield batch
-                    batch, batch_bytes = Batch(), empty_bytes
+                            yield batch.close()
+                            batch = _OpenBatch(empty_bytes)
+                            grown = empty_bytes + length
+                        batch.add(chunk, i, i + 1)
+                        batch.bytes = grown
+                if last_cursor_row[i] == i:
+                    batch.max_cursor = int(cursors[i])
+                if batch.count == size:
+                    yield batch.close()
+                    batch = _OpenBatch(empty_bytes)
                 i += 1
-        if batch.encoded or batch.dead_letters:
-            yield batch
+        if batch.count or batch.dead_letters:
+            yield batch.close()
 
-    def _dead_letter_check(self, batch: Batch, event_id, order_id, event_time, reason: str, message: str) -> None:
+    def _dead_letter_check(self, batch: _OpenBatch, chunk: ReadyChunk, row: int, reason: str, message: str) -> None:
         """A row the sync will not send: a skip with its reason and a `check` dead letter."""
         self._skipped[reason] += 1
-        batch.dead_letters.append({"event_id": event_id, "order_id": order_id, "event_time": event_time,
-                                   "stage": "check", "reason": reason, "message": message})
+        batch.dead_letters.append({"event_id": chunk.event_ids[row].as_py(), "order_id": chunk.order_ids[row].as_py(),
+                                   "event_time": chunk.event_times[row].as_py(), "stage": "check",
+                                   "reason": reason, "message": message})
 
     def _pipeline(self, chunks: ReadAhead[ReadyChunk], advance_watermark: bool = True) -> None:
         try:
@@ -527,7 +565,7 @@ class SyncRun:
                     for batch in batches:
                         batch.seq = tracker.register(batch.max_cursor if advance_watermark else None)
                         self._queue_dead_letters(batch.dead_letters)
-                        if not batch.encoded:
+                        if not len(batch):
                             tracker.finish(batch.seq)
                             continue
                         in_flight[pool.submit(destination.deliver, batch.encoded)] = batch
@@ -560,27 +598,22 @@ class SyncRun:
         summary = self.summary
         ids, times = batch.event_ids, batch.event_times
         pending = self._pending
-        if len(delivery.accepted) == len(ids) and not delivery.rejected:   # the usual case: all of them
-            pending.sent_event_ids.extend(ids)
-            pending.sent_event_times.extend(times)
-            pending.sent_fbtrace_ids.extend(trace for _, trace in delivery.accepted)
-        else:
-            for index, trace in delivery.accepted:
-                pending.sent_event_ids.append(ids[index])
-                pending.sent_event_times.append(times[index])
-                pending.sent_fbtrace_ids.append(trace)
+        accepted = delivery.accepted_count
+        for start, stop, trace in delivery.accepted:
+            pending.add_sent(ids.slice(start, stop - start), times.slice(start, stop - start), trace)
+            if self._retry_ids is not None:
+                pending.resolved_event_ids.extend(ids.slice(start, stop - start).to_pylist())
         if self._retry_ids is not None:
-            pending.resolved_event_ids.extend(ids[i] for i, _ in delivery.accepted)
-            summary.resolved += len(delivery.accepted)
+            summary.resolved += accepted
         letters = []
         for index, error in delivery.rejected:
-            letters.append({"event_id": ids[index], "order_id": batch.order_ids[index],
-                            "event_time": times[index], "stage": "api", "reason": "invalid_event",
+            letters.append({"event_id": ids[index].as_py(), "order_id": batch.order_ids[index].as_py(),
+                            "event_time": times[index].as_py(), "stage": "api", "reason": "invalid_event",
                             "message": error.message, "code": error.code, "error_subcode": error.subcode,
                             "fbtrace_id": error.fbtrace_id})
         self._queue_dead_letters(letters)
         summary.rejected_by_api += len(letters)
-        summary.events_sent += len(delivery.accepted)
+        summary.events_sent += accepted
         summary.requests += delivery.requests
         summary.retries += delivery.retries
         self._fbtrace_ids.extend(delivery.fbtrace_ids)
@@ -593,13 +626,13 @@ class SyncRun:
                             batch.seq, len(letters), len(ids), letters[0]["message"])
         else:
             self._tracker.fail(batch.seq)
-            summary.failed += len(ids) - len(delivery.accepted) - len(letters)
+            summary.failed += len(ids) - accepted - len(letters)
             if not isinstance(delivery.error, StoppedError):
                 error = delivery.error
                 if isinstance(error, DestinationError):
                     error = type(error)(error.error, f"{self.config_file}: {error}", error.exhausted)
                 self._set_error(error)
-        self.progress.update(summary, len(delivery.accepted))
+        self.progress.update(summary, accepted)
 
     def _dry_run(self, batches: Iterator[Batch]) -> None:
         path = self.output or "data/capi-sync-dry-run.jsonl"
@@ -613,11 +646,29 @@ class SyncRun:
         with _create_private(path) as out:
             for batch in batches:
                 self._queue_dead_letters(batch.dead_letters)
-                if batch.encoded:
+                if len(batch):
                     out.write(request_body(batch.encoded, tail) + b"\n")
-                    self.summary.events_written += len(batch.encoded)
+                    self.summary.events_written += len(batch)
                     self.summary.batches_sent += 1
-                    self.progress.update(self.summary, len(batch.encoded))
+                    self.progress.update(self.summary, len(batch))
+
+
+def _value_lengths(encoded: pa.Array) -> np.ndarray:
+    """Byte length of each value of a binary array (0 for NULL), as int64, from its offsets."""
+    n = len(encoded)
+    offsets = np.frombuffer(encoded.buffers()[1], dtype=np.int32, count=n + 1, offset=encoded.offset * 4)
+    return np.diff(offsets).astype(np.int64)
+
+
+def _cursor_positions(cursors: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(cursor values with NULL as 0, and for each row the last row at or before it whose
+    cursor is not NULL, -1 when none)."""
+    rows = np.arange(len(cursors))
+    if cursors.null_count == 0:
+        return cursors.to_numpy(), rows
+    valid = cursors.is_valid().to_numpy(zero_copy_only=False)
+    values = pc.fill_null(cursors, 0).to_numpy()
+    return values, np.maximum.accumulate(np.where(valid, rows, -1))
 
 
 def _ready_chunks(chunks: Iterable[Chunk], settings: EventSettings) -> Iterator[ReadyChunk]:

@@ -12,6 +12,8 @@ from typing import Iterator
 import duckdb
 import numpy as np
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from sync.config import SyncConfig
 from sync.errors import LockHeldError, SourceError
@@ -287,42 +289,58 @@ class DuckDBSource:
 
 
 def _ready_chunk(batch, settings: EventSettings, duplicates: dict[str, int], seen: set[str]) -> ReadyChunk:
-    """One Arrow batch of `ready_select` -> ReadyChunk. Duplicates and user_data values that
-    are not hashes are skipped here; rows without SQL-written JSON (a failed check or an
-    unusual value) go through `build_events`, the reference."""
+    """One Arrow batch of `ready_select` -> ReadyChunk, its columns kept as Arrow arrays.
+    Duplicates and user_data values that are not hashes are skipped here; rows without
+    SQL-written JSON (a failed check or an unusual value) go through `build_events`, the
+    reference. Only those rows become Python objects."""
     names = batch.schema.names
     column = {name: batch.column(i) for i, name in enumerate(names)}
-    event_ids = column["event_id"].to_pylist()
-    encoded = column[JSON_COLUMN].to_pylist()
-    ready = ReadyChunk(event_ids, column["order_id"].to_pylist(), column["event_time"].to_pylist(),
-                       column[CURSOR_KEY].to_pylist(), encoded)
-    python_rows = [i for i, e in enumerate(encoded) if e is None]
+    event_ids = column["event_id"]
+    encoded = column[JSON_COLUMN]
+    skips: dict[int, tuple[str, str]] = {}
+    replace: dict[int, bytes | None] = {}   # row -> its bytes from build_events, or None (skipped)
+    has_bytes = encoded.is_valid().to_numpy(zero_copy_only=False)
+    python_rows = np.flatnonzero(~has_bytes).tolist()
     if duplicates:
         # Same rule as build_events: the first copy in read order is kept, later ones skipped.
-        for i, event_id in enumerate(event_ids):
-            copies = duplicates.get(event_id) if event_id else None
-            if copies is None:
-                continue
+        candidates = pc.is_in(event_ids, value_set=pa.array(list(duplicates), pa.string()))
+        for i in np.flatnonzero(candidates.to_numpy(zero_copy_only=False)).tolist():
+            event_id = event_ids[i].as_py()
             if event_id in seen:
-                encoded[i] = None
-                ready.skips[i] = ("duplicate_event_id",
-                                  f"event_id occurs {copies} times in this read; the first was kept")
+                skips[i] = ("duplicate_event_id",
+                            f"event_id occurs {duplicates[event_id]} times in this read; the first was kept")
+                if has_bytes[i]:
+                    replace[i] = None
             else:
                 seen.add(event_id)
     for i, key in bad_hashes(batch).items():
-        if encoded[i] is not None:   # the other rows: skipped above or decided by build_events
-            encoded[i] = None
-            ready.skips[i] = ("invalid_hash", invalid_hash_message(key))
-    python_rows = [i for i in python_rows if i not in ready.skips]
+        if has_bytes[i] and i not in skips:   # the other rows: skipped above or decided by build_events
+            replace[i] = None
+            skips[i] = ("invalid_hash", invalid_hash_message(key))
+    python_rows = [i for i in python_rows if i not in skips]
     if python_rows:
         built = _build_raw(column[RAW_COLUMN].take(python_rows), settings)
         for k, i in enumerate(python_rows):
             event = built.events[k]
             if event is not None:
-                encoded[i] = orjson.dumps(event)
+                replace[i] = orjson.dumps(event)
         for k, reason, message in built.skips:
-            ready.skips[python_rows[k]] = (reason, message)
-    return ready
+            skips[python_rows[k]] = (reason, message)
+    if replace:
+        encoded = _replaced(encoded, replace)
+    # Copies in pyarrow's memory: the query's own buffers (DuckDB's) are freed with `batch`.
+    return ReadyChunk(*(pa.concat_arrays([array]) for array in
+                        (event_ids, column["order_id"], column["event_time"], column[CURSOR_KEY], encoded)), skips)
+
+
+def _replaced(values: pa.Array, replace: dict[int, bytes | None]) -> pa.Array:
+    """`values` (binary) with the given rows replaced (None: NULL)."""
+    if values.type != pa.binary():
+        values = values.cast(pa.binary())
+    mask = np.zeros(len(values), dtype=bool)
+    rows = sorted(replace)
+    mask[rows] = True
+    return pc.replace_with_mask(values, pa.array(mask), pa.array([replace[i] for i in rows], pa.binary()))
 
 
 def _in_cursor_order(page) -> bool:
@@ -333,20 +351,20 @@ def _in_cursor_order(page) -> bool:
     if cursor.null_count not in (0, page.num_rows):
         return False
     if cursor.null_count:
-        ties = range(page.num_rows - 1)
+        ties = np.arange(page.num_rows - 1)
     else:
         steps = np.diff(cursor.to_numpy())
         if (steps < 0).any():
             return False
-        ties = np.flatnonzero(steps == 0).tolist()
-    if not ties:
+        ties = np.flatnonzero(steps == 0)
+    if not len(ties):
         return True
-    ids = page.column("event_id")
-    for i in ties:
-        a, b = ids[i].as_py(), ids[i + 1].as_py()
-        if a is None and b is not None or (a is not None and b is not None and a > b):
-            return False
-    return True
+    ids = page.column("event_id").combine_chunks() if isinstance(page, pa.Table) else page.column("event_id")
+    ties = np.asarray(ties, dtype=np.int64)
+    first, second = ids.take(ties), ids.take(ties + 1)
+    # out of order: a NULL id before an id, or two ids in descending order
+    wrong = pc.or_kleene(pc.and_(pc.is_null(first), pc.is_valid(second)), pc.greater(first, second))
+    return not pc.any(pc.fill_null(wrong, False)).as_py()
 
 
 def _build_raw(raw, settings: EventSettings):
@@ -362,7 +380,7 @@ def _verify_custom_data(batch, ready: ReadyChunk, settings: EventSettings, relat
     before anything is sent). Raises SourceError naming the relation, the column and the
     event_id."""
     built = _build_raw(batch.column(RAW_COLUMN).slice(0, VERIFY_ROWS), settings)
-    for i, encoded in enumerate(ready.encoded[:VERIFY_ROWS]):
+    for i, encoded in enumerate(ready.encoded.slice(0, VERIFY_ROWS).to_pylist()):
         if encoded is None or i in ready.skips:
             continue
         event = built.events[i]
@@ -382,5 +400,5 @@ def _verify_custom_data(batch, ready: ReadyChunk, settings: EventSettings, relat
                 what = (f"custom_data {keys[0]!r} differs" if keys else
                         "the text differs (key order, number format or escaping)")
             raise SourceError(f"source.relation: column {CUSTOM_DATA_COLUMN} of {relation} is not the custom_data "
-                              f"its columns give for event_id {ready.event_ids[i]} ({what}); rebuild it with the "
+                              f"its columns give for event_id {ready.event_ids[i].as_py()} ({what}); rebuild it with the "
                               f"project's custom_data_text macro (dbt build), or drop the column; nothing was sent")

@@ -11,6 +11,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 WATERMARKS = "sync_watermarks"
 SENT_EVENTS = "sent_events"
 DEAD_LETTERS = "dead_letters"
@@ -49,20 +52,47 @@ class RunRecord:
     error: str | None = None
 
 
+SENT_SCHEMA = pa.schema([("event_id", pa.string()), ("event_time", pa.int64()), ("fbtrace_id", pa.string())])
+
+
 @dataclass
 class Checkpoint:
-    """What one state transaction records."""
+    """What one state transaction records. Ledger rows arrive as Arrow record batches
+    (slices of the batches the API accepted), never as a Python object per event."""
 
-    sent_event_ids: list[str] = field(default_factory=list)
-    sent_event_times: list[int | None] = field(default_factory=list)
-    sent_fbtrace_ids: list[str | None] = field(default_factory=list)
+    sent: list[pa.RecordBatch] = field(default_factory=list)   # SENT_SCHEMA
     dead_letters: list[dict] = field(default_factory=list)   # keys: DEAD_LETTER_FIELDS
     resolved_event_ids: list[str] = field(default_factory=list)
     watermark: int | None = None
     replace_sent: bool = False   # full refresh / dead-letter retry: ids may already be in the ledger
 
+    def add_sent(self, event_ids: pa.Array, event_times: pa.Array, fbtrace_id: str | None) -> None:
+        """Events the API accepted in one request (one fbtrace_id for all of them). The ids and
+        times are copied: slices of a read's chunk would keep the whole chunk in memory."""
+        event_ids, event_times = pa.concat_arrays([event_ids]), pa.concat_arrays([event_times])
+        traces = pa.nulls(len(event_ids), pa.string())
+        if fbtrace_id is not None:
+            traces = pc.fill_null(traces, fbtrace_id)
+        self.sent.append(pa.RecordBatch.from_arrays([event_ids, event_times, traces], schema=SENT_SCHEMA))
+
+    @classmethod
+    def of_sent(cls, event_ids: list[str], event_times: list[int | None], fbtrace_ids: list[str | None],
+                **fields) -> "Checkpoint":
+        """A checkpoint of ledger rows given as Python lists (tests, tools)."""
+        batch = pa.RecordBatch.from_arrays([pa.array(event_ids, pa.string()), pa.array(event_times, pa.int64()),
+                                            pa.array(fbtrace_ids, pa.string())], schema=SENT_SCHEMA)
+        return cls(sent=[batch], **fields)
+
+    @property
+    def sent_count(self) -> int:
+        return sum(batch.num_rows for batch in self.sent)
+
+    def sent_table(self) -> pa.Table:
+        """The ledger rows: event_id, event_time, fbtrace_id."""
+        return pa.Table.from_batches(self.sent, schema=SENT_SCHEMA).combine_chunks()
+
     def __bool__(self) -> bool:
-        return bool(self.sent_event_ids or self.dead_letters or self.resolved_event_ids)
+        return bool(self.sent_count or self.dead_letters or self.resolved_event_ids)
 
 
 class StateStore(Protocol):

@@ -247,7 +247,7 @@ class BigQueryStateStore:
         statement (the ledger more only past MAX_JSON_CHARS). No transaction: a failure before
         the watermark MERGE leaves the watermark behind, never ahead of the ledger."""
         name, run, at = self._name, string_literal(run_id), timestamp_literal(now)
-        if checkpoint.sent_event_ids:
+        if checkpoint.sent_count:
             self._write_sent(checkpoint, run, at)
         if checkpoint.resolved_event_ids:
             for doc in json_chunks(sorted(set(checkpoint.resolved_event_ids))):
@@ -269,8 +269,9 @@ class BigQueryStateStore:
 
     def _write_sent(self, checkpoint: Checkpoint, run: str, at: str) -> None:
         # One [event_id, event_time, fbtrace_id] per event, the last one of an id kept.
+        sent = checkpoint.sent_table()
         rows = {event_id: [event_id, event_time, trace] for event_id, event_time, trace in
-                zip(checkpoint.sent_event_ids, checkpoint.sent_event_times, checkpoint.sent_fbtrace_ids)}
+                zip(*(sent.column(name).to_pylist() for name in ("event_id", "event_time", "fbtrace_id")))}
         select = ("SELECT JSON_VALUE(r, '$[0]') AS event_id, CAST(JSON_VALUE(r, '$[1]') AS INT64) AS event_time, "
                   "JSON_VALUE(r, '$[2]') AS fbtrace_id FROM {rows}")
         for doc in json_chunks(list(rows.values())):

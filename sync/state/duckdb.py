@@ -152,30 +152,28 @@ class DuckDBStateStore:
     def checkpoint(self, run_id: str, cursor_column: str, checkpoint: Checkpoint, now: dt.datetime) -> None:
         """Ledger rows, dead letters, resolutions and the watermark in ONE transaction, sent
         to DuckDB as one script: the state writer runs on a background thread, and every
-        separate call would wait for the GIL (up to the 5 ms switch interval each) while the
-        main thread reads and batches. The rows come from Arrow tables in local variables
-        (DuckDB's replacement scan); everything else is a literal of the sync's own making."""
+        separate call waits for the GIL (up to the 5 ms switch interval each) while the
+        other threads read and batch. The rows come from Arrow tables registered on the
+        connection for the script (a replacement scan of local variables takes the GIL
+        again for every lookup); everything else is a literal of the sync's own making."""
         name, run, at = sql_literal(self.sync_name), sql_literal(run_id), sql_literal(now)
         script = ["BEGIN TRANSACTION"]
-        capi_sync_sent_batch = capi_sync_dead_batch = capi_sync_resolved_batch = None  # noqa: F841 (scanned)
-        if checkpoint.sent_event_ids:
-            capi_sync_sent_batch = pa.table({  # noqa: F841 (scanned by name)
-                "event_id": pa.array(checkpoint.sent_event_ids, pa.string()),
-                "event_time": pa.array(checkpoint.sent_event_times, pa.int64()),
-                "fbtrace_id": pa.array(checkpoint.sent_fbtrace_ids, pa.string())})
+        views: dict[str, pa.Table] = {}
+        if checkpoint.sent_count:
+            views["capi_sync_sent_batch"] = checkpoint.sent_table()
             if checkpoint.replace_sent:
                 script.append(f"DELETE FROM {self.q[SENT_EVENTS]} WHERE sync_name = {name} AND event_id IN "
                               "(SELECT event_id FROM capi_sync_sent_batch)")
             script.append(f"INSERT INTO {self.q[SENT_EVENTS]} SELECT {name}, event_id, event_time, {run}, "
                           f"fbtrace_id, {at} FROM capi_sync_sent_batch")
         if checkpoint.resolved_event_ids:
-            capi_sync_resolved_batch = pa.table({  # noqa: F841 (scanned by name)
+            views["capi_sync_resolved_batch"] = pa.table({
                 "event_id": pa.array(list(checkpoint.resolved_event_ids), pa.string())})
             script.append(f"UPDATE {self.q[DEAD_LETTERS]} SET resolved_at = {at} WHERE sync_name = {name} "
                           "AND resolved_at IS NULL AND event_id IN (SELECT event_id FROM capi_sync_resolved_batch)")
         if checkpoint.dead_letters:
             columns = {f: [d.get(f) for d in checkpoint.dead_letters] for f in DEAD_LETTER_FIELDS}
-            capi_sync_dead_batch = pa.table({  # noqa: F841 (scanned by name)
+            views["capi_sync_dead_batch"] = pa.table({
                 **{f: pa.array(columns[f], pa.string()) for f in
                    ("event_id", "order_id", "stage", "reason", "message", "fbtrace_id")},
                 "event_time": pa.array(columns["event_time"], pa.int64()),
@@ -197,10 +195,18 @@ class DuckDBStateStore:
                           f"{sql_literal(int(checkpoint.watermark))}, {run}, {at})")
         script.append("COMMIT")
         try:
+            for view, table in views.items():
+                self.con.register(view, table)
             self.con.execute(";\n".join(script))
         except BaseException:
             self._rollback()
             raise
+        finally:
+            for view in views:
+                try:
+                    self.con.unregister(view)
+                except duckdb.Error:
+                    pass
 
     def prune_ledger(self, older_than: int) -> int:
         """Forget ledger entries with event_time < older_than (outside every future read)."""

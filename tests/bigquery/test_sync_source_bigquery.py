@@ -68,8 +68,8 @@ def both(bigquery_emulator, tmp_path_factory):
     stores = [DuckDBStateStore(con, "capi_sync", "offline_events"), BigQueryStateStore(bq_source.config, bq_source)]
     for store in stores:
         store.ensure_tables()
-        store.checkpoint("r1", "event_time", Checkpoint(
-            sent_event_ids=[event_id("o7")], sent_event_times=[T + 40], sent_fbtrace_ids=["tr"],
+        store.checkpoint("r1", "event_time", Checkpoint.of_sent(
+            [event_id("o7")], [T + 40], ["tr"],
             dead_letters=[{"event_id": event_id(f"o{n}"), "order_id": f"o{n}", "event_time": T + 50, "stage": "check",
                            "reason": "missing_currency", "message": "m"} for n in (8, 9)], watermark=T), NOW)
         store.checkpoint("r2", "event_time", Checkpoint(resolved_event_ids=[event_id("o9")]), NOW)

@@ -108,15 +108,15 @@ def script(store) -> list:
     call(store.acquire_lock, "run2", "host-b:2", at(60), LEASE, False)          # held: refused
     run1 = RunRecord("run1", "offline_events", at(1), watermark_before=None, watermark_after=None)
     store.start_run(run1)
-    store.checkpoint("run1", "event_time", Checkpoint(
-        sent_event_ids=["a", "b", "c"], sent_event_times=[10, 20, 30], sent_fbtrace_ids=["t1", "t1", None],
+    store.checkpoint("run1", "event_time", Checkpoint.of_sent(
+        ["a", "b", "c"], [10, 20, 30], ["t1", "t1", None],
         dead_letters=[letter("x", "ox", "missing_currency"), letter(None, "o5", "missing_event_id"),
                       letter(None, "o5", "missing_event_id"), letter(None, None, "missing_event_id"),
                       letter("y", "oy", "invalid_event", stage="api", code=100, error_subcode=2804003,
                              fbtrace_id="t9")],
         watermark=30), at(2))
-    store.checkpoint("run1", "event_time", Checkpoint(
-        sent_event_ids=["d", "it's"], sent_event_times=[40, None], sent_fbtrace_ids=["t2", "t2"],
+    store.checkpoint("run1", "event_time", Checkpoint.of_sent(
+        ["d", "it's"], [40, None], ["t2", "t2"],
         dead_letters=[letter("x", "ox", "non_positive_value"), letter(None, "o5", "missing_event_id")],
         watermark=None), at(3))
     store.checkpoint("run1", "event_time", Checkpoint(watermark=45), at(4))
@@ -136,8 +136,8 @@ def script(store) -> list:
     store.start_run(RunRecord("run4", "offline_events", at(100 + LEASE + 2), full_refresh=True,
                               error="quote ' and\nnewline"))
     # a dead-letter retry: y delivered (already dead-lettered, not in the ledger), a re-sent
-    store.checkpoint("run4", "event_time", Checkpoint(
-        sent_event_ids=["a", "y"], sent_event_times=[12, 100], sent_fbtrace_ids=["t6", "t5"],
+    store.checkpoint("run4", "event_time", Checkpoint.of_sent(
+        ["a", "y"], [12, 100], ["t6", "t5"],
         resolved_event_ids=["y", "y", "never-dead"], replace_sent=True, watermark=50), at(2000))
     call(store.prune_ledger, 20)
     call(store.prune_ledger, 20)
@@ -233,8 +233,7 @@ def test_a_checkpoint_is_two_statements_and_big_ones_split(stores):
     counting.statements.clear()
     n = 50_000
     ids = [f"{i:064x}" for i in range(n)]
-    bq.checkpoint("run1", "event_time", Checkpoint(sent_event_ids=ids, sent_event_times=list(range(n)),
-                                                   sent_fbtrace_ids=["AbCdEfGhIjKlMnOpQrStUvW"] * n,
+    bq.checkpoint("run1", "event_time", Checkpoint.of_sent(ids, list(range(n)), ["AbCdEfGhIjKlMnOpQrStUvW"] * n,
                                                    watermark=n - 1), T0)
     per_statement = MAX_JSON_CHARS // len('["' + ids[0] + '",49999,"AbCdEfGhIjKlMnOpQrStUvW"],')
     assert counting.statements == ["INSERT"] * -(-n // per_statement) + ["MERGE"]
@@ -243,7 +242,7 @@ def test_a_checkpoint_is_two_statements_and_big_ones_split(stores):
            [{"n": n, "d": n}]
     assert bq.read_watermark() == n - 1
     counting.statements.clear()
-    bq.checkpoint("run1", "event_time", Checkpoint(sent_event_ids=["z"], sent_event_times=[1], sent_fbtrace_ids=["t"],
+    bq.checkpoint("run1", "event_time", Checkpoint.of_sent(["z"], [1], ["t"],
                                                    watermark=n), T0)
     assert counting.statements == ["INSERT", "MERGE"]
 
@@ -266,8 +265,7 @@ def test_the_ledger_is_written_before_the_watermark(stores):
     bq.ensure_tables()
     client.query_and_wait(f"DROP TABLE {bq.q['sync_watermarks']}")
     with pytest.raises(SourceError, match=rf"^state.dataset: {bq.project}.{stores['dataset']}: "):
-        bq.checkpoint("run1", "event_time", Checkpoint(sent_event_ids=["a"], sent_event_times=[1],
-                                                       sent_fbtrace_ids=["t"], watermark=1), T0)
+        bq.checkpoint("run1", "event_time", Checkpoint.of_sent(["a"], [1], ["t"], watermark=1), T0)
     assert [r["event_id"] for r in bq._rows(f"SELECT event_id FROM {bq.q['sent_events']}")] == ["a"]
 
 

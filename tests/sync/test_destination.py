@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 
 import orjson
+import pyarrow as pa
 import pytest
 from offline_events_fixture import DATASET_ID, TOKEN, make_row, sha
 
 from sync.config import parse_config
-from sync.destination import ConversionsApiDestination, DestinationError
+from sync.destination import ConversionsApiDestination, DestinationError, body_tail, request_body
 from sync.emulator import ConversionsApiEmulator, Faults
 from sync.events import COPIES_COLUMN, EVENT_COLUMNS, USER_DATA_COLUMNS, EventSettings, build_events
 from sync.errors import EXIT_DESTINATION_REFUSED, EXIT_RETRIES_EXHAUSTED
@@ -52,7 +53,8 @@ def test_accepts_batch_token_only_in_header(emulator):
     encoded = events(20)
     with ConversionsApiDestination(destination_config(emulator.url, test_event_code="TEST1")) as dest:
         delivery = dest.deliver(encoded)
-    assert [i for i, _ in delivery.accepted] == list(range(20))
+    assert delivery.accepted == [(0, 20, emulator.accepted_batches()[0].fbtrace_id)]
+    assert delivery.accepted_count == 20
     assert delivery.requests == 1 and delivery.rejected == [] and delivery.error is None
     assert emulator.accepted_event_ids() == [orjson.loads(e)["event_id"] for e in encoded]
     record = emulator.requests[0]
@@ -69,6 +71,20 @@ def test_exact_body(emulator):
     assert body == b'{"data":[{"a":1},{"b":2}],"partner_agent":"capi-sync","upload_tag":"stores"}'
 
 
+def test_an_arrow_batch_is_sent_as_the_same_body(emulator):
+    """The runner hands batches over as Arrow binary arrays (slices of a read's chunk):
+    the request body is byte for byte the one a list of the same bytes makes."""
+    encoded = events(30)
+    arrow = pa.array([b"x"] * 5 + encoded + [b"y"], pa.binary()).slice(5, 30)
+    config = destination_config(emulator.url, test_event_code="TEST1")
+    with ConversionsApiDestination(config) as dest:
+        assert dest.body(arrow) == dest.body(encoded) == request_body(encoded, body_tail(config))
+        delivery = dest.deliver(arrow)
+    assert delivery.accepted_count == 30 and delivery.error is None
+    assert emulator.accepted_events() == [orjson.loads(e) for e in encoded]
+    assert request_body(pa.array([], pa.binary())) == request_body([]) == b'{"data":[]}'
+
+
 @pytest.mark.parametrize("n, bad", [(1000, 1), (1000, 3), (1000, 10), (64, 1)])
 def test_split_cost_is_k_log_n(emulator, n, bad):
     encoded = events(n)
@@ -78,7 +94,9 @@ def test_split_cost_is_k_log_n(emulator, n, bad):
     with ConversionsApiDestination(destination_config(emulator.url)) as dest:
         delivery = dest.deliver(encoded)
     assert {ids[i] for i, _ in delivery.rejected} == poisoned
-    assert len(delivery.accepted) == n - bad
+    assert delivery.accepted_count == n - bad
+    accepted_rows = sorted(i for start, stop, _ in delivery.accepted for i in range(start, stop))
+    assert accepted_rows == sorted(set(range(n)) - {i for i, _ in delivery.rejected})
     assert sorted(emulator.accepted_event_ids()) == sorted(set(ids) - poisoned)
     assert all(e.code == 100 and 2804000 <= e.subcode < 2805000 and e.fbtrace_id for _, e in delivery.rejected)
     # Each bad event costs at most 2 requests per level of the halving tree.
@@ -91,7 +109,7 @@ def test_transient_faults_retried(emulator):
     emulator.set_faults(Faults(script=["server_error", "throttle:17", "drop"]))
     with ConversionsApiDestination(destination_config(emulator.url)) as dest:
         delivery = dest.deliver(events(10))
-    assert len(delivery.accepted) == 10 and delivery.error is None
+    assert delivery.accepted_count == 10 and delivery.error is None
     assert delivery.requests == 4 and delivery.retries == 3
     assert len(emulator.accepted_event_ids()) == 10
 
@@ -156,7 +174,7 @@ def test_appsecret_proof_in_body(monkeypatch):
         config = destination_config(emu.url, app_secret="\"{{ env_var('S') }}\"")
         with ConversionsApiDestination(config) as dest:
             delivery = dest.deliver(events(3))
-        assert len(delivery.accepted) == 3
+        assert delivery.accepted_count == 3
         assert emu.requests[0].had_appsecret_proof is True
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 
+import pyarrow as pa
 import pytest
 from offline_events_fixture import write_config
 
@@ -21,21 +22,22 @@ def one_at_a_time(chunks, size, max_bytes, empty_bytes):
     """The rule, event by event (the runner's code before runs were appended at once)."""
     batches, batch, batch_bytes = [], {"events": [], "letters": [], "cursor": None}, empty_bytes
     for chunk in chunks:
-        for i, encoded in enumerate(chunk.encoded):
+        event_ids, cursors = chunk.event_ids.to_pylist(), chunk.cursors.to_pylist()
+        for i, encoded in enumerate(chunk.encoded.to_pylist()):
             if encoded is None:
-                batch["letters"].append((chunk.event_ids[i], chunk.skips[i][0]))
+                batch["letters"].append((event_ids[i], chunk.skips[i][0]))
             else:
                 grown = batch_bytes + len(encoded) + (1 if batch["events"] else 0)
                 if grown > max_bytes and empty_bytes + len(encoded) > max_bytes:
-                    batch["letters"].append((chunk.event_ids[i], "event_too_large"))
+                    batch["letters"].append((event_ids[i], "event_too_large"))
                 else:
                     if grown > max_bytes:
                         batches.append(batch)
                         batch, grown = {"events": [], "letters": [], "cursor": None}, empty_bytes + len(encoded)
                     batch["events"].append(encoded)
                     batch_bytes = grown
-            if chunk.cursors[i] is not None:
-                batch["cursor"] = chunk.cursors[i]
+            if cursors[i] is not None:
+                batch["cursor"] = cursors[i]
             if len(batch["events"]) == size:
                 batches.append(batch)
                 batch, batch_bytes = {"events": [], "letters": [], "cursor": None}, empty_bytes
@@ -75,13 +77,16 @@ def test_batches_equal_the_one_event_at_a_time_rule(tmp_path, monkeypatch, seed)
     empty_bytes = len(request_body([], body_tail(config.destination)))
     expected = one_at_a_time(chunks, size, CAP, empty_bytes)
     run = SyncRun(config)
-    got = [{"events": b.encoded, "letters": [(d["event_id"], d["reason"]) for d in b.dead_letters],
+    got = [{"events": b.encoded.to_pylist(), "letters": [(d["event_id"], d["reason"]) for d in b.dead_letters],
             "cursor": b.max_cursor} for b in run._batches(chunks)]
     assert got == expected
-    by_id = {i: (e, t) for c in chunks for i, e, t in zip(c.event_ids, c.encoded, c.event_times)}
+    by_id = {i: (e, t) for c in chunks for i, e, t in
+             zip(c.event_ids.to_pylist(), c.encoded.to_pylist(), c.event_times.to_pylist())}
     for b in run._batches(chunks):
-        assert len(b.encoded) <= size and len(request_body(b.encoded, body_tail(config.destination))) <= CAP
-        assert [by_id[i] for i in b.event_ids] == list(zip(b.encoded, b.event_times))
+        body = request_body(b.encoded, body_tail(config.destination))
+        assert len(b.encoded) <= size and len(body) <= CAP
+        assert body == request_body(b.encoded.to_pylist(), body_tail(config.destination))
+        assert [by_id[i] for i in b.event_ids.to_pylist()] == list(zip(b.encoded.to_pylist(), b.event_times.to_pylist()))
 
 
 @pytest.mark.parametrize("slack", [-1, 0, 1])
@@ -101,3 +106,33 @@ def test_a_batch_ends_exactly_at_the_cap(tmp_path, monkeypatch, slack):
     per = m if slack >= 0 else m - 1
     assert sizes == [per] * (n // per) + [n % per] * bool(n % per)
     assert sizes == [len(b["events"]) for b in one_at_a_time([chunk], 1000, CAP, empty_bytes)]
+
+
+def test_chunks_of_sliced_arrow_arrays_make_the_same_batches(tmp_path, monkeypatch):
+    """A chunk's columns may be slices of larger Arrow arrays (offsets not starting at 0,
+    NULL cursors): lengths and cursors are read at the slice's own offset."""
+    monkeypatch.setenv("META_ACCESS_TOKEN", "t")
+    config = load_config(write_config(tmp_path, tmp_path / "w.duckdb", "http://127.0.0.1:9",
+                                      extra_destination=f"batch_size: 4\nmax_request_bytes: {CAP}\n"))
+    n, pad = 11, 5
+    ids = [f"e{i}" for i in range(n + pad)]
+    encoded = [b"x" * (100 + i) if i % 4 else None for i in range(n + pad)]
+    cursors = [10 + i if i % 3 else None for i in range(n + pad)]
+    skips = {i - pad: ("missing_currency", "currency is NULL") for i in range(pad, n + pad) if encoded[i] is None}
+
+    def sliced(values, type_):
+        return pa.array(values, type_).slice(pad, n)
+
+    arrow_chunk = ReadyChunk(sliced(ids, pa.string()), sliced([None] * (n + pad), pa.string()),
+                             sliced(cursors, pa.int64()), sliced(cursors, pa.int64()), sliced(encoded, pa.binary()),
+                             skips)
+    list_chunk = ReadyChunk(ids[pad:], [None] * n, cursors[pad:], cursors[pad:], encoded[pad:], skips)
+
+    def batches(chunk):
+        return [(b.encoded.to_pylist(), b.event_ids.to_pylist(), [d["event_id"] for d in b.dead_letters], b.max_cursor)
+                for b in SyncRun(config)._batches([chunk])]
+
+    assert batches(arrow_chunk) == batches(list_chunk)
+    # rows e5-e9: e8 is skipped, e6 and e9 have no cursor (the batch's cursor is e8's)
+    assert batches(list_chunk)[0] == ([b"x" * 105, b"x" * 106, b"x" * 107, b"x" * 109], ["e5", "e6", "e7", "e9"],
+                                      ["e8"], 18)

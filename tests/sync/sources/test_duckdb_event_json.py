@@ -102,9 +102,9 @@ def both_paths(tmp_path, warehouse, settings: EventSettings, chunk_size: int, mo
 def flat(chunks):
     rows = []
     for c in chunks:
-        for i in range(len(c.event_ids)):
-            rows.append((c.event_ids[i], c.order_ids[i], c.event_times[i], c.cursors[i], c.encoded[i],
-                         c.skips.get(i)))
+        columns = [column.to_pylist() for column in (c.event_ids, c.order_ids, c.event_times, c.cursors, c.encoded)]
+        for i, row in enumerate(zip(*columns)):
+            rows.append((*row, c.skips.get(i)))
     return rows
 
 
@@ -164,7 +164,7 @@ def test_without_custom_data_json_every_event_is_built_in_python(tmp_path, wareh
     _, plain = both_paths(tmp_path, warehouse, EventSettings(now=NOW), 7, monkeypatch,
                           "analytics.offline_events_plain")
     assert flat(plain) == flat(reference)
-    assert sum(e is not None for c in plain for e in c.encoded) == 25
+    assert sum(e is not None for c in plain for e in c.encoded.to_pylist()) == 25
 
 
 @pytest.mark.parametrize("bad", [

@@ -19,7 +19,7 @@ def read_ids(tmp_path, warehouse, monkeypatch):
     source = open_source(tmp_path, warehouse, 7, monkeypatch)
     try:
         empty = source._ledger_empty(source.connection)
-        ids = [e for c in source.read_ready(None, True, EventSettings(now=NOW)) for e in c.event_ids]
+        ids = [e for c in source.read_ready(None, True, EventSettings(now=NOW)) for e in c.event_ids.to_pylist()]
     finally:
         source.close()
     return empty, ids
