@@ -97,9 +97,11 @@ class Batch:
         return len(self.encoded)
 
 
-_EMPTY_BINARY = pa.array([], pa.binary())
-_EMPTY_STRING = pa.array([], pa.string())
-_EMPTY_INT64 = pa.array([], pa.int64())
+# Not pa.array([]): an array from a Python list makes pyarrow import pandas (to check for a
+# DataFrame) at import time, before `capi-sync` refuses it (sync/runtime_tuning.py).
+_EMPTY_BINARY = pa.nulls(0, pa.binary())
+_EMPTY_STRING = pa.nulls(0, pa.string())
+_EMPTY_INT64 = pa.nulls(0, pa.int64())
 
 
 class _OpenBatch:
