@@ -200,6 +200,9 @@ class ReadyChunk:
         self.event_times = _arrow(self.event_times, pa.int64())
         self.cursors = _arrow(self.cursors, pa.int64())
         self.encoded = _arrow(self.encoded, pa.binary())
+        if self.encoded.null_count != len(self.skips):
+            raise ValueError(f"ReadyChunk: {self.encoded.null_count} rows without bytes but {len(self.skips)} skips "
+                             "(every row is either an event or a skip)")
 
     def __len__(self) -> int:
         return len(self.event_ids)

@@ -136,3 +136,8 @@ def test_chunks_of_sliced_arrow_arrays_make_the_same_batches(tmp_path, monkeypat
     # rows e5-e9: e8 is skipped, e6 and e9 have no cursor (the batch's cursor is e8's)
     assert batches(list_chunk)[0] == ([b"x" * 105, b"x" * 106, b"x" * 107, b"x" * 109], ["e5", "e6", "e7", "e9"],
                                       ["e8"], 18)
+
+
+def test_a_chunk_row_is_either_an_event_or_a_skip():
+    with pytest.raises(ValueError, match="1 rows without bytes but 0 skips"):
+        ReadyChunk(["e0", "e1"], [None, None], [1, 2], [1, 2], [b"{}", None], {})
