@@ -165,8 +165,8 @@ def render_markdown(results: dict, source: str) -> str:
            "(other work on the machine slows every number here)",
            f"- `capi-sync run` with `source.memory_limit: {results.get('memory_limit') or 'DuckDB default'}` on the "
            f"dbt table, `{results.get('view_memory_limit') or 'DuckDB default'}` on the view"
-           + (f"; the \"before\" column: `{results['before']}` (same machine, the previous release: event JSON "
-              "written at read time, a bench-only table copy of the view instead of the dbt table)"
+           + (f"; the \"before\" column: `{results['before']}` (same machine, an earlier commit; what changed "
+              "since is listed under the findings below)"
               if results.get("before") else ""),
            "", "## Results against the targets of issue 6", "",
            _table(*summary_with_before(results)), "",
