@@ -226,6 +226,9 @@ def test_hash_check_on_arrow_buffers():
     assert not _all_hex64(pa.array([good, good.upper()]))
     assert not _all_hex64(pa.array([good, good[:63] + "g"]))
     assert not _all_hex64(pa.array([good, "é" * 32]))          # 64 bytes, not hex
+    for neighbour in "/:`gG\x00\x7f":                             # next to 0-9 and a-f
+        assert not _all_hex64(pa.array([good, good[:10] + neighbour + good[11:]])), repr(neighbour)
+    assert _all_hex64(pa.array(["0123456789abcdef" * 4]))
     sliced = pa.array(["x" * 64, good, other, "y"])[1:3]       # offset 1: only the slice counts
     assert _all_hex64(sliced)
     assert not _all_hex64(pa.array(["x" * 64, good, other])[0:2])
