@@ -80,6 +80,13 @@ class RunSummary:
         return asdict(self)
 
 
+# Not pa.array([]): an array from a Python list makes pyarrow import pandas (to check for a
+# DataFrame) at import time, before `capi-sync` refuses it (sync/runtime_tuning.py).
+_EMPTY_BINARY = pa.nulls(0, pa.binary())
+_EMPTY_STRING = pa.nulls(0, pa.string())
+_EMPTY_INT64 = pa.nulls(0, pa.int64())
+
+
 @dataclass
 class Batch:
     """Events to send in one request: their JSON bytes and, per event, what the ledger needs,
@@ -95,13 +102,6 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.encoded)
-
-
-# Not pa.array([]): an array from a Python list makes pyarrow import pandas (to check for a
-# DataFrame) at import time, before `capi-sync` refuses it (sync/runtime_tuning.py).
-_EMPTY_BINARY = pa.nulls(0, pa.binary())
-_EMPTY_STRING = pa.nulls(0, pa.string())
-_EMPTY_INT64 = pa.nulls(0, pa.int64())
 
 
 class _OpenBatch:

@@ -360,7 +360,6 @@ def _in_cursor_order(page) -> bool:
     if not len(ties):
         return True
     ids = page.column("event_id").combine_chunks() if isinstance(page, pa.Table) else page.column("event_id")
-    ties = np.asarray(ties, dtype=np.int64)
     first, second = ids.take(ties), ids.take(ties + 1)
     # out of order: a NULL id before an id, or two ids in descending order
     wrong = pc.or_kleene(pc.and_(pc.is_null(first), pc.is_valid(second)), pc.greater(first, second))
