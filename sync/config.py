@@ -28,6 +28,9 @@ from sync.identifiers import is_identifier, is_project_id
 DEFAULT_CONFIG_PATH = "config/sync.yml"
 DEFAULT_DUCKDB_PATH = "data/warehouse.duckdb"
 SECRET_KEYS = ("destination.access_token", "destination.app_secret")
+# Batches per ledger commit on DuckDB (BigQuery: 50); the crash re-send window is
+# 2 x concurrency + this many batches (docs/reliability.md).
+DUCKDB_CHECKPOINT_EVERY_BATCHES = 8
 
 _MISSING = "\ue000capi-sync-missing-env-var:{}\ue001"
 _MISSING_RE = re.compile("\ue000capi-sync-missing-env-var:([^\ue001]*)\ue001")
@@ -311,8 +314,9 @@ class SyncConfig(_Model):
     def checkpoint_every_batches(self) -> int:
         if self.state.checkpoint_every_batches:
             return self.state.checkpoint_every_batches
-        # DuckDB: every batch (group commits on a background thread; see docs/reliability.md).
-        return 1 if self.source.type == "duckdb" else 50
+        # DuckDB: every 8 batches (group commits on a background thread; fewer, larger
+        # commits leave more of the two cores to reading and sending: docs/reliability.md).
+        return DUCKDB_CHECKPOINT_EVERY_BATCHES if self.source.type == "duckdb" else 50
 
     def secrets(self) -> list[str]:
         """The secret strings, for scrubbing output."""

@@ -45,7 +45,7 @@ def test_defaults():
     assert d.endpoint == "https://graph.facebook.com" and d.api_version == "v24.0"
     assert d.batch_size == 1000 and d.concurrency == 4
     assert d.events_url == "https://graph.facebook.com/v24.0/123/events"
-    assert config.checkpoint_every_batches == 1
+    assert config.checkpoint_every_batches == 8
 
 
 def test_duckdb_path_from_environment(monkeypatch):
