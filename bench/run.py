@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--view-memory-limit", default="",
                         help="source.memory_limit of the runs on the view (default: DuckDB's; evaluating the "
                              "1M-order view fails with an out-of-memory error even at 1GB)")
-    parser.add_argument("--before", default=str(RESULTS / "20261122T104552Z.json"),
+    parser.add_argument("--before", default=str(RESULTS / "20261122T131341Z.json"),
                         help="an earlier results file shown as the 'before' column")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--no-docs", action="store_true", help="write the results JSON only")
