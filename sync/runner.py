@@ -4,10 +4,10 @@ send (several in flight) -> commit ledger + watermark after acceptance -> run re
 Exactly once: an event id enters the ledger only after the API accepted it
 (`events_received` equal to what was sent), in the same transaction as the watermark; the
 next run re-reads `lookback` behind the watermark and skips ids in the ledger. Commits are
-group commits on a background thread: as soon as the previous commit has finished, the
-next one records every batch answered meanwhile. A crash between acceptance and commit
-re-sends only those events (at most `window_batches` batches), with the same event_id,
-which the API deduplicates.
+group commits on a background thread: once `checkpoint_every_batches` batches were answered
+(or 5 s passed) and the previous commit has finished, the next one records every batch
+answered meanwhile. A crash between acceptance and commit re-sends only those events (at
+most `window_batches` batches), with the same event_id, which the API deduplicates.
 """
 from __future__ import annotations
 
