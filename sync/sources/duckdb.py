@@ -265,10 +265,13 @@ class DuckDBSource:
                                   f"{str(exc).splitlines()[0]}") from None
 
         if ordered_scan:
-            page = query("").to_arrow_table()
+            # The page's own batch size: with the default (1,000,000 rows) DuckDB reserves
+            # Arrow buffers for a million rows per column for every page (59 GB allocated and
+            # freed in a 1M-order run against 18.7 GB; fewer page faults, less system time).
+            page = query("").to_arrow_table(self.chunk_size)
             if not _in_cursor_order(page):
                 del page
-                page = query(self._ready_order()).to_arrow_table()
+                page = query(self._ready_order()).to_arrow_table(self.chunk_size)
             batches = page.to_batches(max_chunksize=self.chunk_size)
             del page
             while batches:
