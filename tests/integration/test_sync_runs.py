@@ -98,6 +98,24 @@ def test_duplicate_event_ids_in_one_read(warehouse, emulator, config_path, now):
     assert sorted(emulator.accepted_event_ids()) == sorted([row["event_id"], event_id("o2")])
 
 
+def test_duplicate_event_ids_in_an_incremental_read(warehouse, emulator, config_path, now):
+    """With sent events in the ledger the read anti-joins it: a sent id that gets a second copy
+    is not read at all (no duplicate skip), a new id with two copies is sent once."""
+    sent = make_row(1, now - 7200)
+    insert_rows(warehouse, [sent, make_row(2, now - 7000)])
+    assert run(config_path).events_sent == 2
+    new = make_row(3, now - 600)
+    insert_rows(warehouse, [{**sent, "event_time": now - 500, "value": "99.00"},   # a late copy of a sent event
+                            new, {**new, "event_time": now - 300, "value": "12.00"}, make_row(4, now - 60)])
+    second = run(config_path)
+    assert (second.rows_read, second.events_sent, second.skipped) == (3, 2, {"duplicate_event_id": 1})
+    assert sorted(emulator.accepted_event_ids()) == sorted([sent["event_id"], event_id("o2"), new["event_id"],
+                                                            event_id("o4")])
+    letters = state_rows(warehouse, "dead_letters")
+    assert [(d["event_id"], d["reason"], d["message"]) for d in letters] == [
+        (new["event_id"], "duplicate_event_id", "event_id occurs 2 times in this read; the first was kept")]
+
+
 def test_dry_run_sends_nothing_and_writes_the_exact_bodies(warehouse, emulator, config_path, now, tmp_path):
     insert_rows(warehouse, [make_row(i, now - 3600 + i) for i in range(150)] + [make_row(999, now - 60, currency=None)])
     out = tmp_path / "bodies.jsonl"
