@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 
@@ -206,6 +207,12 @@ class ReadyChunk:
 
     def __len__(self) -> int:
         return len(self.event_ids)
+
+
+def value_offsets(values: pa.Array) -> np.ndarray:
+    """The int32 offsets of a binary or string Arrow array, read in place: len(values) + 1 of
+    them, from the array's own offset (a slice's first value starts at offsets[0])."""
+    return np.frombuffer(values.buffers()[1], dtype=np.int32, count=len(values) + 1, offset=values.offset * 4)
 
 
 def _arrow(values, type_: pa.DataType) -> pa.Array:

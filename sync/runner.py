@@ -30,7 +30,7 @@ from sync.config import SyncConfig
 from sync.destination import (ConversionsApiDestination, Delivery, DestinationError, StoppedError, body_tail,
                               request_body)
 from sync.errors import EXIT_OK, SyncError
-from sync.events import DAY, MAX_AGE_PHYSICAL_STORE, EventSettings, ReadyChunk, ready_chunk
+from sync.events import DAY, MAX_AGE_PHYSICAL_STORE, EventSettings, ReadyChunk, ready_chunk, value_offsets
 from sync.locking import FileLock, holder_id
 from sync.read_ahead import ReadAhead
 from sync.retry import RetryBudget
@@ -602,9 +602,10 @@ class SyncRun:
         pending = self._pending
         accepted = delivery.accepted_count
         for start, stop, trace in delivery.accepted:
-            pending.add_sent(ids.slice(start, stop - start), times.slice(start, stop - start), trace)
+            accepted_ids = ids.slice(start, stop - start)
+            pending.add_sent(accepted_ids, times.slice(start, stop - start), trace)
             if self._retry_ids is not None:
-                pending.resolved_event_ids.extend(ids.slice(start, stop - start).to_pylist())
+                pending.resolved_event_ids.extend(accepted_ids.to_pylist())
         if self._retry_ids is not None:
             summary.resolved += accepted
         letters = []
@@ -657,9 +658,7 @@ class SyncRun:
 
 def _value_lengths(encoded: pa.Array) -> np.ndarray:
     """Byte length of each value of a binary array (0 for NULL), as int64, from its offsets."""
-    n = len(encoded)
-    offsets = np.frombuffer(encoded.buffers()[1], dtype=np.int32, count=n + 1, offset=encoded.offset * 4)
-    return np.diff(offsets).astype(np.int64)
+    return np.diff(value_offsets(encoded)).astype(np.int64)
 
 
 def _cursor_positions(cursors: pa.Array) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sync.events import (ACTION_SOURCES, ARRAY_USER_KEYS, MAX_FUTURE_SKEW, REQUIRED_COLUMNS, USER_DATA_COLUMNS,
-                         EventSettings, hash_match, oldest_allowed)
+                         EventSettings, hash_match, oldest_allowed, value_offsets)
 from sync.identifiers import quote, sql_literal
 from sync.sources.base import required_columns_sql
 
@@ -121,8 +121,8 @@ def _all_hex64(column: pa.Array) -> bool:
     low_high = pc.min_max(pc.binary_length(column))
     if low_high["min"].as_py() != 64 or low_high["max"].as_py() != 64:
         return False
-    _, offsets, data = column.buffers()
-    bounds = np.frombuffer(offsets, dtype=np.int32, count=len(column) + 1, offset=column.offset * 4)
+    data = column.buffers()[2]
+    bounds = value_offsets(column)
     start, end = int(bounds[0]), int(bounds[-1])
     if end - start != 64 * n:   # NULL slots with bytes: let the slow path decide
         return False
