@@ -49,6 +49,24 @@ def connect(path: str, read_only: bool, memory_limit: str | None = None) -> duck
         raise SourceError(f"cannot open DuckDB file {path}: {str(exc).splitlines()[0]}") from None
 
 
+# How DuckDB words running out of its memory_limit (an OutOfMemoryException, or one wrapped
+# by a failed commit: "TransactionContext Error: Failed to commit: failed to pin block ...").
+_OUT_OF_MEMORY = ("out of memory", "failed to pin block", "failed to allocate")
+
+
+def error_line(exc: BaseException, memory_limit: str | None, chunk_size: int) -> str:
+    """The first line of a DuckDB error; when DuckDB ran out of memory, followed by the two
+    settings that decide how much a run needs (a page of chunk_size rows is held in DuckDB's
+    memory while it is converted, next to the ledger rows not yet checkpointed)."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    if isinstance(exc, duckdb.OutOfMemoryException) or any(s in text.lower() for s in _OUT_OF_MEMORY):
+        limit = memory_limit or "DuckDB's default, 80% of RAM"
+        line += (f" (DuckDB ran out of memory: raise source.memory_limit, now {limit}, or lower "
+                 f"source.chunk_size, now {chunk_size}; docs/sync.md, Memory)")
+    return line
+
+
 class DuckDBSource:
     def __init__(self, config: SyncConfig, read_only: bool = False,
                  connection: duckdb.DuckDBPyConnection | None = None):
@@ -56,6 +74,7 @@ class DuckDBSource:
         self.path = source.path
         self.relation = source.relation
         self.chunk_size = source.chunk_size
+        self.memory_limit = source.memory_limit
         self.cursor_column = config.cursor.column
         self.sync_name = config.name
         self.description = f"{self.relation} in {self.path}"
@@ -64,6 +83,13 @@ class DuckDBSource:
         self._q_state = quote(config.state.schema_)
         self._columns: list[str] | None = None
 
+    def error_line(self, exc: BaseException) -> str:
+        """`error_line` with this source's memory settings (the state store reports with it too)."""
+        return error_line(exc, self.memory_limit, self.chunk_size)
+
+    def _read_failed(self, exc: BaseException) -> SourceError:
+        return SourceError(f"source.relation: reading {self.relation} failed: {self.error_line(exc)}")
+
     def columns(self) -> list[str]:
         try:
             cur = self.connection.execute(f"SELECT * FROM {self._q_relation} LIMIT 0")
@@ -71,8 +97,7 @@ class DuckDBSource:
             raise SourceError(f"source.relation: {self.relation} does not exist in {self.path} "
                               "(run `dbt build` first?)") from None
         except duckdb.Error as exc:
-            raise SourceError(f"source.relation: cannot read {self.relation}: "
-                              f"{str(exc).splitlines()[0]}") from None
+            raise SourceError(f"source.relation: cannot read {self.relation}: {self.error_line(exc)}") from None
         self._columns = [d[0] for d in cur.description]
         return self._columns
 
@@ -95,13 +120,9 @@ class DuckDBSource:
             try:
                 reader = reader_con.execute(sql, params).to_arrow_reader(self.chunk_size)
             except duckdb.Error as exc:
-                raise SourceError(f"source.relation: reading {self.relation} failed: "
-                                  f"{str(exc).splitlines()[0]}") from None
-            for batch in reader:
-                if batch.num_rows == 0:
-                    continue
-                chunk = {name: column.to_pylist() for name, column in zip(batch.schema.names, batch.columns)}
-                yield chunk
+                raise self._read_failed(exc) from None
+            for batch in self._batches(reader):
+                yield {name: column.to_pylist() for name, column in zip(batch.schema.names, batch.columns)}
         finally:
             reader_con.close()
 
@@ -226,8 +247,7 @@ class DuckDBSource:
                 duplicates = self._duplicates(reader_con, *(unexcluded or (where, params)))
                 plan = self._pages(reader_con, where, params) if pages else [(None, [])]
             except duckdb.Error as exc:
-                raise SourceError(f"source.relation: reading {self.relation} failed: "
-                                  f"{str(exc).splitlines()[0]}") from None
+                raise self._read_failed(exc) from None
             seen: set[str] = set()
             custom_data = CUSTOM_DATA_COLUMN in (self._columns or self.columns())
             verify = custom_data   # the first VERIFY_ROWS rows also through the reference
@@ -265,17 +285,23 @@ class DuckDBSource:
             try:
                 return con.execute(sql, params)
             except duckdb.Error as exc:
-                raise SourceError(f"source.relation: reading {self.relation} failed: "
-                                  f"{str(exc).splitlines()[0]}") from None
+                raise self._read_failed(exc) from None
 
-        if ordered_scan:
+        def page_table(order: str):
             # The page's own batch size: with the default (1,000,000 rows) DuckDB reserves
             # Arrow buffers for a million rows per column for every page (59 GB allocated and
             # freed in a 1M-order run against 18.7 GB; fewer page faults, less system time).
-            page = query("").to_arrow_table(self.chunk_size)
+            result = query(order)
+            try:
+                return result.to_arrow_table(self.chunk_size)
+            except (duckdb.Error, pa.ArrowException) as exc:   # e.g. out of memory while converting
+                raise self._read_failed(exc) from None
+
+        if ordered_scan:
+            page = page_table("")
             if not _in_cursor_order(page):
                 del page
-                page = query(self._ready_order()).to_arrow_table(self.chunk_size)
+                page = page_table(self._ready_order())
             batches = page.to_batches(max_chunksize=self.chunk_size)
             del page
             while batches:
@@ -283,8 +309,18 @@ class DuckDBSource:
                 if batch.num_rows:
                     yield batch
             return
-        reader = query(self._ready_order()).to_arrow_reader(self.chunk_size)
-        for batch in reader:
+        yield from self._batches(query(self._ready_order()).to_arrow_reader(self.chunk_size))
+
+    def _batches(self, reader) -> Iterator[pa.RecordBatch]:
+        """The non-empty batches of an Arrow reader over a DuckDB result; a DuckDB error while
+        reading (out of memory, say) becomes the source's one-line error."""
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except (duckdb.Error, pa.ArrowException) as exc:
+                raise self._read_failed(exc) from None
             if batch.num_rows:
                 yield batch
 

@@ -12,6 +12,7 @@ def open_state(config: SyncConfig, source: Source) -> StateStore:
     """The state store for the config; a DuckDB store shares the source's connection."""
     if config.source.type == "duckdb":
         from sync.state.duckdb import DuckDBStateStore
-        return DuckDBStateStore(source.connection, config.state.schema_, config.name)  # type: ignore[attr-defined]
+        return DuckDBStateStore(source.connection, config.state.schema_, config.name,  # type: ignore[attr-defined]
+                                error_line=source.error_line)  # type: ignore[attr-defined]
     from sync.state.bigquery import BigQueryStateStore  # type: ignore[import-not-found]
     return BigQueryStateStore(config, source)

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Callable
 
 import duckdb
 import orjson
 import pyarrow as pa
 
-from sync.errors import LockHeldError
+from sync.errors import LockHeldError, SyncError
 from sync.identifiers import quote, sql_literal
 from sync.locking import holder_alive
 from sync.state.base import (DEAD_LETTER_FIELDS, DEAD_LETTERS, LOCKS, RUNS, SENT_EVENTS, WATERMARKS,
@@ -30,9 +31,18 @@ DDL = {
 }
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class DuckDBStateStore:
-    def __init__(self, con: duckdb.DuckDBPyConnection, schema: str, sync_name: str):
+    def __init__(self, con: duckdb.DuckDBPyConnection, schema: str, sync_name: str,
+                 error_line: Callable[[BaseException], str] = _first_line):
+        """`error_line`: how a DuckDB error of a checkpoint is reported (the source's, which
+        says which settings to change when DuckDB ran out of memory)."""
         self.con = con
+        self.error_line = error_line
         self.schema = schema
         self.sync_name = sync_name
         self.q = {name: f"{quote(schema)}.{quote(name)}" for name in DDL}
@@ -198,6 +208,9 @@ class DuckDBStateStore:
             for view, table in views.items():
                 self.con.register(view, table)
             self.con.execute(";\n".join(script))
+        except duckdb.Error as exc:
+            self._rollback()
+            raise SyncError(self.error_line(exc)) from None
         except BaseException:
             self._rollback()
             raise

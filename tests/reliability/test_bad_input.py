@@ -7,7 +7,7 @@ import socket
 
 import duckdb
 import pytest
-from tests.reliability.conftest import cli
+from tests.reliability.conftest import cli, insert_generated
 from offline_events_fixture import COLUMNS, TOKEN, event_id, insert_rows, make_row, sha, state_rows
 
 DAY = 86400
@@ -104,6 +104,26 @@ def test_renamed_or_missing_column_is_one_line(warehouse, emulator, config_path,
     assert one_error_line(result).startswith(
         f"capi-sync: error: source.relation: analytics.offline_events has no column '{column}' (has: ")
     assert emulator.requests == []
+
+
+def test_a_memory_limit_too_small_for_the_pages_is_one_line_naming_both_settings(warehouse, emulator, config_path,
+                                                                                  now):
+    ids = insert_generated(warehouse, 0, 3000, f"{now - 7200} + i")
+    text = config_path.read_text()
+    config_path.write_text(text.replace("chunk_size: 1000", "chunk_size: 20000\n  memory_limit: 4MB"))
+    result = cli("run", "--config", str(config_path))
+    assert result.returncode == 6
+    line = one_error_line(result)
+    assert line.startswith("capi-sync: error: source.relation: reading analytics.offline_events failed: "
+                           "Out of Memory Error: ")
+    assert line.endswith("(DuckDB ran out of memory: raise source.memory_limit, now 4MB, or lower "
+                         "source.chunk_size, now 20000; docs/sync.md, Memory)")
+    assert emulator.requests == []
+    # Nothing lost: with room for a page, the next run sends every event, once.
+    config_path.write_text(text.replace("chunk_size: 1000", "chunk_size: 20000\n  memory_limit: 256MB"))
+    summary = json.loads(cli("run", "--config", str(config_path), "--json").stdout)
+    assert (summary["status"], summary["events_sent"]) == ("succeeded", 3000)
+    assert sorted(emulator.accepted_event_ids()) == sorted(ids)
 
 
 def config_text(warehouse, url, **replace) -> str:
