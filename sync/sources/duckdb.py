@@ -246,7 +246,7 @@ class DuckDBSource:
                 # the whole read (0.9 s of a 1M-row catch-up run).
                 duplicates = self._duplicates(reader_con, *(unexcluded or (where, params)))
                 plan = self._pages(reader_con, where, params) if pages else [(None, [])]
-            except duckdb.Error as exc:
+            except (duckdb.Error, pa.ArrowException) as exc:   # also converting the scans to Arrow
                 raise self._read_failed(exc) from None
             seen: set[str] = set()
             custom_data = CUSTOM_DATA_COLUMN in (self._columns or self.columns())
