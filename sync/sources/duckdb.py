@@ -54,16 +54,22 @@ def connect(path: str, read_only: bool, memory_limit: str | None = None) -> duck
 _OUT_OF_MEMORY = ("out of memory", "failed to pin block", "failed to allocate")
 
 
-def error_line(exc: BaseException, memory_limit: str | None, chunk_size: int) -> str:
-    """The first line of a DuckDB error; when DuckDB ran out of memory, followed by the two
-    settings that decide how much a run needs (a page of chunk_size rows is held in DuckDB's
-    memory while it is converted, next to the ledger rows not yet checkpointed)."""
+def error_line(exc: BaseException, memory_limit: str | None, chunk_size: int, view: bool = False) -> str:
+    """The first line of a DuckDB error; when DuckDB ran out of memory, followed by the
+    settings that decide how much a run needs: on a table, a page of chunk_size rows is held
+    in DuckDB's memory while it is converted, next to the ledger rows not yet checkpointed;
+    a view (`view`) is evaluated whole at every read, whatever the page size."""
     text = str(exc).strip()
     line = text.splitlines()[0] if text else type(exc).__name__
     if isinstance(exc, duckdb.OutOfMemoryException) or any(s in text.lower() for s in _OUT_OF_MEMORY):
         limit = memory_limit or "DuckDB's default, 80% of RAM"
-        line += (f" (DuckDB ran out of memory: raise source.memory_limit, now {limit}, or lower "
-                 f"source.chunk_size, now {chunk_size}; docs/sync.md, Memory)")
+        if view:
+            line += (f" (DuckDB ran out of memory: raise source.memory_limit, now {limit}; a view is evaluated "
+                     "whole at every read, so at millions of orders build offline_events as a table; "
+                     "docs/sync.md, Memory)")
+        else:
+            line += (f" (DuckDB ran out of memory: raise source.memory_limit, now {limit}, or lower "
+                     f"source.chunk_size, now {chunk_size}; docs/sync.md, Memory)")
     return line
 
 
@@ -82,10 +88,11 @@ class DuckDBSource:
         self._q_relation = quote_relation(self.relation)
         self._q_state = quote(config.state.schema_)
         self._columns: list[str] | None = None
+        self._view = False   # the relation being read is a view (set by read_ready)
 
     def error_line(self, exc: BaseException) -> str:
         """`error_line` with this source's memory settings (the state store reports with it too)."""
-        return error_line(exc, self.memory_limit, self.chunk_size)
+        return error_line(exc, self.memory_limit, self.chunk_size, view=self._view)
 
     def _read_failed(self, exc: BaseException) -> SourceError:
         return SourceError(f"source.relation: reading {self.relation} failed: {self.error_line(exc)}")
@@ -160,9 +167,12 @@ class DuckDBSource:
         row groups). A view is read with one sorted query: paging would evaluate it per page."""
         where, params = self._where(lower_bound, exclude_sent)
         unexcluded = self._where(lower_bound, False) if exclude_sent else None
-        return self._stream_ready(where, params, settings, pages=self._is_table(), unexcluded=unexcluded)
+        table = self._is_table()
+        self._view = not table
+        return self._stream_ready(where, params, settings, pages=table, unexcluded=unexcluded)
 
     def read_event_ids_ready(self, event_ids: list[str], settings: EventSettings) -> Iterator[ReadyChunk]:
+        self._view = not self._is_table()
         return self._stream_ready(' WHERE v."event_id" IN (SELECT unnest(?))', [list(event_ids)], settings,
                                   pages=False)
 

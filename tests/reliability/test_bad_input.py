@@ -126,6 +126,25 @@ def test_a_memory_limit_too_small_for_the_pages_is_one_line_naming_both_settings
     assert sorted(emulator.accepted_event_ids()) == sorted(ids)
 
 
+def test_out_of_memory_reading_a_view_says_it_is_evaluated_whole(warehouse, emulator, config_path, now):
+    insert_generated(warehouse, 0, 3000, f"{now - 7200} + i")
+    con = duckdb.connect(str(warehouse))
+    con.execute("CREATE VIEW analytics.offline_events_view AS SELECT * FROM analytics.offline_events")
+    con.close()
+    text = config_path.read_text().replace("chunk_size: 1000", "chunk_size: 1000\n  memory_limit: 4MB\n"
+                                           "  relation: analytics.offline_events_view")
+    config_path.write_text(text)
+    result = cli("run", "--config", str(config_path))
+    assert result.returncode == 6
+    line = one_error_line(result)
+    assert line.startswith("capi-sync: error: source.relation: reading analytics.offline_events_view failed: "
+                           "Out of Memory Error: ")
+    assert line.endswith("(DuckDB ran out of memory: raise source.memory_limit, now 4MB; a view is evaluated whole "
+                         "at every read, so at millions of orders build offline_events as a table; docs/sync.md, "
+                         "Memory)")
+    assert emulator.requests == []
+
+
 def config_text(warehouse, url, **replace) -> str:
     import textwrap
     return textwrap.dedent(f"""\

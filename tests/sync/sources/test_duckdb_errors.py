@@ -30,3 +30,12 @@ def test_other_errors_are_their_first_line():
     exc = duckdb.CatalogException("Catalog Error: Table with name x does not exist!\nDid you mean y?")
     assert error_line(exc, "32MB", 10000) == "Catalog Error: Table with name x does not exist!"
     assert error_line(duckdb.Error(""), "32MB", 10000) == "Error"
+
+
+def test_out_of_memory_on_a_view_points_to_the_table_not_the_page_size():
+    exc = duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate data of size 16.0 MiB "
+                                      "(481.2 MiB/488.2 MiB used)\n\nPossible solutions: ...")
+    assert error_line(exc, "512MB", 10000, view=True) == (
+        "Out of Memory Error: failed to allocate data of size 16.0 MiB (481.2 MiB/488.2 MiB used) "
+        "(DuckDB ran out of memory: raise source.memory_limit, now 512MB; a view is evaluated whole at every read, "
+        "so at millions of orders build offline_events as a table; docs/sync.md, Memory)")
