@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from sync.config import SyncConfig
 from sync.destination import (ConversionsApiDestination, Delivery, DestinationError, StoppedError, body_tail,
                               request_body)
-from sync.errors import EXIT_OK, SyncError
+from sync.errors import EXIT_OK, SourceError, SyncError
 from sync.events import DAY, MAX_AGE_PHYSICAL_STORE, EventSettings, ReadyChunk, ready_chunk, value_offsets
 from sync.locking import FileLock, holder_id
 from sync.read_ahead import ReadAhead
@@ -277,6 +277,11 @@ class SyncRun:
                     self._checkpoint(force=True)
                     if summary.watermark_after is not None:
                         state.prune_ledger(summary.watermark_after - self.config.cursor.lookback - DAY)
+                except SyncError as exc:
+                    # Reported in the summary (with --json too) like any error of the run; the
+                    # events not recorded are sent again by the next run, with the same event_id.
+                    self._set_error(exc)
+                    summary.status = "failed"
                 finally:
                     if self._record is not None:
                         record = self._record
@@ -359,7 +364,14 @@ class SyncRun:
         """One state transaction: ledger rows, dead letters, resolutions, watermark."""
         log.debug("checkpoint: writing %d sent events, %d dead letters, watermark %s",
                   checkpoint.sent_count, len(checkpoint.dead_letters), checkpoint.watermark)
-        self._state.checkpoint(self.run_id, self.config.cursor.column, checkpoint, utcnow())
+        try:
+            self._state.checkpoint(self.run_id, self.config.cursor.column, checkpoint, utcnow())
+        except Exception as exc:
+            # Not recorded: those events are re-sent by the next run (same event_id).
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            message = f"state: could not record a checkpoint of {checkpoint.sent_count} sent events: {first}"
+            # a SyncError keeps its kind (and exit code): e.g. DuckDB out of its memory_limit
+            raise (type(exc)(message) if type(exc) in (SyncError, SourceError) else SyncError(message)) from None
         log.debug("checkpoint: committed %d sent events", checkpoint.sent_count)
 
     def _finish_commit(self) -> None:
@@ -367,12 +379,9 @@ class SyncRun:
         self._commit = self._commit_checkpoint = None
         try:
             future.result()
-        except Exception as exc:
-            # Not recorded: those events are re-sent by the next run (same event_id).
+        except Exception:
             self._committing_batches = 0
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise SyncError(f"state: could not record a checkpoint of {checkpoint.sent_count} "
-                            f"sent events: {first}") from None
+            raise   # a SyncError from _write
         self._committed(checkpoint)
 
     def _committed(self, checkpoint: Checkpoint) -> None:

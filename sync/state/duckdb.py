@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Callable
 
 import duckdb
 import orjson
 import pyarrow as pa
 
-from sync.errors import LockHeldError, SyncError
+from sync.errors import LockHeldError, SourceError
 from sync.identifiers import quote, sql_literal
 from sync.locking import holder_alive
 from sync.state.base import (DEAD_LETTER_FIELDS, DEAD_LETTERS, LOCKS, RUNS, SENT_EVENTS, WATERMARKS,
@@ -36,6 +37,18 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _reported(method):
+    """A DuckDB error of a state operation becomes one line, `state: ...`, with the source's
+    exit code (the state lives in the source's DuckDB file, under its memory_limit)."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except duckdb.Error as exc:
+            raise SourceError(f"state: {self.error_line(exc)}") from None
+    return wrapper
+
+
 class DuckDBStateStore:
     def __init__(self, con: duckdb.DuckDBPyConnection, schema: str, sync_name: str,
                  error_line: Callable[[BaseException], str] = _first_line):
@@ -49,12 +62,14 @@ class DuckDBStateStore:
 
     # --- tables ---------------------------------------------------------------------------
 
+    @_reported
     def tables_exist(self) -> bool:
         rows = self.con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
             [self.schema]).fetchall()
         return set(DDL) <= {r[0] for r in rows}
 
+    @_reported
     def ensure_tables(self) -> None:
         """Create the schema and tables if missing (idempotent, one transaction)."""
         if self.tables_exist():
@@ -82,6 +97,7 @@ class DuckDBStateStore:
 
     # --- watermark -------------------------------------------------------------------------
 
+    @_reported
     def read_watermark(self) -> int | None:
         row = self.con.execute(f"SELECT max(watermark) FROM {self.q[WATERMARKS]} WHERE sync_name = ?",
                                [self.sync_name]).fetchone()
@@ -89,6 +105,7 @@ class DuckDBStateStore:
 
     # --- lock ------------------------------------------------------------------------------
 
+    @_reported
     def acquire_lock(self, run_id: str, holder: str, now: dt.datetime, lease_seconds: int,
                      exclusive_os_lock: bool) -> dict | None:
         def body():
@@ -112,11 +129,13 @@ class DuckDBStateStore:
             return stale
         return self._transaction(body)
 
+    @_reported
     def heartbeat(self, run_id: str, now: dt.datetime, lease_seconds: int) -> None:
         self.con.execute(f"UPDATE {self.q[LOCKS]} SET heartbeat_at = ?, expires_at = ? "
                          "WHERE sync_name = ? AND run_id = ?",
                          [now, now + dt.timedelta(seconds=lease_seconds), self.sync_name, run_id])
 
+    @_reported
     def release_lock(self, run_id: str) -> None:
         self.con.execute(f"DELETE FROM {self.q[LOCKS]} WHERE sync_name = ? AND run_id = ?",
                          [self.sync_name, run_id])
@@ -131,9 +150,11 @@ class DuckDBStateStore:
                 run.dead_lettered, orjson.dumps(run.fbtrace_ids).decode(), run.watermark_before,
                 run.watermark_after, run.error]
 
+    @_reported
     def start_run(self, run: RunRecord) -> None:
         self.con.execute(f"INSERT INTO {self.q[RUNS]} VALUES ({', '.join('?' * 17)})", self._run_values(run))
 
+    @_reported
     def finish_run(self, run: RunRecord) -> None:
         values = self._run_values(run)
         self._transaction(lambda: [
@@ -141,10 +162,12 @@ class DuckDBStateStore:
             self.con.execute(f"INSERT INTO {self.q[RUNS]} VALUES ({', '.join('?' * 17)})", values),
         ])
 
+    @_reported
     def mark_abandoned(self, run_id: str, now: dt.datetime, reason: str) -> None:
         self.con.execute(f"UPDATE {self.q[RUNS]} SET status = 'abandoned', ended_at = coalesce(ended_at, ?), "
                          "error = ? WHERE run_id = ? AND status = 'running'", [now, reason, run_id])
 
+    @_reported
     def last_runs(self, limit: int = 10) -> list[dict]:
         cur = self.con.execute(f"SELECT * FROM {self.q[RUNS]} WHERE sync_name = ? "
                                "ORDER BY started_at DESC LIMIT ?", [self.sync_name, limit])
@@ -210,7 +233,7 @@ class DuckDBStateStore:
             self.con.execute(";\n".join(script))
         except duckdb.Error as exc:
             self._rollback()
-            raise SyncError(self.error_line(exc)) from None
+            raise SourceError(self.error_line(exc)) from None
         except BaseException:
             self._rollback()
             raise
@@ -221,6 +244,7 @@ class DuckDBStateStore:
                 except duckdb.Error:
                     pass
 
+    @_reported
     def prune_ledger(self, older_than: int) -> int:
         """Forget ledger entries with event_time < older_than (outside every future read)."""
         row = self.con.execute(f"DELETE FROM {self.q[SENT_EVENTS]} WHERE sync_name = ? AND event_time < ?",
@@ -229,6 +253,7 @@ class DuckDBStateStore:
 
     # --- dead letters ----------------------------------------------------------------------
 
+    @_reported
     def dead_letters(self, event_ids: list[str] | None = None, include_resolved: bool = False,
                      limit: int | None = None) -> list[dict]:
         sql = f"SELECT * FROM {self.q[DEAD_LETTERS]} WHERE sync_name = ?"
@@ -246,6 +271,7 @@ class DuckDBStateStore:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
 
+    @_reported
     def dead_letter_count(self) -> int:
         return self.con.execute(f"SELECT count(*) FROM {self.q[DEAD_LETTERS]} WHERE sync_name = ? "
                                 "AND resolved_at IS NULL", [self.sync_name]).fetchone()[0]

@@ -8,7 +8,9 @@ import socket
 import duckdb
 import pytest
 from tests.reliability.conftest import cli, insert_generated
-from offline_events_fixture import COLUMNS, TOKEN, event_id, insert_rows, make_row, sha, state_rows
+from offline_events_fixture import COLUMNS, TOKEN, event_id, insert_rows, make_row, sha, state_rows, write_config
+
+from sync.state.duckdb import DDL
 
 DAY = 86400
 USER_KEYS = ("em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id")
@@ -143,6 +145,39 @@ def test_out_of_memory_reading_a_view_says_it_is_evaluated_whole(warehouse, emul
                          "at every read, so at millions of orders build offline_events as a table; docs/sync.md, "
                          "Memory)")
     assert emulator.requests == []
+
+
+def test_a_ledger_that_cannot_be_written_fails_the_run_in_one_line_and_loses_nothing(tmp_path, warehouse, emulator,
+                                                                                    now):
+    ids = insert_generated(warehouse, 0, 1000, f"{now - 7200} + i")
+    con = duckdb.connect(str(warehouse))
+    con.execute("CREATE SCHEMA capi_sync")
+    for table, columns in DDL.items():
+        if table == "sent_events":   # a ledger that refuses every row
+            columns = columns.replace("event_id VARCHAR NOT NULL", "event_id VARCHAR NOT NULL CHECK (length(event_id) < 5)")
+        con.execute(f"CREATE TABLE capi_sync.{table} ({columns})")
+    con.close()
+    config = write_config(tmp_path, warehouse, emulator.url, extra="state:\n  checkpoint_every_batches: 2\n")
+    result = cli("run", "--config", str(config), "--json")
+    assert result.returncode == 6
+    line = one_error_line(result)
+    assert line.startswith("capi-sync: error: state: could not record a checkpoint of ")
+    assert line.endswith(" sent events: Constraint Error: CHECK constraint failed on table sent_events with "
+                         "expression CHECK((length(event_id) < 5))")
+    summary = json.loads(result.stdout)   # the summary is printed all the same
+    assert (summary["status"], summary["exit_code"], summary["watermark_after"]) == ("failed", 6, None)
+    assert summary["error"] == line.removeprefix("capi-sync: error: ")
+    sent = emulator.accepted_event_ids()
+    assert sent and set(sent) <= set(ids)
+    assert state_rows(warehouse, "sent_events") == [] and state_rows(warehouse, "sync_watermarks") == []
+    # Nothing lost: with the ledger fixed, the next run sends every event (those already sent
+    # again, with the same event_id) and records them.
+    con = duckdb.connect(str(warehouse))
+    con.execute("DROP TABLE capi_sync.sent_events")
+    con.close()
+    again = json.loads(cli("run", "--config", str(config), "--json").stdout)
+    assert (again["status"], again["events_sent"]) == ("succeeded", 1000)
+    assert sorted(r["event_id"] for r in state_rows(warehouse, "sent_events")) == sorted(ids)
 
 
 def config_text(warehouse, url, **replace) -> str:

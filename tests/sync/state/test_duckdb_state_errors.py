@@ -8,7 +8,7 @@ import hashlib
 import duckdb
 import pytest
 
-from sync.errors import SyncError
+from sync.errors import SourceError
 from sync.sources.duckdb import error_line
 from sync.state.base import Checkpoint
 from sync.state.duckdb import DuckDBStateStore
@@ -27,10 +27,11 @@ def test_a_checkpoint_larger_than_the_memory_limit_is_one_line_and_rolled_back(t
     store.checkpoint("run-1", "event_time", Checkpoint.of_sent(ids(10), list(range(10)), ["t"] * 10,
                                                                watermark=10), AT)
     n = 100_000
-    with pytest.raises(SyncError) as failed:
+    with pytest.raises(SourceError) as failed:
         store.checkpoint("run-1", "event_time", Checkpoint.of_sent(ids(n), list(range(n)), ["t"] * n,
                                                                    watermark=n), AT)
     message = str(failed.value)
+    assert failed.value.exit_code == 6   # a source problem: the DuckDB file's memory_limit
     assert "\n" not in message
     assert message.endswith("(DuckDB ran out of memory: raise source.memory_limit, now 2MB, or lower "
                             "source.chunk_size, now 1000; docs/sync.md, Memory)")
@@ -44,7 +45,18 @@ def test_without_a_wording_the_first_line_of_the_error(tmp_path):
     store = DuckDBStateStore(con, "capi_sync", "s")
     store.ensure_tables()
     con.execute("DROP TABLE capi_sync.sent_events")
-    with pytest.raises(SyncError) as failed:
+    with pytest.raises(SourceError) as failed:
         store.checkpoint("run-1", "event_time", Checkpoint.of_sent(ids(3), [1, 2, 3], ["t"] * 3), AT)
     assert str(failed.value).startswith("Catalog Error: Table with name sent_events does not exist!")
     assert "\n" not in str(failed.value)
+
+
+def test_any_state_operation_that_fails_in_duckdb_is_one_line_with_the_source_exit_code(tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    store = DuckDBStateStore(con, "capi_sync", "s", error_line=lambda exc: "worded: " + str(exc).splitlines()[0])
+    store.ensure_tables()
+    con.execute("DROP TABLE capi_sync.sync_runs")
+    with pytest.raises(SourceError) as failed:
+        store.last_runs()
+    assert str(failed.value).startswith("state: worded: Catalog Error: Table with name sync_runs does not exist!")
+    assert failed.value.exit_code == 6
