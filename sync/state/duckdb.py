@@ -52,7 +52,7 @@ def _reported(method):
 class DuckDBStateStore:
     def __init__(self, con: duckdb.DuckDBPyConnection, schema: str, sync_name: str,
                  error_line: Callable[[BaseException], str] = _first_line):
-        """`error_line`: how a DuckDB error of a checkpoint is reported (the source's, which
+        """`error_line`: how a DuckDB error of a state operation is worded (the source's, which
         says which settings to change when DuckDB ran out of memory)."""
         self.con = con
         self.error_line = error_line
