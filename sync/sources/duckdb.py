@@ -44,9 +44,9 @@ def connect(path: str, read_only: bool, memory_limit: str | None = None) -> duck
             who = f"process {pid.group(1)}" if pid else "another process"
             raise LockHeldError(f"the DuckDB file {path} is in use by {who} (a dbt build or another "
                                 "sync?); run again when it has finished; nothing was sent") from None
-        raise SourceError(f"cannot open DuckDB file {path}: {text.splitlines()[0]}") from None
+        raise SourceError(f"cannot open DuckDB file {path}: {first_line(exc)}") from None
     except duckdb.Error as exc:
-        raise SourceError(f"cannot open DuckDB file {path}: {str(exc).splitlines()[0]}") from None
+        raise SourceError(f"cannot open DuckDB file {path}: {first_line(exc)}") from None
 
 
 # How DuckDB words running out of its memory_limit (an OutOfMemoryException, or one wrapped
@@ -54,14 +54,19 @@ def connect(path: str, read_only: bool, memory_limit: str | None = None) -> duck
 _OUT_OF_MEMORY = ("out of memory", "failed to pin block", "failed to allocate")
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's text (DuckDB adds hints and context on further lines)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def error_line(exc: BaseException, memory_limit: str | None, chunk_size: int, view: bool = False) -> str:
     """The first line of a DuckDB error; when DuckDB ran out of memory, followed by the
     settings that decide how much a run needs: on a table, a page of chunk_size rows is held
     in DuckDB's memory while it is converted, next to the ledger rows not yet checkpointed;
     a view (`view`) is evaluated whole at every read, whatever the page size."""
-    text = str(exc).strip()
-    line = text.splitlines()[0] if text else type(exc).__name__
-    if isinstance(exc, duckdb.OutOfMemoryException) or any(s in text.lower() for s in _OUT_OF_MEMORY):
+    line = first_line(exc)
+    if isinstance(exc, duckdb.OutOfMemoryException) or any(s in str(exc).lower() for s in _OUT_OF_MEMORY):
         limit = memory_limit or "DuckDB's default, 80% of RAM"
         if view:
             line += (f" (DuckDB ran out of memory: raise source.memory_limit, now {limit}; a view is evaluated "

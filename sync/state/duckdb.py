@@ -12,6 +12,7 @@ import pyarrow as pa
 from sync.errors import LockHeldError, SourceError
 from sync.identifiers import quote, sql_literal
 from sync.locking import holder_alive
+from sync.sources.duckdb import first_line
 from sync.state.base import (DEAD_LETTER_FIELDS, DEAD_LETTERS, LOCKS, RUNS, SENT_EVENTS, WATERMARKS,
                              Checkpoint, RunRecord)
 
@@ -32,11 +33,6 @@ DDL = {
 }
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _reported(method):
     """A DuckDB error of a state operation becomes one line, `state: ...`, with the source's
     exit code (the state lives in the source's DuckDB file, under its memory_limit)."""
@@ -51,7 +47,7 @@ def _reported(method):
 
 class DuckDBStateStore:
     def __init__(self, con: duckdb.DuckDBPyConnection, schema: str, sync_name: str,
-                 error_line: Callable[[BaseException], str] = _first_line):
+                 error_line: Callable[[BaseException], str] = first_line):
         """`error_line`: how a DuckDB error of a state operation is worded (the source's, which
         says which settings to change when DuckDB ran out of memory)."""
         self.con = con
