@@ -108,43 +108,35 @@ def test_renamed_or_missing_column_is_one_line(warehouse, emulator, config_path,
     assert emulator.requests == []
 
 
-def test_a_memory_limit_too_small_for_the_pages_is_one_line_naming_both_settings(warehouse, emulator, config_path,
-                                                                                  now):
+MEMORY_HINT = {
+    "offline_events": "raise source.memory_limit, now 4MB, or lower source.chunk_size, now 20000",
+    # a view is evaluated whole: the page size does not help
+    "offline_events_view": "raise source.memory_limit, now 4MB; a view is evaluated whole at every read, so at "
+                           "millions of orders build offline_events as a table",
+}
+
+
+@pytest.mark.parametrize("relation", list(MEMORY_HINT))
+def test_a_memory_limit_too_small_is_one_line_naming_what_to_change(warehouse, emulator, config_path, now, relation):
     ids = insert_generated(warehouse, 0, 3000, f"{now - 7200} + i")
-    text = config_path.read_text()
-    config_path.write_text(text.replace("chunk_size: 1000", "chunk_size: 20000\n  memory_limit: 4MB"))
-    result = cli("run", "--config", str(config_path))
-    assert result.returncode == 6
-    line = one_error_line(result)
-    assert line.startswith("capi-sync: error: source.relation: reading analytics.offline_events failed: "
-                           "Out of Memory Error: ")
-    assert line.endswith("(DuckDB ran out of memory: raise source.memory_limit, now 4MB, or lower "
-                         "source.chunk_size, now 20000; docs/sync.md, Memory)")
-    assert emulator.requests == []
-    # Nothing lost: with room for a page, the next run sends every event, once.
-    config_path.write_text(text.replace("chunk_size: 1000", "chunk_size: 20000\n  memory_limit: 256MB"))
-    summary = json.loads(cli("run", "--config", str(config_path), "--json").stdout)
-    assert (summary["status"], summary["events_sent"]) == ("succeeded", 3000)
-    assert sorted(emulator.accepted_event_ids()) == sorted(ids)
-
-
-def test_out_of_memory_reading_a_view_says_it_is_evaluated_whole(warehouse, emulator, config_path, now):
-    insert_generated(warehouse, 0, 3000, f"{now - 7200} + i")
     con = duckdb.connect(str(warehouse))
     con.execute("CREATE VIEW analytics.offline_events_view AS SELECT * FROM analytics.offline_events")
     con.close()
-    text = config_path.read_text().replace("chunk_size: 1000", "chunk_size: 1000\n  memory_limit: 4MB\n"
-                                           "  relation: analytics.offline_events_view")
+    text = config_path.read_text().replace("chunk_size: 1000", f"chunk_size: 20000\n  relation: analytics.{relation}"
+                                                                "\n  memory_limit: 4MB")
     config_path.write_text(text)
     result = cli("run", "--config", str(config_path))
     assert result.returncode == 6
     line = one_error_line(result)
-    assert line.startswith("capi-sync: error: source.relation: reading analytics.offline_events_view failed: "
+    assert line.startswith(f"capi-sync: error: source.relation: reading analytics.{relation} failed: "
                            "Out of Memory Error: ")
-    assert line.endswith("(DuckDB ran out of memory: raise source.memory_limit, now 4MB; a view is evaluated whole "
-                         "at every read, so at millions of orders build offline_events as a table; docs/sync.md, "
-                         "Memory)")
+    assert line.endswith(f"(DuckDB ran out of memory: {MEMORY_HINT[relation]}; docs/sync.md, Memory)")
     assert emulator.requests == []
+    # Nothing lost: with room, the next run sends every event, once.
+    config_path.write_text(text.replace("memory_limit: 4MB", "memory_limit: 256MB"))
+    summary = json.loads(cli("run", "--config", str(config_path), "--json").stdout)
+    assert (summary["status"], summary["events_sent"]) == ("succeeded", 3000)
+    assert sorted(emulator.accepted_event_ids()) == sorted(ids)
 
 
 def test_a_ledger_that_cannot_be_written_fails_the_run_in_one_line_and_loses_nothing(tmp_path, warehouse, emulator,
