@@ -52,6 +52,9 @@ def connect(path: str, read_only: bool, memory_limit: str | None = None) -> duck
 # How DuckDB words running out of its memory_limit (an OutOfMemoryException, or one wrapped
 # by a failed commit: "TransactionContext Error: Failed to commit: failed to pin block ...").
 _OUT_OF_MEMORY = ("out of memory", "failed to pin block", "failed to allocate")
+# What reading a DuckDB result can raise: DuckDB's own errors, and pyarrow's when DuckDB fails
+# while converting the result to Arrow.
+_READ_ERRORS = (duckdb.Error, pa.ArrowException)
 
 
 def first_line(exc: BaseException) -> str:
@@ -261,7 +264,7 @@ class DuckDBSource:
                 # the whole read (0.9 s of a 1M-row catch-up run).
                 duplicates = self._duplicates(reader_con, *(unexcluded or (where, params)))
                 plan = self._pages(reader_con, where, params) if pages else [(None, [])]
-            except (duckdb.Error, pa.ArrowException) as exc:   # also converting the scans to Arrow
+            except _READ_ERRORS as exc:
                 raise self._read_failed(exc) from None
             seen: set[str] = set()
             custom_data = CUSTOM_DATA_COLUMN in (self._columns or self.columns())
@@ -309,7 +312,7 @@ class DuckDBSource:
             result = query(order)
             try:
                 return result.to_arrow_table(self.chunk_size)
-            except (duckdb.Error, pa.ArrowException) as exc:   # e.g. out of memory while converting
+            except _READ_ERRORS as exc:
                 raise self._read_failed(exc) from None
 
         if ordered_scan:
@@ -334,7 +337,7 @@ class DuckDBSource:
                 batch = reader.read_next_batch()
             except StopIteration:
                 return
-            except (duckdb.Error, pa.ArrowException) as exc:
+            except _READ_ERRORS as exc:
                 raise self._read_failed(exc) from None
             if batch.num_rows:
                 yield batch
