@@ -4,9 +4,10 @@
 
 For each size: sample data -> dbt with `offline_events_materialization: table` (seed, run,
 then the full `dbt build`, timed) and a view of the same compiled SQL -> payload building
-(sync path vs the facebook-business SDK) -> `capi-sync run` end to end to a counting sink
-on the table and on the view (events/s, peak RSS) -> incremental runs (nothing new;
-10,000 new orders, after a timed `dbt run`).
+(sync path vs the facebook-business SDK, in `--repeat` alternating pairs) -> `capi-sync run`
+end to end to a counting sink on the table (`--repeat` runs) and on the view (events/s, peak
+RSS) -> incremental runs (nothing new; 10,000 new orders, after a timed `dbt run`). Repeated
+measurements report the median run with the range of all.
 Once, on the smallest size: latency-bound runs (emulator +200 ms, concurrency 1/4/8) and a
 pyinstrument profile. Writes bench/results/<stamp>.json, bench/results/latest.json,
 docs/benchmarks.md and docs/benchmarks.svg.
@@ -36,6 +37,26 @@ LATENCY_MS = 200
 LATENCY_CONCURRENCY = (1, 4, 8)
 LATENCY_WAVES = 30   # rounds of `concurrency` requests per run (ramp-up and the last round weigh 1/30)
 TABLE_STATE, VIEW_STATE = "capi_sync_table", "capi_sync_view"
+# Fields of every repeat kept next to the median run (the rest is the median run's own).
+REPEAT_FIELDS = ("events_per_second", "events_per_second_with_read", "run_seconds", "process_seconds",
+                 "peak_rss_mib", "events_sent", "events", "error")
+
+
+def median_of(runs: list[dict], key: str = "events_per_second") -> dict:
+    """The run with the median `key` (the lower middle of an even count), with every run's
+    numbers under "repeats" (in the order they ran), the range of `key` and the highest peak
+    RSS. A failed run (an error, or no `key`) is returned itself: no number is made up."""
+    failed = [r for r in runs if r.get("error") or r.get(key) is None]
+    chosen = dict(failed[0] if failed else sorted(runs, key=lambda r: r[key])[(len(runs) - 1) // 2])
+    if len(runs) > 1:
+        chosen["repeats"] = [{f: r[f] for f in REPEAT_FIELDS if r.get(f) is not None} for r in runs]
+        values = [r[key] for r in runs if r.get(key) is not None]
+        if values:
+            chosen[f"{key}_range"] = [min(values), max(values)]
+        rss = [r["peak_rss_mib"] for r in runs if r.get("peak_rss_mib") is not None]
+        if rss:
+            chosen["peak_rss_mib_max"] = max(rss)
+    return chosen
 
 
 def machine() -> dict:
@@ -114,11 +135,8 @@ def bench_size(orders: int, args, first: bool) -> dict:
     path = Path(meta["duckdb_path"])
     view, table = workload.VIEW, workload.TABLE
 
-    # 1. payload building: the sync's path (events written in SQL) and the Python reference
-    step(out, "payload_sync_table", payload.measure, str(path), table)
-    step(out, "payload_sync_view", payload.measure, str(path), view)
-    step(out, "payload_reference_table", payload.measure, str(path), table, path="python")
-
+    # 1. payload building: the sync's path (events written in SQL) against the SDK, in
+    # alternating pairs (`--repeat`), then the sync's path on the view and the Python reference
     def sdk():
         import duckdb
         con = duckdb.connect(str(path), read_only=True)
@@ -126,7 +144,24 @@ def bench_size(orders: int, args, first: bool) -> dict:
             return sdk_baseline.measure(con, table, min(orders, args.sdk_orders))
         finally:
             con.close()
-    step(out, "payload_sdk", sdk)
+
+    pairs: list[tuple[dict, dict]] = []
+
+    def pair():
+        pairs.append((payload.measure(str(path), table), sdk()))
+        return {"sync_events_per_second": pairs[-1][0].get("events_per_second"),
+                "sdk_events_per_second": pairs[-1][1].get("events_per_second")}
+    for i in range(args.repeat):
+        step(out, f"payload_pair_{i + 1}", pair)
+    if pairs:
+        out["payload_sync_table"] = median_of([p[0] for p in pairs])
+        out["payload_sdk"] = median_of([p[1] for p in pairs])
+        ratios = [round(a["events_per_second"] / b["events_per_second"], 2) for a, b in pairs
+                  if a.get("events_per_second") and b.get("events_per_second")]
+        if ratios:
+            out["payload_ratio"] = {"pairs": ratios, "median": sorted(ratios)[(len(ratios) - 1) // 2]}
+    step(out, "payload_sync_view", payload.measure, str(path), view)
+    step(out, "payload_reference_table", payload.measure, str(path), table, path="python")
     if first:
         def identical():
             sample = make_sample(path, table, "bench.identity_sample", orders)   # every event
@@ -142,8 +177,11 @@ def bench_size(orders: int, args, first: bool) -> dict:
             from bench.profile_sync import profile_run
             step(out, "profile_table", profile_run, path, table, sink, RESULTS / f"profile-{orders}-table.txt")
         ml, view_ml = args.memory_limit or None, args.view_memory_limit or None
-        step(out, "e2e_table", cli_run, path, table, sink, timeout=args.step_timeout, label="e2e-table",
-             memory_limit=ml, **on_table)
+        # `--repeat` first runs (each drops the state first); the last one's state is the
+        # history of the incremental runs below
+        step(out, "e2e_table", lambda: median_of([
+            cli_run(path, table, sink, timeout=args.step_timeout, label="e2e-table", memory_limit=ml, **on_table)
+            for _ in range(args.repeat)]))
         step(out, "incremental_table_nothing_new", cli_run, path, table, sink, timeout=args.step_timeout,
              fresh=False, label="inc-table-none", memory_limit=ml, **on_table)
         step(out, "e2e_view", cli_run, path, view, sink, timeout=args.step_timeout, label="e2e-view",
@@ -205,13 +243,19 @@ def main(argv: list[str] | None = None) -> int:
                              "1M-order view fails with an out-of-memory error even at 1GB)")
     parser.add_argument("--before", default=str(RESULTS / "20261122T131341Z.json"),
                         help="an earlier results file shown as the 'before' column")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of the end-to-end run on the table and of the payload/SDK pair per size; the "
+                             "median is reported with the range (default 3)")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--no-docs", action="store_true", help="write the results JSON only")
     args = parser.parse_args(argv)
     sizes = sorted(int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip())
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
 
     started = dt.datetime.now(dt.timezone.utc)
     results = {"command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+               "repeat": args.repeat,
                "started_at": started.isoformat(timespec="seconds"), "git_commit": git_commit(),
                "machine": machine(), "load_average_at_start": os.getloadavg(), "memory_limit": args.memory_limit or None,
                "view_memory_limit": args.view_memory_limit or None,
