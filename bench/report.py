@@ -169,7 +169,9 @@ def render_markdown(results: dict, source: str) -> str:
            "```", "",
            "Workloads are generated into `data/bench/<orders>/warehouse.duckdb` (about 3 lines per order, "
            "60 days); `--reuse` skips regenerating them when they were built with the same dbt project (a digest of its "
-           "models, macros, seeds and tests). Every step has a timeout.", "",
+           "models, macros, seeds and tests). Every step has a timeout. `--repeat N` (default 3) runs the end-to-end "
+           "run on the table and the payload/SDK pair N times per size: the tables show the median run, the range "
+           "and every run, and peak RSS is judged on the highest run.", "",
            "## This run", "",
            f"- command: `{results['command']}`",
            f"- date: {results['started_at']} (UTC), {results.get('seconds')} s in all; git commit {results.get('git_commit')}",
