@@ -16,6 +16,13 @@ EXIT_LOCKED = 5
 EXIT_SOURCE = 6
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's text (DuckDB and others add hints and context on further
+    lines), or the error's type name when it has no text."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class SyncError(Exception):
     """A problem the user can act on; its message is one line, safe to print."""
 

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from sync.config import SyncConfig
 from sync.destination import (ConversionsApiDestination, Delivery, DestinationError, StoppedError, body_tail,
                               request_body)
-from sync.errors import EXIT_OK, SourceError, SyncError
+from sync.errors import EXIT_OK, SourceError, SyncError, first_line
 from sync.events import DAY, MAX_AGE_PHYSICAL_STORE, EventSettings, ReadyChunk, ready_chunk, value_offsets
 from sync.locking import FileLock, holder_id
 from sync.read_ahead import ReadAhead
@@ -368,8 +368,7 @@ class SyncRun:
             self._state.checkpoint(self.run_id, self.config.cursor.column, checkpoint, utcnow())
         except Exception as exc:
             # Not recorded: those events are re-sent by the next run (same event_id).
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            message = f"state: could not record a checkpoint of {checkpoint.sent_count} sent events: {first}"
+            message = f"state: could not record a checkpoint of {checkpoint.sent_count} sent events: {first_line(exc)}"
             # a SyncError keeps its kind (and exit code): e.g. DuckDB out of its memory_limit
             raise (type(exc)(message) if type(exc) in (SyncError, SourceError) else SyncError(message)) from None
         log.debug("checkpoint: committed %d sent events", checkpoint.sent_count)

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sync.config import SyncConfig
-from sync.errors import LockHeldError, SourceError
+from sync.errors import LockHeldError, SourceError, first_line
 from sync.events import (COPIES_COLUMN, REQUIRED_COLUMNS, EventSettings, ReadyChunk, build_events,
                          invalid_hash_message)
 from sync.identifiers import quote, quote_relation
@@ -55,12 +55,6 @@ _OUT_OF_MEMORY = ("out of memory", "failed to pin block", "failed to allocate")
 # What reading a DuckDB result can raise: DuckDB's own errors, and pyarrow's when DuckDB fails
 # while converting the result to Arrow.
 _READ_ERRORS = (duckdb.Error, pa.ArrowException)
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an error's text (DuckDB adds hints and context on further lines)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def error_line(exc: BaseException, memory_limit: str | None, chunk_size: int, view: bool = False) -> str:

@@ -9,10 +9,9 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from sync.errors import LockHeldError, SourceError
+from sync.errors import LockHeldError, SourceError, first_line
 from sync.identifiers import quote, sql_literal
 from sync.locking import holder_alive
-from sync.sources.duckdb import first_line
 from sync.state.base import (DEAD_LETTER_FIELDS, DEAD_LETTERS, LOCKS, RUNS, SENT_EVENTS, WATERMARKS,
                              Checkpoint, RunRecord)
 
