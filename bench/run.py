@@ -42,12 +42,17 @@ REPEAT_FIELDS = ("events_per_second", "events_per_second_with_read", "run_second
                  "peak_rss_mib", "events_sent", "events", "error")
 
 
+def lower_median(values: list, key=None):
+    """The middle value (the lower middle of an even count), by `key` when given."""
+    return sorted(values, key=key)[(len(values) - 1) // 2]
+
+
 def median_of(runs: list[dict], key: str = "events_per_second") -> dict:
-    """The run with the median `key` (the lower middle of an even count), with every run's
-    numbers under "repeats" (in the order they ran), the range of `key` and the highest peak
-    RSS. A failed run (an error, or no `key`) is returned itself: no number is made up."""
+    """The run with the median `key` (`lower_median`), with every run's numbers under
+    "repeats" (in the order they ran), the range of `key` and the highest peak RSS. A failed
+    run (an error, or no `key`) is returned itself: no number is made up."""
     failed = [r for r in runs if r.get("error") or r.get(key) is None]
-    chosen = dict(failed[0] if failed else sorted(runs, key=lambda r: r[key])[(len(runs) - 1) // 2])
+    chosen = dict(failed[0] if failed else lower_median(runs, key=lambda r: r[key]))
     if len(runs) > 1:
         chosen["repeats"] = [{f: r[f] for f in REPEAT_FIELDS if r.get(f) is not None} for r in runs]
         values = [r[key] for r in runs if r.get(key) is not None]
@@ -159,7 +164,7 @@ def bench_size(orders: int, args, first: bool) -> dict:
         ratios = [round(a["events_per_second"] / b["events_per_second"], 2) for a, b in pairs
                   if a.get("events_per_second") and b.get("events_per_second")]
         if ratios:
-            out["payload_ratio"] = {"pairs": ratios, "median": sorted(ratios)[(len(ratios) - 1) // 2]}
+            out["payload_ratio"] = {"pairs": ratios, "median": lower_median(ratios)}
     step(out, "payload_sync_view", payload.measure, str(path), view)
     step(out, "payload_reference_table", payload.measure, str(path), table, path="python")
     if first:
