@@ -17,11 +17,14 @@ import pyarrow.compute as pc
 
 from sync.config import SyncConfig
 from sync.errors import LockHeldError, SourceError, first_line
-from sync.events import (COPIES_COLUMN, REQUIRED_COLUMNS, EventSettings, ReadyChunk, build_events,
-                         invalid_hash_message)
+from sync.events import (COPIES_COLUMN, REQUIRED_COLUMNS, USER_DATA_COLUMNS, EventSettings, ReadyChunk,
+                         build_events, invalid_hash_message)
 from sync.identifiers import quote, quote_relation
 from sync.sources.base import CURSOR_KEY, Chunk, require_columns, required_columns_sql
-from sync.sources.duckdb_event_json import CUSTOM_DATA_COLUMN, JSON_COLUMN, RAW_COLUMN, bad_hashes, ready_select
+from sync.sources.duckdb_event_json import (CUSTOM_COLUMN, CUSTOM_DATA_COLUMN, HEAD_COLUMN, JSON_COLUMN, RAW_COLUMN,
+                                           SMALL_COLUMN, SMALL_COLUMNS, USER_DATA_COLUMN, USER_DATA_JSON_COLUMN,
+                                           bad_hashes, ldu_suffix, ready_select, stored_select)
+from sync.sources.user_data_check import all_hashed_user_data
 from sync.state.base import DEAD_LETTERS, SENT_EVENTS
 
 _PID = re.compile(r"PID (\d+)")
@@ -261,22 +264,72 @@ class DuckDBSource:
             except _READ_ERRORS as exc:
                 raise self._read_failed(exc) from None
             seen: set[str] = set()
-            custom_data = CUSTOM_DATA_COLUMN in (self._columns or self.columns())
+            columns = self._columns or self.columns()
+            custom_data = CUSTOM_DATA_COLUMN in columns
             verify = custom_data   # the first VERIFY_ROWS rows also through the reference
+            # A table that stores user_data too is read without its hashed columns; the first
+            # such page is also read the exact way and the two compared (`_compare_pages`).
+            stored = pages and custom_data and USER_DATA_JSON_COLUMN in columns
+            compare = stored
             for condition, extra in plan:
                 page_where = where if condition is None else (
                     f"{where} AND {condition}" if where else f" WHERE {condition}")
-                for batch in self._page_batches(reader_con, page_where, [*params, *extra], settings,
+                page_params = [*params, *extra]
+                stored_ready = None
+                if stored and condition is not None:
+                    stored_ready = self._stored_page(reader_con, page_where, page_params, settings, duplicates,
+                                                     set(seen) if compare else seen)
+                    if stored_ready is not None and not compare:
+                        while stored_ready:
+                            yield stored_ready.pop(0)
+                        continue
+                exact = []
+                for batch in self._page_batches(reader_con, page_where, page_params, settings,
                                                 custom_data, verify, ordered_scan=condition is not None):
                     ready = _ready_chunk(batch, settings, duplicates, seen)
                     if verify:
                         _verify_custom_data(batch, ready, settings, self.relation)
                         verify = False
                     del batch   # its bytes are in `ready` now: do not hold both while it is sent
-                    yield ready
+                    if stored_ready is None:
+                        yield ready
+                    else:
+                        exact.append(ready)
                     del ready
+                if stored_ready is not None:
+                    _compare_pages(stored_ready, exact, self.relation)
+                    compare = False
+                    del stored_ready
+                    while exact:
+                        yield exact.pop(0)
         finally:
             reader_con.close()
+
+    def _stored_page(self, con: duckdb.DuckDBPyConnection, where: str, params: list, settings: EventSettings,
+                     duplicates: dict[str, int], seen: set[str]) -> list[ReadyChunk] | None:
+        """One cursor-range page of a table that stores user_data_json, read with
+        `stored_select`: its ReadyChunks, or None when a row of the page needs the hashed
+        columns (a user_data value that is not a hash, a row the SQL did not send whose skip
+        reason depends on them, a row stored out of cursor order); the caller then reads the
+        page the exact way. `seen` is updated only when the page is returned."""
+        sql = stored_select(self._q_relation, f"v.{quote(self.cursor_column)}", where, settings)
+        try:
+            page = con.execute(sql, params).to_arrow_table(self.chunk_size)
+        except _READ_ERRORS as exc:
+            raise self._read_failed(exc) from None
+        if not _in_cursor_order(page):
+            return None
+        suffix = (ldu_suffix(settings) + "}").encode()
+        trial = set(seen)
+        chunks = []
+        for batch in page.to_batches(max_chunksize=self.chunk_size):
+            if batch.num_rows:
+                ready = _stored_ready_chunk(batch, settings, duplicates, trial, suffix)
+                if ready is None:
+                    return None
+                chunks.append(ready)
+        seen |= trial
+        return chunks
 
     def _ready_order(self) -> str:
         return " ORDER BY _cursor ASC NULLS LAST, event_id ASC NULLS LAST"
@@ -352,22 +405,11 @@ def _ready_chunk(batch, settings: EventSettings, duplicates: dict[str, int], see
     column = {name: batch.column(i) for i, name in enumerate(names)}
     event_ids = column["event_id"]
     encoded = column[JSON_COLUMN]
-    skips: dict[int, tuple[str, str]] = {}
     replace: dict[int, bytes | None] = {}   # row -> its bytes from build_events, or None (skipped)
     has_bytes = encoded.is_valid().to_numpy(zero_copy_only=False)
     python_rows = np.flatnonzero(~has_bytes).tolist()
-    if duplicates:
-        # Same rule as build_events: the first copy in read order is kept, later ones skipped.
-        candidates = pc.is_in(event_ids, value_set=pa.array(list(duplicates), pa.string()))
-        for i in np.flatnonzero(candidates.to_numpy(zero_copy_only=False)).tolist():
-            event_id = event_ids[i].as_py()
-            if event_id in seen:
-                skips[i] = ("duplicate_event_id",
-                            f"event_id occurs {duplicates[event_id]} times in this read; the first was kept")
-                if has_bytes[i]:
-                    replace[i] = None
-            else:
-                seen.add(event_id)
+    skips = _duplicate_skips(event_ids, duplicates, seen)
+    replace.update((i, None) for i in skips if has_bytes[i])
     for i, key in bad_hashes(batch).items():
         if has_bytes[i] and i not in skips:   # the other rows: skipped above or decided by build_events
             replace[i] = None
@@ -386,6 +428,99 @@ def _ready_chunk(batch, settings: EventSettings, duplicates: dict[str, int], see
     # Copies in pyarrow's memory: the query's own buffers (DuckDB's) are freed with `batch`.
     return ReadyChunk(*(pa.concat_arrays([array]) for array in
                         (event_ids, column["order_id"], column["event_time"], column[CURSOR_KEY], encoded)), skips)
+
+
+def _duplicate_skips(event_ids: pa.Array, duplicates: dict[str, int], seen: set[str]) -> dict[int, tuple[str, str]]:
+    """Row -> its duplicate_event_id skip, by build_events' rule: of the ids that occur more
+    than once in the read (`duplicates`), the first copy in read order is kept (its id goes
+    into `seen`), later ones are skipped."""
+    skips: dict[int, tuple[str, str]] = {}
+    if not duplicates:
+        return skips
+    candidates = pc.is_in(event_ids, value_set=pa.array(list(duplicates), pa.string()))
+    for i in np.flatnonzero(candidates.to_numpy(zero_copy_only=False)).tolist():
+        event_id = event_ids[i].as_py()
+        if event_id in seen:
+            skips[i] = ("duplicate_event_id",
+                        f"event_id occurs {duplicates[event_id]} times in this read; the first was kept")
+        else:
+            seen.add(event_id)
+    return skips
+
+
+# Stands in for `contents` when build_events decides a skip reason without the column: the
+# contents check comes last, so a row it would reach is never decided this way.
+_SOME_CONTENTS = [None]
+
+
+def _stored_ready_chunk(batch, settings: EventSettings, duplicates: dict[str, int], seen: set[str],
+                        suffix: bytes) -> ReadyChunk | None:
+    """One Arrow batch of `stored_select` -> ReadyChunk, or None when a row needs the hashed
+    columns. Every user_data text of the batch must pass `all_hashed_user_data` first. Sent
+    rows are the head, the stored user_data and custom_data, and `suffix` joined by Arrow; a
+    row the SQL did not send goes through `build_events` (the reference) with its small
+    columns and the user_data it stores, which decides every skip reason up to the contents
+    check; a row it would send (contents empty or a number DuckDB writes its own way), or
+    skip for having no identifier (the table stores no user_data for it), needs the exact path."""
+    column = {name: batch.column(i) for i, name in enumerate(batch.schema.names)}
+    user_data = column[USER_DATA_COLUMN]
+    if not all_hashed_user_data(user_data):
+        return None
+    event_ids, head = column["event_id"], column[HEAD_COLUMN]
+    sent = head.is_valid().to_numpy(zero_copy_only=False)
+    skips = _duplicate_skips(event_ids, duplicates, seen)
+    replace = {i: None for i in skips if sent[i]}
+    rows = [i for i in np.flatnonzero(~sent).tolist() if i not in skips]
+    if rows:
+        small = column[SMALL_COLUMN].take(rows).to_pylist()
+        stored = [None if text is None else orjson.loads(text) for text in user_data.take(rows).to_pylist()]
+        chunk = {"event_id": event_ids.take(rows).to_pylist(), "order_id": column["order_id"].take(rows).to_pylist(),
+                 "event_time": column["event_time"].take(rows).to_pylist(),
+                 **{name: [row[name] for row in small] for name in SMALL_COLUMNS},
+                 "num_items": [None] * len(rows), "contents": [_SOME_CONTENTS] * len(rows)}
+        for key in USER_DATA_COLUMNS:
+            values = [None if u is None else u.get(key) for u in stored]
+            chunk[key] = [v[0] if isinstance(v, list) else v for v in values]
+        built = build_events(chunk, settings)
+        if any(event is not None for event in built.events):
+            return None
+        for k, reason, message in built.skips:
+            if reason == "no_customer_identifier":
+                return None
+            skips[rows[k]] = (reason, message)
+    encoded = pc.binary_join_element_wise(head, b',"user_data":', user_data, b',"custom_data":',
+                                          column[CUSTOM_COLUMN], suffix, b"")
+    if replace:
+        encoded = _replaced(encoded, replace)
+    # Copies in pyarrow's memory: the query's own buffers (DuckDB's) are freed with `batch`.
+    return ReadyChunk(*(pa.concat_arrays([array]) for array in
+                        (event_ids, column["order_id"], column["event_time"], column[CURSOR_KEY], encoded)), skips)
+
+
+def _compare_pages(stored: list[ReadyChunk], exact: list[ReadyChunk], relation: str) -> None:
+    """The first page read with `stored_select` must be, row for row and byte for byte, the
+    page the exact path gives (whose first rows `_verify_custom_data` compares with the
+    reference): a user_data_json or custom_data_json that disagrees with the table's own
+    columns stops the run before anything is sent (SourceError naming the column and event_id)."""
+    def rows(chunks: list[ReadyChunk]):
+        for chunk in chunks:
+            for i, (event_id, encoded) in enumerate(zip(chunk.event_ids.to_pylist(), chunk.encoded.to_pylist())):
+                yield event_id, encoded, chunk.skips.get(i)
+    for (event_id, got, got_skip), (_, want, want_skip) in zip(rows(stored), rows(exact), strict=True):
+        if got == want and got_skip == want_skip:
+            continue
+        if got is not None and want is not None:
+            got_event, want_event = orjson.loads(got), orjson.loads(want)
+            column = next((name for key, name in (("user_data", USER_DATA_JSON_COLUMN),
+                                                  ("custom_data", CUSTOM_DATA_COLUMN))
+                           if got_event.get(key) != want_event.get(key)), USER_DATA_JSON_COLUMN)
+            what = f"{column} is not what its columns give"
+        else:
+            what = (f"the row is {'sent' if got is not None else f'skipped ({got_skip[0]})'} from "
+                    f"{USER_DATA_JSON_COLUMN} but {'sent' if want is not None else f'skipped ({want_skip[0]})'} "
+                    "from its columns")
+        raise SourceError(f"source.relation: {relation}, event_id {event_id}: {what}; rebuild the table with "
+                          f"the project's macros (dbt build), or drop column {USER_DATA_JSON_COLUMN}; nothing was sent")
 
 
 def _replaced(values: pa.Array, replace: dict[int, bytes | None]) -> pa.Array:

@@ -107,6 +107,50 @@ def ready_select(relation_sql: str, cursor_sql: str, where: str, order: str, set
             f"FROM (SELECT *, {python} AS _python FROM ({parts}) AS s) AS s")
 
 
+USER_DATA_JSON_COLUMN = "user_data_json"   # written by the table (dbt macro user_data_text)
+HEAD_COLUMN, USER_DATA_COLUMN, CUSTOM_COLUMN, SMALL_COLUMN = "_head", "_user_data", "_custom_data", "_small"
+# The columns of a row that `stored_select` hands to `build_events` when it does not send the row.
+SMALL_COLUMNS = ("event_name", "action_source", "currency", "value")
+
+
+def stored_select(relation_sql: str, cursor_sql: str, where: str, settings: EventSettings) -> str:
+    """The read query of a table that stores both JSON parts (CUSTOM_DATA_COLUMN and
+    USER_DATA_JSON_COLUMN): it references none of the hashed columns nor `contents`, the
+    widest columns of a row, so DuckDB neither scans nor exports them. Columns: event_id,
+    order_id, event_time, _cursor; for a row the SQL checks pass, HEAD_COLUMN (the head
+    written here from the checked columns) and CUSTOM_COLUMN; for every row
+    USER_DATA_COLUMN (the stored user_data text, checked in Python by
+    `user_data_check.all_hashed_user_data` before anything is sent); for the other rows
+    SMALL_COLUMN, the struct of SMALL_COLUMNS (`value` as DOUBLE) that decides their skip
+    reason. Rows come in storage order."""
+    c = {name: f"v.{quote(name)}" for name in REQUIRED_COLUMNS}
+    now = int(settings.now)
+    sources = ", ".join(sql_literal(s) for s in sorted(ACTION_SOURCES))
+    user_data, custom = f"v.{quote(USER_DATA_JSON_COLUMN)}", f"v.{quote(CUSTOM_DATA_COLUMN)}"
+    checks = " AND ".join([
+        f"coalesce({c['event_id']}, '') <> ''",
+        f"coalesce({c['event_name']}, '') <> ''",
+        f"{c['action_source']} IN ({sources})",
+        f"{c['event_time']} <= {now + MAX_FUTURE_SKEW}",
+        f"{c['event_time']} >= CASE WHEN {c['action_source']} = 'physical_store' "
+        f"THEN {oldest_allowed(now, 'physical_store')} ELSE {oldest_allowed(now, None)} END",
+        f"{user_data} IS NOT NULL",
+        f"coalesce({c['currency']}, '') <> ''",
+        f"{c['value']} > 0",
+        f"{custom} IS NOT NULL",   # NULL without contents, or where DuckDB writes a number its own way
+    ])
+    small = ", ".join(f"{name} := s.{quote(name)}" for name in SMALL_COLUMNS)
+    inner = (f"SELECT {c['event_id']}, {c['order_id']}, {c['event_time']}, {cursor_sql} AS _cursor, "
+             f"{c['event_name']}, {c['action_source']}, {c['currency']}, CAST({c['value']} AS DOUBLE) AS value, "
+             f"{user_data} AS _ud, {custom} AS _cd, CASE WHEN {checks} THEN {head_json_sql('v')} END AS _h "
+             f"FROM {relation_sql} AS v{where}")
+    return (f"SELECT s.event_id, s.order_id, s.event_time, s._cursor, "
+            f"CASE WHEN _send THEN encode(_h) END AS {HEAD_COLUMN}, encode(_ud) AS {USER_DATA_COLUMN}, "
+            f"CASE WHEN _send THEN encode(_cd) END AS {CUSTOM_COLUMN}, "
+            f"CASE WHEN NOT _send THEN struct_pack({small}) END AS {SMALL_COLUMN} "
+            f"FROM (SELECT *, coalesce(strpos(_h, '\\u') = 0, false) AS _send FROM ({inner}) AS s) AS s")
+
+
 _ZERO, _LOWER_A = np.uint8(ord("0")), np.uint8(ord("a"))
 
 

@@ -64,16 +64,17 @@ def both_builds(bigquery_emulator, tmp_path_factory) -> dict:
         duck_rows = [dict(zip(COLUMNS, row)) for row in cur.fetchall()]
     bq_rows = [dict(row) for row in client.query_and_wait(
         f"SELECT {', '.join(COLUMNS)} FROM `{client.project}.{TARGET_DATASET}.offline_events` ORDER BY order_id")]
-    custom_data = [row[0] for row in client.query_and_wait(
-        f"SELECT custom_data_json FROM `{client.project}.{TARGET_DATASET}.offline_events`")]
+    written = [tuple(row.values()) for row in client.query_and_wait(
+        f"SELECT custom_data_json, user_data_json FROM `{client.project}.{TARGET_DATASET}.offline_events`")]
     return {"client": client, "bq_out": bq_out, "duck_rows": duck_rows, "bq_rows": bq_rows,
-            "bq_custom_data_json": custom_data}
+            "bq_json_columns": written}
 
 
-def test_custom_data_json_is_null_on_bigquery(both_builds):
-    """BigQuery writes doubles its own way: the column is NULL and the sync builds custom_data."""
-    values = both_builds["bq_custom_data_json"]
-    assert len(values) == len(both_builds["bq_rows"]) and set(values) == {None}
+def test_json_columns_are_null_on_bigquery(both_builds):
+    """BigQuery writes doubles its own way: custom_data_json is NULL, and so is user_data_json
+    (the BigQuery source builds every event from the columns)."""
+    values = both_builds["bq_json_columns"]
+    assert len(values) == len(both_builds["bq_rows"]) and set(values) == {(None, None)}
 
 
 def test_dbt_build_on_bigquery_passes_every_node(both_builds):
@@ -113,7 +114,8 @@ def test_offline_events_on_bigquery_has_the_contract_schema(both_builds):
         ("event_time", "INTEGER", "NULLABLE"), ("action_source", "STRING", "NULLABLE"),
         ("order_id", "STRING", "NULLABLE"), ("currency", "STRING", "NULLABLE"), ("value", "NUMERIC", "NULLABLE"),
         ("num_items", "INTEGER", "NULLABLE"), ("contents", "RECORD", "REPEATED"), ("store_id", "STRING", "NULLABLE"),
-        *[(name, "STRING", "NULLABLE") for name in COLUMNS[10:]], ("custom_data_json", "STRING", "NULLABLE")]
+        *[(name, "STRING", "NULLABLE") for name in COLUMNS[10:]], ("custom_data_json", "STRING", "NULLABLE"),
+        ("user_data_json", "STRING", "NULLABLE")]
     contents = view.schema[8]
     assert [(f.name, f.field_type) for f in contents.fields] == [
         ("id", "STRING"), ("quantity", "INTEGER"), ("item_price", "FLOAT")]

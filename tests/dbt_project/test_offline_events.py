@@ -106,7 +106,7 @@ def test_offline_events_has_the_contract_columns_in_order(fixture_db):
         ("action_source", "VARCHAR"), ("order_id", "VARCHAR"), ("currency", "VARCHAR"),
         ("value", "DECIMAL(18,2)"), ("num_items", "BIGINT"),
         ("contents", "STRUCT(id VARCHAR, quantity BIGINT, item_price DOUBLE)[]"), ("store_id", "VARCHAR"),
-        *[(name, "VARCHAR") for name in IDENTIFIERS], ("custom_data_json", "VARCHAR"),
+        *[(name, "VARCHAR") for name in IDENTIFIERS], ("custom_data_json", "VARCHAR"), ("user_data_json", "VARCHAR"),
     ]
     assert fixture_db.execute(
         "select table_type from information_schema.tables "
@@ -140,6 +140,19 @@ def test_custom_data_json_is_what_the_sync_writes_for_every_order(fixture_db):
             assert text is not None and text.encode() == orjson.dumps(event["custom_data"])
             compared += 1
     assert compared == len(rows) - len(built.skips) and compared >= 10
+
+
+def test_user_data_json_is_what_the_sync_writes_for_every_order(fixture_db):
+    """Each order's user_data_json equals the user_data of orjson on its hashed columns, the
+    way `build_events` puts them together (NULL keys left out, em/ph/external_id as arrays)."""
+    from sync.events import ARRAY_USER_KEYS, USER_DATA_COLUMNS
+    rows = fixture_db.execute(f"select {', '.join(USER_DATA_COLUMNS)}, user_data_json from analytics.offline_events "
+                              "order by order_id").fetchall()
+    assert len(rows) >= 10
+    for row in rows:
+        user_data = {key: [value] if key in ARRAY_USER_KEYS else value
+                     for key, value in zip(USER_DATA_COLUMNS, row) if value is not None}
+        assert row[-1] is not None and row[-1].encode() == orjson.dumps(user_data), row
 
 
 def test_meta_reference_hashes_appear_verbatim(fixture_db):

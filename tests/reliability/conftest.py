@@ -71,7 +71,10 @@ _ORDER_ROW = """
     sha256('mary'), NULL, NULL, sha256('f'), NULL, NULL, sha256('94035'), sha256('us'),
     sha256('amp-' || i),
     '{{"currency":' || to_json({currency}) || ',"value":30.5,"contents":[{{"id":"p1","quantity":2,"item_price":10.0}},'
-    || '{{"id":"p2","quantity":1,"item_price":10.5}}],"order_id":"o' || i || '","num_items":3}}'"""
+    || '{{"id":"p2","quantity":1,"item_price":10.5}}],"order_id":"o' || i || '","num_items":3}}',
+    '{{"em":["' || sha256('user' || i || '@example.com') || '"],"ph":["' || sha256('1650555' || printf('%04d', i))
+    || '"],"fn":"' || sha256('mary') || '","ge":"' || sha256('f') || '","zp":"' || sha256('94035')
+    || '","country":"' || sha256('us') || '","external_id":["' || sha256('amp-' || i) || '"]}}'"""
 
 
 def _insert(warehouse, select: str) -> None:

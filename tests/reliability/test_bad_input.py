@@ -19,7 +19,7 @@ NULL_OUTCOME = {"event_id": "missing_event_id", "event_name": "missing_event_nam
                 "event_time": "missing_event_time", "action_source": "invalid_action_source",
                 "order_id": None, "currency": "missing_currency", "value": "missing_value", "num_items": None,
                 "contents": "empty_contents", "store_id": None, **{k: None for k in USER_KEYS},
-                "custom_data_json": None}   # built by the sync from the columns instead
+                "custom_data_json": None, "user_data_json": None}   # built by the sync from the columns instead
 
 
 def one_error_line(result) -> str:

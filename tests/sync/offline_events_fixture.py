@@ -1,7 +1,7 @@
 """Test helpers: a DuckDB file with `analytics.offline_events` as a TABLE with the contract's
 columns (so the sync's tests do not depend on dbt), valid rows, and config files.
-`custom_data_json` is filled with the reference bytes (`custom_data_json_of`) unless a row
-sets it."""
+`custom_data_json` and `user_data_json` are filled as the dbt macros write them
+(`custom_data_json_of`, `user_data_json_of`) unless a row sets them."""
 from __future__ import annotations
 
 import hashlib
@@ -12,6 +12,8 @@ from pathlib import Path
 import duckdb
 import orjson
 
+from sync.events import ARRAY_USER_KEYS, USER_DATA_COLUMNS
+
 DATASET_ID = "1234567890"
 TOKEN = "tok-SECRET-5e1f9c2a7b"   # recognizable fake token; grepped for in outputs
 
@@ -21,7 +23,7 @@ COLUMNS = {
     "contents": "STRUCT(id VARCHAR, quantity BIGINT, item_price DOUBLE)[]", "store_id": "VARCHAR",
     "em": "VARCHAR", "ph": "VARCHAR", "fn": "VARCHAR", "ln": "VARCHAR", "db": "VARCHAR", "ge": "VARCHAR",
     "ct": "VARCHAR", "st": "VARCHAR", "zp": "VARCHAR", "country": "VARCHAR", "external_id": "VARCHAR",
-    "custom_data_json": "VARCHAR",
+    "custom_data_json": "VARCHAR", "user_data_json": "VARCHAR",
 }
 
 
@@ -92,9 +94,20 @@ def custom_data_json_of(row: dict) -> str | None:
     return orjson.dumps(custom_data).decode()
 
 
+def user_data_json_of(row: dict) -> str | None:
+    """What the table's user_data_json holds for `row`, as dbt_project/macros/conversions_api/
+    user_data_json.sql writes it: the hashed columns' values as they are (not escaped), NULL
+    keys left out, em/ph/external_id as one-element arrays; NULL without any identifier."""
+    parts = [f'"{key}":["{row[key]}"]' if key in ARRAY_USER_KEYS else f'"{key}":"{row[key]}"'
+             for key in USER_DATA_COLUMNS if row.get(key) is not None]
+    return "{" + ",".join(parts) + "}" if parts else None
+
+
 def _value(row: dict, column: str):
     if column == "custom_data_json" and column not in row:
         return custom_data_json_of(row)
+    if column == "user_data_json" and column not in row:
+        return user_data_json_of(row)
     return row.get(column)
 
 

@@ -81,7 +81,8 @@ final as (
         zp,
         country,
         external_id,
-        {{ custom_data_json_as_sent('custom_data_text') }} as custom_data_json
+        {{ custom_data_json_as_sent('custom_data_text') }} as custom_data_json,
+        {{ user_data_text() }} as user_data_json
     from events
 
 )
