@@ -42,6 +42,10 @@ _WORDS = _template.view("<u8")                 # (keys, 2)
 _WORD_MASKS = _mask.view("<u8")
 # Bytes of an entry that are not hex digits: its prefix's, the closing quote, `]` for an
 # array key, and the `,` or `}` after it.
+# From an entry's first byte to the `,` or `}` after it.
+_ENTRY_LEN = _PREFIX_LEN + 64 + 1 + _ARRAY
+_ARRAY_CLOSE = np.uint64(ord('"') | ord("]") << 8)    # `"]` as the two low bytes, little-endian
+_STRING_CLOSE = np.uint64(ord('"') << 8)              # `"` as the second byte (the first is a digit)
 _NOT_HEX = np.array([sum(b not in _HEX for b in p) for p in _PREFIX], np.int64) + 1 + _ARRAY + 1
 # The key from the two bytes after the entry's opening quote (the first two of the key).
 _KEY_OF = np.full(1 << 16, -1, np.int64)
@@ -49,7 +53,7 @@ for _i, _k in enumerate(USER_DATA_COLUMNS):
     _KEY_OF[_k.encode()[0] | (_k.encode()[1] << 8)] = _i
 assert (_KEY_OF >= 0).sum() == len(USER_DATA_COLUMNS)   # no two keys start alike
 _ENTRY_MIN = int(_PREFIX_LEN.min()) + 64 + 1
-_QUOTE, _OPEN, _CLOSE, _COMMA, _BRACKET = (np.uint8(ord(c)) for c in '"{},]')
+_OPEN, _CLOSE, _COMMA = (np.uint8(ord(c)) for c in "{},")
 _ZERO, _LOWER_A = np.uint8(ord("0")), np.uint8(ord("a"))
 
 
@@ -93,14 +97,17 @@ def all_hashed_user_data(values: pa.Array) -> bool:
         if not (((first & _WORD_MASKS[key, 0]) == _WORDS[key, 0])
                 & ((second & _WORD_MASKS[key, 1]) == _WORDS[key, 1])).all():
             return False
-        quote = at + _PREFIX_LEN[key] + 64           # the value's closing quote
-        array = _ARRAY[key]
-        end = quote + 1 + array                      # the `,` or `}` after the entry
+        end = at + _ENTRY_LEN[key]                   # the `,` or `}` after the entry
         if (end >= rows_end).any():                  # the entry runs past its row
             return False
-        if (data[quote] != _QUOTE).any() or (data[quote[array == 1] + 1] != _BRACKET).any():
+        # The three bytes up to `end`: `"]` and the separator after an array's value, the
+        # value's last digit, `"` and the separator after a string.
+        tail = words[end - 7] >> np.uint64(40)
+        closed = np.where(_ARRAY[key] == 1, (tail & np.uint64(0xFFFF)) == _ARRAY_CLOSE,
+                          (tail & np.uint64(0xFF00)) == _STRING_CLOSE)
+        if not closed.all():
             return False
-        after = data[end]
+        after = (tail >> np.uint64(16)).astype(np.uint8)
         done = after == _CLOSE
         if not (done | (after == _COMMA)).all() or (end[done] != rows_end[done] - 1).any():
             return False
