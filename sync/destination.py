@@ -39,15 +39,22 @@ def body_tail(config: DestinationConfig) -> bytes:
     return b"".join(b"," + orjson.dumps(k) + b":" + orjson.dumps(v) for k, v in extra.items())
 
 
-def request_body(encoded_events: Sequence[bytes] | pa.Array, tail: bytes = b"") -> bytes:
-    """`{"data":[...], ...tail}` from events already encoded with orjson: a list of bytes,
-    or an Arrow binary array without NULLs (joined by Arrow, no Python object per event;
-    the events are copied twice: joined by Arrow, then into the body)."""
+def request_body_parts(encoded_events: Sequence[bytes] | pa.Array, tail: bytes = b"") -> tuple:
+    """`{"data":[...], ...tail}` from events already encoded with orjson (a list of bytes, or
+    an Arrow binary array without NULLs), as three parts written one after the other: the
+    events joined by commas (by Arrow: no Python object per event, and the joined buffer is
+    written to the socket in place, not copied again into one body) between the head and
+    the tail."""
     if isinstance(encoded_events, pa.Array):
         joined = _comma_joined(encoded_events)
     else:
         joined = b",".join(encoded_events)
-    return b"".join((b'{"data":[', joined, b"]", tail, b"}"))
+    return b'{"data":[', joined, b"]" + tail + b"}"
+
+
+def request_body(encoded_events: Sequence[bytes] | pa.Array, tail: bytes = b"") -> bytes:
+    """The request body as one bytes object (`request_body_parts` joined)."""
+    return b"".join(request_body_parts(encoded_events, tail))
 
 
 def _comma_joined(events: pa.Array) -> pa.Buffer | bytes:
@@ -144,15 +151,17 @@ class ConversionsApiDestination:
 
     # --- one request, with retries -----------------------------------------------------
 
-    def _post(self, body: bytes, n_events: int) -> tuple[str | None, GraphError | None]:
-        """One HTTP attempt: (fbtrace_id, None) on acceptance, else (None, classified error)."""
+    def _post(self, parts: tuple, n_events: int) -> tuple[str | None, GraphError | None]:
+        """One HTTP attempt with the body `parts` (`request_body_parts`): (fbtrace_id, None)
+        on acceptance, else (None, classified error)."""
         try:
-            # The body goes in as a one-shot iterator with its length: httpx leaves each
-            # exchange in a reference cycle (request, response, connection streams) until
-            # Python's cyclic collector runs, and a bytes body would stay there with it;
-            # an exhausted iterator lets go of the body as soon as it is written.
-            response = self._client.post(self.url, content=iter((body,)),
-                                         headers={"Content-Length": str(len(body))})
+            # The body goes in as a one-shot iterator of its parts with its length: the parts
+            # are written to the socket one after the other, without joining them into one
+            # more copy; and httpx leaves each exchange in a reference cycle (request,
+            # response, connection streams) until Python's cyclic collector runs, where a
+            # bytes body would stay with it, while an exhausted iterator lets go at once.
+            response = self._client.post(self.url, content=iter(parts),
+                                         headers={"Content-Length": str(sum(len(p) for p in parts))})
         except httpx.TimeoutException as exc:
             return None, GraphError(TRANSIENT, f"{self.url} timed out ({type(exc).__name__})",
                                     config_key="destination.endpoint")
@@ -181,14 +190,14 @@ class ConversionsApiDestination:
         Raises InvalidEventsError (split and resend), DestinationError (stop the run)
         or StoppedError (the run is stopping).
         """
-        body = self.body(encoded_events)
+        parts = request_body_parts(encoded_events, self._tail)
         attempt = 0
         while True:
             if self.stop.is_set():   # another batch hit a permanent error or the budget: no new requests
                 raise StoppedError("the run is stopping")
             attempt += 1
             delivery.requests += 1
-            trace, error = self._post(body, len(encoded_events))
+            trace, error = self._post(parts, len(encoded_events))
             if error is None:
                 if trace:
                     delivery.fbtrace_ids.append(trace)

@@ -492,9 +492,10 @@ def _stored_ready_chunk(batch, settings: EventSettings, duplicates: dict[str, in
                                           column[CUSTOM_COLUMN], suffix, b"")
     if replace:
         encoded = _replaced(encoded, replace)
-    # Copies in pyarrow's memory: the query's own buffers (DuckDB's) are freed with `batch`.
+    # Copies in pyarrow's memory: the query's own buffers (DuckDB's) are freed with `batch`
+    # (the joined events are pyarrow's already).
     return ReadyChunk(*(pa.concat_arrays([array]) for array in
-                        (event_ids, column["order_id"], column["event_time"], column[CURSOR_KEY], encoded)), skips)
+                        (event_ids, column["order_id"], column["event_time"], column[CURSOR_KEY])), encoded, skips)
 
 
 def _compare_pages(stored: list[ReadyChunk], exact: list[ReadyChunk], relation: str) -> None:
