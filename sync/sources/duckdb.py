@@ -268,22 +268,23 @@ class DuckDBSource:
             custom_data = CUSTOM_DATA_COLUMN in columns
             verify = custom_data   # the first VERIFY_ROWS rows also through the reference
             # A table that stores user_data too is read without its hashed columns; the first
-            # such page is also read the exact way and the two compared (`_compare_pages`).
+            # rows of the first such page are also read the exact way and compared (`_compared`).
             stored = pages and custom_data and USER_DATA_JSON_COLUMN in columns
             compare = stored
             for condition, extra in plan:
                 page_where = where if condition is None else (
                     f"{where} AND {condition}" if where else f" WHERE {condition}")
                 page_params = [*params, *extra]
-                stored_ready = None
                 if stored and condition is not None:
-                    stored_ready = self._stored_page(reader_con, page_where, page_params, settings, duplicates,
-                                                     set(seen) if compare else seen)
-                    if stored_ready is not None and not compare:
-                        while stored_ready:
-                            yield stored_ready.pop(0)
+                    read = self._stored_page(reader_con, page_where, page_params, settings, duplicates, seen)
+                    if read is not None and compare:
+                        read = self._compared(reader_con, page_where, page_params, settings, duplicates, seen, read)
+                    if read is not None:
+                        chunks, seen = read
+                        compare = verify = False
+                        while chunks:
+                            yield chunks.pop(0)
                         continue
-                exact = []
                 for batch in self._page_batches(reader_con, page_where, page_params, settings,
                                                 custom_data, verify, ordered_scan=condition is not None):
                     ready = _ready_chunk(batch, settings, duplicates, seen)
@@ -291,27 +292,18 @@ class DuckDBSource:
                         _verify_custom_data(batch, ready, settings, self.relation)
                         verify = False
                     del batch   # its bytes are in `ready` now: do not hold both while it is sent
-                    if stored_ready is None:
-                        yield ready
-                    else:
-                        exact.append(ready)
+                    yield ready
                     del ready
-                if stored_ready is not None:
-                    _compare_pages(stored_ready, exact, self.relation)
-                    compare = False
-                    del stored_ready
-                    while exact:
-                        yield exact.pop(0)
         finally:
             reader_con.close()
 
     def _stored_page(self, con: duckdb.DuckDBPyConnection, where: str, params: list, settings: EventSettings,
-                     duplicates: dict[str, int], seen: set[str]) -> list[ReadyChunk] | None:
+                     duplicates: dict[str, int], seen: set[str]) -> tuple[list[ReadyChunk], set[str]] | None:
         """One cursor-range page of a table that stores user_data_json, read with
-        `stored_select`: its ReadyChunks, or None when a row of the page needs the hashed
-        columns (a user_data value that is not a hash, a row the SQL did not send whose skip
-        reason depends on them, a row stored out of cursor order); the caller then reads the
-        page the exact way. `seen` is updated only when the page is returned."""
+        `stored_select`: its ReadyChunks and `seen` after them, or None when a row of the page
+        needs the hashed columns (a user_data value that is not a hash, a row the SQL did not
+        send whose skip reason depends on them, a row stored out of cursor order); the
+        caller then reads the page the exact way. `seen` itself is not changed."""
         sql = stored_select(self._q_relation, f"v.{quote(self.cursor_column)}", where, settings)
         try:
             page = con.execute(sql, params).to_arrow_table(self.chunk_size)
@@ -320,16 +312,42 @@ class DuckDBSource:
         if not _in_cursor_order(page):
             return None
         suffix = (ldu_suffix(settings) + "}").encode()
-        trial = set(seen)
+        after = set(seen)
         chunks = []
         for batch in page.to_batches(max_chunksize=self.chunk_size):
             if batch.num_rows:
-                ready = _stored_ready_chunk(batch, settings, duplicates, trial, suffix)
+                ready = _stored_ready_chunk(batch, settings, duplicates, after, suffix)
                 if ready is None:
                     return None
                 chunks.append(ready)
-        seen |= trial
-        return chunks
+        return chunks, after
+
+    def _compared(self, con: duckdb.DuckDBPyConnection, where: str, params: list, settings: EventSettings,
+                  duplicates: dict[str, int], seen: set[str],
+                  read: tuple[list[ReadyChunk], set[str]]) -> tuple[list[ReadyChunk], set[str]] | None:
+        """The first stored page's first VERIFY_ROWS rows read again the exact way (from the
+        hashed columns, and compared with the reference by `_verify_custom_data`): the two
+        must agree byte for byte (`_compare_pages` raises SourceError where they do not).
+        Returns `read`, or None when the exact read did not start with the same rows (the
+        page is then read the exact way)."""
+        sql = ready_select(self._q_relation, f"v.{quote(self.cursor_column)}", where, "", settings,
+                           custom_data=True, verify=True) + f" LIMIT {VERIFY_ROWS}"
+        try:
+            rows = con.execute(sql, params).to_arrow_table()
+        except _READ_ERRORS as exc:
+            raise self._read_failed(exc) from None
+        if not rows.num_rows:
+            return None
+        batch = rows.combine_chunks().to_batches()[0]
+        exact = _ready_chunk(batch, settings, duplicates, set(seen))
+        _verify_custom_data(batch, exact, settings, self.relation)
+        first = read[0][0]
+        n = min(len(exact), len(first))   # a page of one cursor value can hold more than a chunk
+        if not (first.event_ids.slice(0, n).equals(exact.event_ids.slice(0, n))
+                and first.cursors.slice(0, n).equals(exact.cursors.slice(0, n))):
+            return None
+        _compare_pages(first, exact, n, self.relation)
+        return read
 
     def _ready_order(self) -> str:
         return " ORDER BY _cursor ASC NULLS LAST, event_id ASC NULLS LAST"
@@ -498,16 +516,15 @@ def _stored_ready_chunk(batch, settings: EventSettings, duplicates: dict[str, in
                         (event_ids, column["order_id"], column["event_time"], column[CURSOR_KEY])), encoded, skips)
 
 
-def _compare_pages(stored: list[ReadyChunk], exact: list[ReadyChunk], relation: str) -> None:
-    """The first page read with `stored_select` must be, row for row and byte for byte, the
-    page the exact path gives (whose first rows `_verify_custom_data` compares with the
-    reference): a user_data_json or custom_data_json that disagrees with the table's own
+def _compare_pages(stored: ReadyChunk, exact: ReadyChunk, n: int, relation: str) -> None:
+    """The first n rows of the first page read with `stored_select` must be, row for row and
+    byte for byte, the rows the exact path gives (which `_verify_custom_data` compares with
+    the reference): a user_data_json or custom_data_json that disagrees with the table's own
     columns stops the run before anything is sent (SourceError naming the column and event_id)."""
-    def rows(chunks: list[ReadyChunk]):
-        for chunk in chunks:
-            for i, (event_id, encoded) in enumerate(zip(chunk.event_ids.to_pylist(), chunk.encoded.to_pylist())):
-                yield event_id, encoded, chunk.skips.get(i)
-    for (event_id, got, got_skip), (_, want, want_skip) in zip(rows(stored), rows(exact), strict=True):
+    for i, (event_id, got, want) in enumerate(zip(exact.event_ids.slice(0, n).to_pylist(),
+                                                  stored.encoded.slice(0, n).to_pylist(),
+                                                  exact.encoded.slice(0, n).to_pylist())):
+        got_skip, want_skip = stored.skips.get(i), exact.skips.get(i)
         if got == want and got_skip == want_skip:
             continue
         if got is not None and want is not None:

@@ -7,16 +7,19 @@ chunk's events are sent every value of that column must be exactly what the sync
 writes for hashed identifiers (sync/events.py `build_events` + orjson):
 
     {ENTRY,ENTRY,...}    one to eleven entries, each `"KEY":["HASH"]` for em, ph and
-                         external_id, `"KEY":"HASH"` for the other keys of USER_DATA_COLUMNS,
-                         HASH 64 lowercase hex characters
+                         external_id, `"KEY":"HASH"` for the other keys, the keys in
+                         USER_DATA_COLUMNS order, each at most once, HASH 64 lowercase hex
+                         characters
 
 `all_hashed_user_data` checks that on the Arrow buffers with numpy, without a Python object
-per row: the skeleton of every entry is walked position by position (all rows at once, one
-entry per step) and compared with the key's template, then the bytes left over (the values)
-are checked to be hex by counting, over the whole buffer, the bytes that are not hex: they
-must be exactly the skeleton's. Anything else, a NULL row with bytes, a value of 63 or 65
-characters, a quote, an unknown key, makes the whole chunk fail; the caller then reads it
-from the hashed columns instead (the exact path, which names the row and the key).
+per row: one step per key, in that order, over all rows at once, each row moving past its
+next entry when the entry's bytes up to the value are that key's, and the bytes after the
+value its closing quote (and `]`) and a `,` or the row's final `}`; every row must end up
+exactly at its end. The bytes left over, the values, are then checked to be hex by counting
+over the whole buffer the bytes that are not hex digits: they must be exactly the entries'.
+Anything else (a NULL row holding bytes, a value of 63 or 65 characters, a quote, a space, an
+unknown key, keys out of order) makes the whole chunk fail; the caller then reads it from the
+hashed columns instead (the exact path, which names the row and the key).
 """
 from __future__ import annotations
 
@@ -40,20 +43,13 @@ for _i, _p in enumerate(_PREFIX):
     _mask[_i, :len(_p)] = 0xFF
 _WORDS = _template.view("<u8")                 # (keys, 2)
 _WORD_MASKS = _mask.view("<u8")
-# Bytes of an entry that are not hex digits: its prefix's, the closing quote, `]` for an
-# array key, and the `,` or `}` after it.
 # From an entry's first byte to the `,` or `}` after it.
 _ENTRY_LEN = _PREFIX_LEN + 64 + 1 + _ARRAY
-_ARRAY_CLOSE = np.uint64(ord('"') | ord("]") << 8)    # `"]` as the two low bytes, little-endian
-_STRING_CLOSE = np.uint64(ord('"') << 8)              # `"` as the second byte (the first is a digit)
+# Bytes of an entry that are not hex digits: its prefix's, the closing quote, `]` for an
+# array key, and the `,` or `}` after it.
 _NOT_HEX = np.array([sum(b not in _HEX for b in p) for p in _PREFIX], np.int64) + 1 + _ARRAY + 1
-# The key from the two bytes after the entry's opening quote (the first two of the key).
-_KEY_OF = np.full(1 << 16, -1, np.int64)
-for _i, _k in enumerate(USER_DATA_COLUMNS):
-    _KEY_OF[_k.encode()[0] | (_k.encode()[1] << 8)] = _i
-assert (_KEY_OF >= 0).sum() == len(USER_DATA_COLUMNS)   # no two keys start alike
 _ENTRY_MIN = int(_PREFIX_LEN.min()) + 64 + 1
-_OPEN, _CLOSE, _COMMA = (np.uint8(ord(c)) for c in "{},")
+_OPEN, _CLOSE, _COMMA, _QUOTE, _BRACKET = (np.uint8(ord(c)) for c in '{},"]')
 _ZERO, _LOWER_A = np.uint8(ord("0")), np.uint8(ord("a"))
 
 
@@ -83,41 +79,28 @@ def all_hashed_user_data(values: pa.Array) -> bool:
         return False
     # Little-endian 64-bit words starting at every byte (unaligned, read in place).
     words = np.ndarray((size - 7,), "<u8", values.buffers()[2], base, strides=(1,))
-    last_word = size - 16   # the highest `at` whose two words are inside the buffer
+    last = size - 16    # the highest position whose two words are inside the buffer
+    at = starts + 1     # per row, where its next entry starts
+    bad = np.zeros(len(at), np.bool_)
     not_hex = present   # the `{` of every row
-    at = starts + 1     # where each row's next entry starts
-    rows_end = ends
-    for _ in range(len(USER_DATA_COLUMNS)):
-        if (at > last_word).any():
-            return False
-        first, second = words[at], words[at + 8]
-        key = _KEY_OF[(first >> np.uint64(8)) & np.uint64(0xFFFF)]
-        if (key < 0).any():
-            return False
-        if not (((first & _WORD_MASKS[key, 0]) == _WORDS[key, 0])
-                & ((second & _WORD_MASKS[key, 1]) == _WORDS[key, 1])).all():
-            return False
+    # The reference writes the keys in USER_DATA_COLUMNS order, each at most once: one step
+    # per key, over all rows at once; a row whose next entry is that key moves past it.
+    for key in range(len(USER_DATA_COLUMNS)):
+        here = np.minimum(at, last)
+        found = ((words[here] & _WORD_MASKS[key, 0]) == _WORDS[key, 0]) & (at <= last)
+        if _WORD_MASKS[key, 1]:                      # a prefix longer than 8 bytes
+            found &= (words[here + 8] & _WORD_MASKS[key, 1]) == _WORDS[key, 1]
         end = at + _ENTRY_LEN[key]                   # the `,` or `}` after the entry
-        if (end >= rows_end).any():                  # the entry runs past its row
-            return False
-        # The three bytes up to `end`: `"]` and the separator after an array's value, the
-        # value's last digit, `"` and the separator after a string.
-        tail = words[end - 7] >> np.uint64(40)
-        closed = np.where(_ARRAY[key] == 1, (tail & np.uint64(0xFFFF)) == _ARRAY_CLOSE,
-                          (tail & np.uint64(0xFF00)) == _STRING_CLOSE)
-        if not closed.all():
-            return False
-        after = (tail >> np.uint64(16)).astype(np.uint8)
-        done = after == _CLOSE
-        if not (done | (after == _COMMA)).all() or (end[done] != rows_end[done] - 1).any():
-            return False
-        not_hex += int(_NOT_HEX[key].sum())
-        keep = ~done
-        at, rows_end = end[keep] + 1, rows_end[keep]
-        if not len(at):
-            break
-    else:
-        return False   # more entries than there are keys
+        inside = np.minimum(end, size - 1)           # (read in bounds; `end < ends` is required below)
+        after = data[inside]
+        closed = data[inside - 1] == (_BRACKET if _ARRAY[key] else _QUOTE)
+        if _ARRAY[key]:
+            closed &= data[inside - 2] == _QUOTE
+        bad |= found & ~((end < ends) & closed & ((after == _COMMA) | ((after == _CLOSE) & (end == ends - 1))))
+        at = np.where(found, end + 1, at)
+        not_hex += int(_NOT_HEX[key]) * int(np.count_nonzero(found))
+    if bad.any() or not np.array_equal(at, ends):   # every row ends right after its last entry's `}`
+        return False
     # Every byte is now either the skeleton just checked or a value's: the values are all
     # hex exactly when the bytes that are not hex are the skeleton's.
     return size - _hex_digits(data) == not_hex

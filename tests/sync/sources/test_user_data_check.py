@@ -24,9 +24,18 @@ def user_data(keys, seed: str = "") -> bytes:
 
 
 ALL = user_data(USER_DATA_COLUMNS)
-# The language the reference writes, as a regular expression (the slow, obvious check).
+# The language the reference writes (the slow, obvious check): this regular expression, with
+# the keys in USER_DATA_COLUMNS order, each at most once.
 _ENTRY = (rb'"(?:em|ph|external_id)":\["[0-9a-f]{64}"\]|"(?:fn|ln|db|ge|ct|st|zp|country)":"[0-9a-f]{64}"')
-REFERENCE = re.compile(rb"\{(?:" + _ENTRY + rb")(?:,(?:" + _ENTRY + rb")){0,10}\}")
+_REGEX = re.compile(rb"\{(?:" + _ENTRY + rb")(?:,(?:" + _ENTRY + rb")){0,10}\}")
+_KEY = re.compile(rb'"([a-z_]+)":')
+
+
+def reference_format(text: bytes) -> bool:
+    if not _REGEX.fullmatch(text):
+        return False
+    order = [USER_DATA_COLUMNS.index(k.decode()) for k in _KEY.findall(text)]
+    return order == sorted(set(order))
 
 
 def check(*values) -> bool:
@@ -58,9 +67,11 @@ def test_every_key_alone_and_all_together_pass():
     user_data(["em", "ph"]).replace(b",", b", "),
     user_data(["em", "ph"]).replace(b"],", b"]"),
     ALL[:-1] + b',"em":["' + sha("x").encode() + b'"]}',               # twelve entries
+    user_data(["ph"])[:-1] + b"," + user_data(["em"])[1:],              # keys out of order
+    user_data(["fn"])[:-1] + b"," + user_data(["fn"], "2")[1:],         # a key twice
 ])
 def test_anything_else_fails(text):
-    assert not REFERENCE.fullmatch(text)
+    assert not reference_format(text)
     assert not check(text)
     assert not check(ALL, text, ALL)
 
@@ -96,7 +107,7 @@ def test_one_byte_off_anywhere_agrees_with_the_regular_expression():
             text[i], text[j] = text[j], text[i]
         at = rng.randrange(len(texts))
         array = pa.array(texts[:at] + [bytes(text), None] + texts[at:], pa.binary())
-        want = REFERENCE.fullmatch(bytes(text)) is not None
+        want = reference_format(bytes(text))
         assert all_hashed_user_data(array) is want, bytes(text)
         agreed += 1
         accepted += want
