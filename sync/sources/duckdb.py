@@ -333,7 +333,7 @@ class DuckDBSource:
         sql = ready_select(self._q_relation, f"v.{quote(self.cursor_column)}", where, "", settings,
                            custom_data=True, verify=True) + f" LIMIT {VERIFY_ROWS}"
         try:
-            rows = con.execute(sql, params).to_arrow_table()
+            rows = con.execute(sql, params).to_arrow_table(VERIFY_ROWS)
         except _READ_ERRORS as exc:
             raise self._read_failed(exc) from None
         if not rows.num_rows:
