@@ -1,6 +1,6 @@
 """Peak RSS of `capi-sync run` on the dbt table, to the counting sink (issue 6, target 4).
 
-    .venv/bin/python -m bench.rss_probe data/bench/100000/warehouse.duckdb [--memory-limit 128MB]
+    .venv/bin/python -m bench.rss_probe data/bench/100000/warehouse.duckdb [--memory-limit 64MB]
 
 Prints one JSON line per run: peak RSS (VmHWM, MiB), events sent, run seconds, events/s.
 """
@@ -18,7 +18,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("warehouse", type=Path)
     parser.add_argument("--relation", default="analytics.offline_events")
-    parser.add_argument("--memory-limit", default="128MB")
+    parser.add_argument("--memory-limit", default="64MB")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     with start_sink() as sink:

@@ -240,13 +240,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sdk-orders", type=int, default=10_000, help="orders through the SDK baseline (default 10000)")
     parser.add_argument("--dbt-timeout", type=float, default=900, help="seconds per dbt command (default 900)")
     parser.add_argument("--step-timeout", type=float, default=900, help="seconds per sync run (default 900)")
-    parser.add_argument("--memory-limit", default="128MB",
-                        help="source.memory_limit of the capi-sync runs on the dbt table (default 128MB; '' for "
+    parser.add_argument("--memory-limit", default="64MB",
+                        help="source.memory_limit of the capi-sync runs on the dbt table (default 64MB; '' for "
                              "DuckDB's default, 80%% of RAM)")
     parser.add_argument("--view-memory-limit", default="",
                         help="source.memory_limit of the runs on the view (default: DuckDB's; evaluating the "
                              "1M-order view fails with an out-of-memory error even at 1GB)")
-    parser.add_argument("--before", default=str(RESULTS / "20261122T131341Z.json"),
+    parser.add_argument("--before", default=str(RESULTS / "20261122T180137Z.json"),
                         help="an earlier results file shown as the 'before' column")
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of the end-to-end run on the table and of the payload/SDK pair per size; the "
