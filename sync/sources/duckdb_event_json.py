@@ -8,6 +8,11 @@ stored once per `dbt build` when offline_events is a table). Python only joins b
 request bodies; the 64-hex check of the user_data hashes runs on the Arrow buffers (a regular
 expression per value costs more in DuckDB than the rest of the query).
 
+A table that also stores `user_data_json` (dbt macro user_data_text) is read with
+`stored_select` instead: no hashed column and no `contents` is read, the head is written in
+SQL and the two stored parts are joined by Arrow, after every stored user_data text passed
+`sync.sources.user_data_check.all_hashed_user_data` (sync/sources/duckdb.py, `_stored_page`).
+
 `build_events` (sync/events.py) stays the reference: a row the SQL does not send as-is (a
 failed check, a duplicate id, a head DuckDB escapes differently from orjson, a NULL
 custom_data_json, or a relation without that column) comes back with its raw columns and

@@ -99,6 +99,17 @@ def both_paths(tmp_path, warehouse, settings: EventSettings, chunk_size: int, mo
     return reference, fast
 
 
+def first_read_error(tmp_path, warehouse, chunk_size: int, monkeypatch, relation="analytics.offline_events"):
+    """The SourceError that stops the hot path's read before its first chunk."""
+    source = open_source(tmp_path, warehouse, chunk_size, monkeypatch, relation)
+    try:
+        with pytest.raises(SourceError) as raised:
+            next(source.read_ready(None, False, EventSettings(now=NOW)))
+    finally:
+        source.close()
+    return raised.value
+
+
 def flat(chunks):
     rows = []
     for c in chunks:
@@ -179,13 +190,7 @@ def test_a_custom_data_json_that_disagrees_with_its_columns_stops_the_read(tmp_p
         con.execute(f"UPDATE analytics.offline_events SET custom_data_json = {expression} WHERE order_id = 'o3'")
     finally:
         con.close()
-    source = open_source(tmp_path, warehouse, 1000, monkeypatch)
-    try:
-        with pytest.raises(SourceError) as raised:
-            next(source.read_ready(None, False, EventSettings(now=NOW)))
-    finally:
-        source.close()
-    assert str(raised.value) == (
+    assert str(first_read_error(tmp_path, warehouse, 1000, monkeypatch)) == (
         "source.relation: column custom_data_json of analytics.offline_events is not the custom_data its columns "
         f"give for event_id {event_id('o3')} ({what}); rebuild it with the project's custom_data_text macro "
         "(dbt build), or drop the column; nothing was sent")

@@ -13,9 +13,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from offline_events_fixture import create_offline_events, event_id, make_row, sha  # noqa: E402
-from test_duckdb_event_json import NOW, T, both_paths, fixture_rows, flat, open_source  # noqa: E402
+from test_duckdb_event_json import NOW, T, both_paths, first_read_error, fixture_rows, flat  # noqa: E402
 
-from sync.errors import SourceError  # noqa: E402
 from sync.events import EventSettings  # noqa: E402
 from sync.sources.duckdb import DuckDBSource  # noqa: E402
 
@@ -106,13 +105,7 @@ def warehouse_of(tmp_path, n: int = 30):
 def test_a_user_data_json_that_disagrees_with_its_columns_stops_the_read(tmp_path, stored_pages, monkeypatch):
     path = warehouse_of(tmp_path)
     edit_row(path, "o3", f"""user_data_json = '{{"em":["{sha("someone-else")}"]}}'""")
-    source = open_source(tmp_path, path, 10, monkeypatch, ORDERED)
-    try:
-        with pytest.raises(SourceError) as raised:
-            next(source.read_ready(None, False, EventSettings(now=NOW)))
-    finally:
-        source.close()
-    assert str(raised.value) == (
+    assert str(first_read_error(tmp_path, path, 10, monkeypatch, ORDERED)) == (
         f"source.relation: {ORDERED}, event_id {event_id('o3')}: user_data_json is not what its columns give; "
         "rebuild the table with the project's macros (dbt build), or drop column user_data_json; nothing was sent")
 
