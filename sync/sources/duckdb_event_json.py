@@ -47,13 +47,13 @@ def ldu_suffix(settings: EventSettings) -> str:
             + ',"data_processing_options_state":' + orjson.dumps(settings.data_processing_options_state).decode())
 
 
-def passes_checks_sql(settings: EventSettings, alias: str = "v") -> str:
-    """TRUE when the row passes every check of `build_events` except the 64-hex check of the
-    user_data values (done in Python, `bad_hashes`) and duplicates."""
-    c = {name: f"{alias}.{quote(name)}" for name in REQUIRED_COLUMNS}
+def _row_checks(settings: EventSettings, c: dict[str, str], user_data: str, contents: str) -> list[str]:
+    """The SQL conditions of `build_events`' checks in its order, but for the 64-hex check of
+    the user_data values and duplicates; `user_data` and `contents` are the conditions that
+    the row has an identifier and contents (c: column name -> its SQL)."""
     now = int(settings.now)
     sources = ", ".join(sql_literal(s) for s in sorted(ACTION_SOURCES))
-    return " AND ".join([
+    return [
         f"coalesce({c['event_id']}, '') <> ''",
         f"coalesce({c['event_name']}, '') <> ''",
         f"{c['action_source']} IN ({sources})",
@@ -61,12 +61,20 @@ def passes_checks_sql(settings: EventSettings, alias: str = "v") -> str:
         f"{c['event_time']} <= {now + MAX_FUTURE_SKEW}",
         f"{c['event_time']} >= CASE WHEN {c['action_source']} = 'physical_store' "
         f"THEN {oldest_allowed(now, 'physical_store')} ELSE {oldest_allowed(now, None)} END",
-        f"coalesce({', '.join(c[k] for k in USER_DATA_COLUMNS)}) IS NOT NULL",
+        user_data,
         f"coalesce({c['currency']}, '') <> ''",
         f"{c['value']} IS NOT NULL",
         f"{c['value']} > 0",
-        f"coalesce(len({c['contents']}), 0) > 0",
-    ])
+        contents,
+    ]
+
+
+def passes_checks_sql(settings: EventSettings, alias: str = "v") -> str:
+    """TRUE when the row passes every check of `build_events` except the 64-hex check of the
+    user_data values (done in Python, `bad_hashes`) and duplicates."""
+    c = {name: f"{alias}.{quote(name)}" for name in REQUIRED_COLUMNS}
+    return " AND ".join(_row_checks(settings, c, f"coalesce({', '.join(c[k] for k in USER_DATA_COLUMNS)}) IS NOT NULL",
+                                    f"coalesce(len({c['contents']}), 0) > 0"))
 
 
 def head_json_sql(alias: str = "v") -> str:
@@ -129,21 +137,11 @@ def stored_select(relation_sql: str, cursor_sql: str, where: str, settings: Even
     SMALL_COLUMN, the struct of SMALL_COLUMNS (`value` as DOUBLE) that decides their skip
     reason. Rows come in storage order."""
     c = {name: f"v.{quote(name)}" for name in REQUIRED_COLUMNS}
-    now = int(settings.now)
-    sources = ", ".join(sql_literal(s) for s in sorted(ACTION_SOURCES))
     user_data, custom = f"v.{quote(USER_DATA_JSON_COLUMN)}", f"v.{quote(CUSTOM_DATA_COLUMN)}"
-    checks = " AND ".join([
-        f"coalesce({c['event_id']}, '') <> ''",
-        f"coalesce({c['event_name']}, '') <> ''",
-        f"{c['action_source']} IN ({sources})",
-        f"{c['event_time']} <= {now + MAX_FUTURE_SKEW}",
-        f"{c['event_time']} >= CASE WHEN {c['action_source']} = 'physical_store' "
-        f"THEN {oldest_allowed(now, 'physical_store')} ELSE {oldest_allowed(now, None)} END",
-        f"{user_data} IS NOT NULL",
-        f"coalesce({c['currency']}, '') <> ''",
-        f"{c['value']} > 0",
-        f"{custom} IS NOT NULL",   # NULL without contents, or where DuckDB writes a number its own way
-    ])
+    # The stored texts stand for the hashed columns and contents: user_data_json is NULL
+    # without an identifier, custom_data_json without contents (or where DuckDB writes a
+    # number its own way).
+    checks = " AND ".join(_row_checks(settings, c, f"{user_data} IS NOT NULL", f"{custom} IS NOT NULL"))
     small = ", ".join(f"{name} := s.{quote(name)}" for name in SMALL_COLUMNS)
     inner = (f"SELECT {c['event_id']}, {c['order_id']}, {c['event_time']}, {cursor_sql} AS _cursor, "
              f"{c['event_name']}, {c['action_source']}, {c['currency']}, CAST({c['value']} AS DOUBLE) AS value, "

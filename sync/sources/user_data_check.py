@@ -48,7 +48,6 @@ _ENTRY_LEN = _PREFIX_LEN + 64 + 1 + _ARRAY
 # Bytes of an entry that are not hex digits: its prefix's, the closing quote, `]` for an
 # array key, and the `,` or `}` after it.
 _NOT_HEX = np.array([sum(b not in _HEX for b in p) for p in _PREFIX], np.int64) + 1 + _ARRAY + 1
-_ENTRY_MIN = int(_PREFIX_LEN.min()) + 64 + 1
 _OPEN, _CLOSE, _COMMA, _QUOTE, _BRACKET = (np.uint8(ord(c)) for c in '{},"]')
 _ZERO, _LOWER_A = np.uint8(ord("0")), np.uint8(ord("a"))
 
@@ -73,7 +72,7 @@ def all_hashed_user_data(values: pa.Array) -> bool:
     size = int(offsets[-1]) - base
     data = np.frombuffer(values.buffers()[2], np.uint8, size, base)
     starts, ends = starts - base, ends - base
-    if ((ends - starts) < 2 + _ENTRY_MIN).any():
+    if ((ends - starts) < 2 + int(_ENTRY_LEN.min())).any():   # `{`, the shortest entry, `}`
         return False
     if (data[starts] != _OPEN).any() or (data[ends - 1] != _CLOSE).any():
         return False
