@@ -1,37 +1,76 @@
-"""The capi-sync process refuses pandas; DuckDB and pyarrow still work without it."""
+"""The capi-sync process refuses imports it never needs (pandas, pyarrow.dataset, httpx's
+command line); DuckDB, pyarrow and httpx still work without them."""
 from __future__ import annotations
 
 import subprocess
 import sys
 import textwrap
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+# The modules a refused import would have brought in.
+_LOADED = ("sorted(m for m in sys.modules if m.split('.')[0] in ('pandas', 'rich', 'click', 'pygments') "
+           "or m.startswith(('pyarrow.dataset', 'pyarrow._dataset', 'pyarrow.substrait', 'httpx._main')))")
 
 
-def test_duckdb_and_pyarrow_work_without_pandas_once_it_is_refused():
-    code = textwrap.dedent("""
+def _python(code: str) -> list[str]:
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                            timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_duckdb_and_pyarrow_work_without_the_refused_imports():
+    """Query parameters, and Arrow tables registered and scanned with a projection and
+    filters (the state store's ledger commits), take their paths without pandas or
+    pyarrow.dataset."""
+    assert _python(f"""
         import sys
-        from sync.runtime_tuning import refuse_pandas
-        refuse_pandas()
+        from sync.runtime_tuning import refuse_unused_imports
+        refuse_unused_imports()
         import duckdb, pyarrow as pa
         con = duckdb.connect()
-        batch = pa.table({"id": pa.array(["a", "b"], pa.string()), "n": pa.array([1, 2], pa.int64())})
+        batch = pa.table({{"id": pa.array(["a", "b", "c"], pa.string()), "n": pa.array([1, 2, 3], pa.int64()),
+                          "s": pa.array(["x", "y", "z"], pa.string())}})
         print(con.execute("SELECT ? || id, n + ? FROM batch ORDER BY id", ["x", 10]).fetchall())
-        print("pandas" in sys.modules)
-        try:
-            import pandas
-        except ModuleNotFoundError as exc:
-            print(exc)
-    """)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [
-        "[('xa', 11), ('xb', 12)]", "False",
-        "No module named 'pandas' (refused by capi-sync: not needed)"]
+        con.execute("CREATE TABLE ledger (event_id VARCHAR, n BIGINT)")
+        con.register("ledger_batch", batch)
+        con.execute("INSERT INTO ledger SELECT id, n FROM ledger_batch WHERE n > 1 AND s <> 'z'")
+        con.execute("DELETE FROM ledger WHERE event_id IN (SELECT id FROM ledger_batch WHERE s = 'y')")
+        con.execute("INSERT INTO ledger SELECT id, n FROM ledger_batch WHERE id IN ('a', 'c')")
+        con.unregister("ledger_batch")
+        print(con.execute("SELECT * FROM ledger ORDER BY event_id").fetchall())
+        print({_LOADED})
+        for name in ("pandas", "pyarrow.dataset"):
+            try:
+                __import__(name)
+            except ModuleNotFoundError as exc:
+                print(exc)
+    """) == [
+        "[('xa', 11), ('xb', 12), ('xc', 13)]",
+        "[('a', 1), ('c', 3)]",
+        "[]",
+        "No module named 'pandas' (refused by capi-sync: not needed)",
+        "No module named 'pyarrow.dataset' (refused by capi-sync: not needed)"]
+
+
+def test_the_command_refuses_them_before_importing_the_cli():
+    """`capi-sync` is sync.__main__:main, which refuses first: httpx's command line is
+    imported by `import httpx` itself, before sync.cli's main() could refuse it."""
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"capi-sync": "sync.__main__:main"}
+    assert _python(f"""
+        import sys
+        from sync.__main__ import main
+        code = main(["status", "--config", "no-such-config.yml"])
+        import httpx, sync.runner
+        print(code, {_LOADED})
+    """) == ["2 []"]
 
 
 def test_importing_the_cli_does_not_import_pandas():
-    """`capi-sync` refuses pandas in main(); nothing imported before that may load it (an
-    Arrow array made from a Python list at import time would: 0.2-0.3 s and 40 MiB a run)."""
-    code = "import sys, sync.cli; print(sorted(m for m in sys.modules if m.split('.')[0] == 'pandas'))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["[]"]
+    """Nothing imported before main() may load pandas (an Arrow array made from a Python list
+    at import time would: 0.2-0.3 s and 40 MiB a run)."""
+    assert _python("import sys, sync.cli; print(sorted(m for m in sys.modules if m.split('.')[0] == 'pandas'))") \
+        == ["[]"]
