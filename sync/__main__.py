@@ -1,15 +1,15 @@
 """The `capi-sync` command (and `python -m sync`): the process is tuned first
-(sync/runtime_tuning.py: imports it never needs are refused before anything imports them),
-then the command line runs (sync/cli.py)."""
+(sync/runtime_tuning.py: pyarrow's allocator settings, and imports it never needs refused,
+before anything imports them), then the command line runs (sync/cli.py)."""
 from __future__ import annotations
 
 import sys
 
-from sync.runtime_tuning import refuse_unused_imports
+from sync.runtime_tuning import tune_process
 
 
 def main(argv: list[str] | None = None) -> int:
-    refuse_unused_imports()
+    tune_process()
     from sync.cli import main as cli_main
     return cli_main(argv)
 

@@ -1,6 +1,12 @@
 """Process-level tuning of the `capi-sync` command (sync/__main__.py; not applied when the
 package is imported as a library).
 
+pyarrow's allocator (mimalloc) returns freed memory to the system 10 ms after it is freed
+instead of its default 1,000 ms (`MIMALLOC_PURGE_DELAY`, unless set in the environment): a
+run frees the pages of every chunk and request body soon after it allocates them, and with
+a second's delay about 40 MiB of them stayed resident at any time (bench/findings.md,
+session 8; no slower in alternating runs).
+
 Imports the sync never needs are refused, so that the libraries importing them take their
 paths without them:
 - pandas: DuckDB and pyarrow import it, when it is installed, only to check whether a value
@@ -15,9 +21,12 @@ paths without them:
 from __future__ import annotations
 
 import importlib.abc
+import os
 import sys
 
 REFUSED = ("pandas", "pyarrow.dataset", "httpx._main")
+# Read by mimalloc when pyarrow first allocates: set before pyarrow is imported.
+ALLOCATOR_ENVIRONMENT = {"MIMALLOC_PURGE_DELAY": "10"}
 
 
 class _RefuseUnused(importlib.abc.MetaPathFinder):
@@ -33,3 +42,11 @@ def refuse_unused_imports() -> None:
     if any(isinstance(f, _RefuseUnused) for f in sys.meta_path):
         return
     sys.meta_path.insert(0, _RefuseUnused())
+
+
+def tune_process() -> None:
+    """The capi-sync process's tuning, before anything imports pyarrow, DuckDB or httpx: the
+    allocator's settings (a value already in the environment is kept) and the refused imports."""
+    for name, value in ALLOCATOR_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    refuse_unused_imports()

@@ -2,6 +2,7 @@
 command line); DuckDB, pyarrow and httpx still work without them."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -74,3 +75,29 @@ def test_importing_the_cli_does_not_import_pandas():
     at import time would: 0.2-0.3 s and 40 MiB a run)."""
     assert _python("import sys, sync.cli; print(sorted(m for m in sys.modules if m.split('.')[0] == 'pandas'))") \
         == ["[]"]
+
+
+def _purge_delay(environment: dict[str, str]) -> list[str]:
+    """mimalloc's purge_delay line as the capi-sync process starts it (MIMALLOC_VERBOSE
+    makes mimalloc print its options when pyarrow first allocates)."""
+    code = textwrap.dedent("""
+        import sys
+        from sync.__main__ import main
+        main(["status", "--config", "no-such-config.yml"])
+        import pyarrow as pa
+        assert pa.default_memory_pool().backend_name == "mimalloc"
+        pa.allocate_buffer(1)
+    """)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIMALLOC_")}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                            env={**env, "MIMALLOC_VERBOSE": "1", **environment})
+    assert result.returncode == 0, result.stderr
+    return [line.strip() for line in result.stderr.splitlines() if "option 'purge_delay'" in line]
+
+
+def test_pyarrows_allocator_returns_freed_memory_after_10_ms():
+    assert _purge_delay({}) == ["option 'purge_delay': 10"]
+
+
+def test_an_allocator_setting_from_the_environment_is_kept():
+    assert _purge_delay({"MIMALLOC_PURGE_DELAY": "250"}) == ["option 'purge_delay': 250"]
