@@ -30,18 +30,25 @@ ALLOCATOR_ENVIRONMENT = {"MIMALLOC_PURGE_DELAY": "10"}
 
 
 class _RefuseUnused(importlib.abc.MetaPathFinder):
+    def __init__(self, names: tuple[str, ...]):
+        self.names = names
+
     def find_spec(self, fullname, path=None, target=None):
-        if any(fullname == name or fullname.startswith(name + ".") for name in REFUSED):
+        if any(fullname == name or fullname.startswith(name + ".") for name in self.names):
             raise ModuleNotFoundError(f"No module named {fullname!r} (refused by capi-sync: not needed)",
                                       name=fullname)
         return None
 
 
 def refuse_unused_imports() -> None:
-    """Make importing the REFUSED modules fail in this process (one already imported stays)."""
+    """Make importing the REFUSED modules fail in this process. One already imported is left
+    alone, with its submodules (a process that runs the command in-process, sync.cli.main,
+    may use it)."""
     if any(isinstance(f, _RefuseUnused) for f in sys.meta_path):
         return
-    sys.meta_path.insert(0, _RefuseUnused())
+    names = tuple(name for name in REFUSED if name not in sys.modules)
+    if names:
+        sys.meta_path.insert(0, _RefuseUnused(names))
 
 
 def tune_process() -> None:

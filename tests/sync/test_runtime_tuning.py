@@ -101,3 +101,16 @@ def test_pyarrows_allocator_returns_freed_memory_after_10_ms():
 
 def test_an_allocator_setting_from_the_environment_is_kept():
     assert _purge_delay({"MIMALLOC_PURGE_DELAY": "250"}) == ["option 'purge_delay': 250"]
+
+
+def test_a_module_already_imported_is_not_refused():
+    """sync.cli.main run in a process that has imported pandas (a notebook, a test run)
+    leaves pandas and its submodules importable (pandas imports some at first use); the
+    other refusals still hold."""
+    assert _python("""
+        import sys, pandas
+        from sync.runtime_tuning import refuse_unused_imports
+        refuse_unused_imports()
+        import pandas.io.formats.style, httpx
+        print("pandas.io.formats.style" in sys.modules, "httpx._main" in sys.modules)
+    """) == ["True False"]
