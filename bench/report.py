@@ -259,8 +259,9 @@ def _details(results: dict) -> list[str]:
                          _n(r.get("run_seconds"), 2), _n(r.get("process_seconds"), 2), _n(r.get("events_per_second")),
                          _n(r.get("peak_rss_mib"), 0), (r.get("status") or "") + _err(r)])
         out += ["`capi-sync run --json` to the counting sink (`bench/sink.py`), concurrency 4, batches of 1,000; "
-                "the state schema is dropped before each `e2e_*` run; run s is the sync's own summary, process s "
-                "includes interpreter start; peak RSS is the process's VmHWM polled every 20 ms:", "",
+                "the state schema is dropped before each `e2e_*` run; run s is the sync's own summary (`seconds`: "
+                "from opening the source to the last ledger commit), process s includes interpreter start "
+                "and closing the file; peak RSS is the process's VmHWM polled every 20 ms:", "",
                 _table(["run", "relation", "memory_limit", "rows read", "events sent", "run s", "process s", "events/s", "peak RSS MiB", "status"], rows), ""]
         repeated = [(k, size[k]["repeats"]) for k in ("e2e_table", "payload_sync_table", "payload_sdk")
                     if _get(size, k, "repeats")]

@@ -220,9 +220,9 @@ class SyncRun:
             self.summary.exit_code = 130
         except BaseException as exc:  # an internal error: still commit what the API accepted
             self._set_error(SyncError(f"internal error: {type(exc).__name__}: {exc}"))
-            self._close(time.monotonic() - started)
+            self._close(started)
             raise
-        self._close(time.monotonic() - started)
+        self._close(started)
         return self.summary
 
     def _set_error(self, exc: SyncError) -> None:
@@ -265,9 +265,12 @@ class SyncRun:
                                      watermark_after=watermark)
             state.start_run(self._record)
 
-    def _close(self, seconds: float) -> None:
+    def _close(self, started: float) -> None:
+        """End the run: the last commit and the ledger's pruning, then the run's record, the
+        lock, the connections. `summary.seconds` runs from `started` (before the source was
+        opened) to the last commit: the run's events are recorded by then."""
         summary = self.summary
-        summary.seconds = round(seconds, 3)
+        summary.seconds = round(time.monotonic() - started, 3)   # a run without state to commit
         summary.skipped = dict(sorted(self._skipped.items()))
         summary.status = "failed" if self._error is not None else "succeeded"
         state = self._state
@@ -283,6 +286,7 @@ class SyncRun:
                     self._set_error(exc)
                     summary.status = "failed"
                 finally:
+                    summary.seconds = round(time.monotonic() - started, 3)
                     if self._record is not None:
                         record = self._record
                         record.ended_at = utcnow()
