@@ -1,5 +1,7 @@
-"""Process-level tuning of the `capi-sync` command (sync/__main__.py; not applied when the
-package is imported as a library).
+"""Process-level tuning of the `capi-sync` command, applied by sync/__main__.py before anything
+else is imported (not when the package is imported as a library; `sync.cli.main` run
+in-process still refuses the imports below, but the allocator setting only takes effect
+before pyarrow is loaded).
 
 pyarrow's allocator (mimalloc) returns freed memory to the system 10 ms after it is freed
 instead of its default 1,000 ms (`MIMALLOC_PURGE_DELAY`, unless set in the environment): a
