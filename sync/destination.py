@@ -42,9 +42,10 @@ def body_tail(config: DestinationConfig) -> bytes:
 def request_body_parts(encoded_events: Sequence[bytes] | pa.Array, tail: bytes = b"") -> tuple:
     """`{"data":[...], ...tail}` from events already encoded with orjson (a list of bytes, or
     an Arrow binary array without NULLs), as three parts written one after the other: the
-    events joined by commas (by Arrow: no Python object per event, and the joined buffer is
-    written to the socket in place, not copied again into one body) between the head and
-    the tail."""
+    events joined by commas (by Arrow: no Python object per event) between the head and the
+    tail. h11, httpx's HTTP/1.1 layer, copies a part that is not `bytes` into one before it
+    writes it: the joined events are copied once on their way to the socket (about 1.1 MB a
+    request), the copy that joining the three parts here would make."""
     if isinstance(encoded_events, pa.Array):
         joined = _comma_joined(encoded_events)
     else:
@@ -58,7 +59,7 @@ def request_body(encoded_events: Sequence[bytes] | pa.Array, tail: bytes = b"") 
 
 
 def _comma_joined(events: pa.Array) -> pa.Buffer | bytes:
-    """The events joined by commas: an Arrow buffer (read in place by `request_body`)."""
+    """The events joined by commas: an Arrow buffer (no copy of it is made here)."""
     if len(events) == 0:
         return b""
     one_list = pa.ListArray.from_arrays(pa.array([0, len(events)], pa.int32()), events)
@@ -156,8 +157,8 @@ class ConversionsApiDestination:
         on acceptance, else (None, classified error)."""
         try:
             # The body goes in as a one-shot iterator of its parts with its length: the parts
-            # are written to the socket one after the other, without joining them into one
-            # more copy; and httpx leaves each exchange in a reference cycle (request,
+            # are written to the socket one after the other (h11 copies the Arrow buffer of
+            # the joined events once); and httpx leaves each exchange in a reference cycle (request,
             # response, connection streams) until Python's cyclic collector runs, where a
             # bytes body would stay with it, while an exhausted iterator lets go at once.
             response = self._client.post(self.url, content=iter(parts),
