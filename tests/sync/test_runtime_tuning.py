@@ -15,11 +15,15 @@ _LOADED = ("sorted(m for m in sys.modules if m.split('.')[0] in ('pandas', 'rich
            "or m.startswith(('pyarrow.dataset', 'pyarrow._dataset', 'pyarrow.substrait', 'httpx._main')))")
 
 
-def _python(code: str) -> list[str]:
+def _run(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                            timeout=60, cwd=ROOT)
+                            timeout=60, cwd=ROOT, env=env)
     assert result.returncode == 0, result.stderr
-    return result.stdout.splitlines()
+    return result
+
+
+def _python(code: str) -> list[str]:
+    return _run(code).stdout.splitlines()
 
 
 def test_duckdb_and_pyarrow_work_without_the_refused_imports():
@@ -80,18 +84,15 @@ def test_importing_the_cli_does_not_import_pandas():
 def _purge_delay(environment: dict[str, str]) -> list[str]:
     """mimalloc's purge_delay line as the capi-sync process starts it (MIMALLOC_VERBOSE
     makes mimalloc print its options when pyarrow first allocates)."""
-    code = textwrap.dedent("""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIMALLOC_")}
+    result = _run("""
         import sys
         from sync.__main__ import main
         main(["status", "--config", "no-such-config.yml"])
         import pyarrow as pa
         assert pa.default_memory_pool().backend_name == "mimalloc"
         pa.allocate_buffer(1)
-    """)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MIMALLOC_")}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT,
-                            env={**env, "MIMALLOC_VERBOSE": "1", **environment})
-    assert result.returncode == 0, result.stderr
+    """, env={**env, "MIMALLOC_VERBOSE": "1", **environment})
     return [line.strip() for line in result.stderr.splitlines() if "option 'purge_delay'" in line]
 
 
