@@ -32,6 +32,7 @@ from sync.events import (ACTION_SOURCES, ARRAY_USER_KEYS, MAX_FUTURE_SKEW, REQUI
                          EventSettings, hash_match, oldest_allowed, value_offsets)
 from sync.identifiers import quote, sql_literal
 from sync.sources.base import required_columns_sql
+from sync.sources.user_data_check import hex_digit_count
 
 RAW_COLUMN = "_raw"
 JSON_COLUMN = "_event_json"
@@ -154,9 +155,6 @@ def stored_select(relation_sql: str, cursor_sql: str, where: str, settings: Even
             f"FROM (SELECT *, coalesce(strpos(_h, '\\u') = 0, false) AS _send FROM ({inner}) AS s) AS s")
 
 
-_ZERO, _LOWER_A = np.uint8(ord("0")), np.uint8(ord("a"))
-
-
 def _all_hex64(column: pa.Array) -> bool:
     """Every non-NULL value is 64 lowercase hex characters (checked on the Arrow buffers:
     all lengths 64, and the value bytes contain nothing but lowercase hex digits)."""
@@ -173,10 +171,9 @@ def _all_hex64(column: pa.Array) -> bool:
     start, end = int(bounds[0]), int(bounds[-1])
     if end - start != 64 * n:   # NULL slots with bytes: let the slow path decide
         return False
-    # On the Arrow buffer in place, with numpy (which releases the GIL): a byte is a digit
-    # when byte - '0' < 10, a lowercase hex letter when byte - 'a' < 6 (uint8 wraps around).
+    # On the Arrow buffer in place, with numpy (which releases the GIL).
     values = np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start)
-    return bool(np.logical_or(values - _ZERO < 10, values - _LOWER_A < 6).all())
+    return hex_digit_count(values) == len(values)
 
 
 def bad_hashes(batch: pa.RecordBatch) -> dict[int, str]:

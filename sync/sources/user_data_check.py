@@ -102,15 +102,16 @@ def all_hashed_user_data(values: pa.Array) -> bool:
         return False
     # Every byte is now either the skeleton just checked or a value's: the values are all
     # hex exactly when the bytes that are not hex are the skeleton's.
-    return size - _hex_digits(data) == not_hex
+    return size - hex_digit_count(data) == not_hex
 
 
 _BLOCK = 1 << 18   # bytes per step of the hex count: its scratch arrays stay in the CPU's cache
 
 
-def _hex_digits(data: np.ndarray) -> int:
+def hex_digit_count(data: np.ndarray) -> int:
     """How many bytes of `data` are 0-9 or a-f (a byte is a digit when byte - '0' < 10, a
-    lowercase hex letter when byte - 'a' < 6, uint8 wrapping around)."""
+    lowercase hex letter when byte - 'a' < 6, uint8 wrapping around). Also the hashed
+    columns' check of the exact read (`duckdb_event_json._all_hex64`)."""
     block = min(_BLOCK, len(data))
     shifted, digit, letter = np.empty(block, np.uint8), np.empty(block, np.bool_), np.empty(block, np.bool_)
     count = 0
