@@ -65,6 +65,8 @@ def _comma_joined(events: pa.Array) -> pa.Buffer | bytes:
     into a new string, a second copy of every body (about 1.1 MB a request)."""
     if len(events) == 0:
         return b""
+    if events.null_count:   # binary_join would make the whole body NULL
+        raise ValueError(f"{events.null_count} of a request's {len(events)} events are NULL")
     one_list = pa.ListArray.from_arrays(pa.array([0, len(events)], pa.int32()), events)
     joined = pc.binary_join(one_list, b",")
     start, end = value_offsets(joined)

@@ -85,6 +85,13 @@ def test_an_arrow_batch_is_sent_as_the_same_body(emulator):
     assert request_body(pa.array([], pa.binary())) == request_body([]) == b'{"data":[]}'
 
 
+def test_a_null_event_is_refused_not_sent_as_an_empty_body():
+    events = pa.array([b'{"a":1}', None, b'{"b":2}'], pa.binary())
+    with pytest.raises(ValueError, match="1 of a request's 3 events are NULL"):
+        request_body(events)
+    assert request_body(events.slice(2, 1)) == b'{"data":[{"b":2}]}'
+
+
 @pytest.mark.parametrize("n, bad", [(1000, 1), (1000, 3), (1000, 10), (64, 1)])
 def test_split_cost_is_k_log_n(emulator, n, bad):
     encoded = events(n)
