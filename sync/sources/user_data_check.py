@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from sync.events import ARRAY_USER_KEYS, USER_DATA_COLUMNS
+from sync.events import ARRAY_USER_KEYS, USER_DATA_COLUMNS, value_offsets
 
 _HEX = frozenset(b"0123456789abcdef")
 # Per key (in USER_DATA_COLUMNS order): the entry's bytes before its value, `"em":["`
@@ -61,7 +61,7 @@ def all_hashed_user_data(values: pa.Array) -> bool:
     present = n - values.null_count
     if present == 0:
         return True
-    offsets = np.frombuffer(values.buffers()[1], np.int32, n + 1, values.offset * 4).astype(np.int64)
+    offsets = value_offsets(values).astype(np.int64)
     starts, ends = offsets[:-1], offsets[1:]
     if values.null_count:
         valid = values.is_valid().to_numpy(zero_copy_only=False)
