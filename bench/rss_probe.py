@@ -11,14 +11,14 @@ import json
 from pathlib import Path
 
 from bench.processes import start_sink
-from bench.sync_runs import cli_run
+from bench.sync_runs import TABLE_MEMORY_LIMIT, cli_run
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("warehouse", type=Path)
     parser.add_argument("--relation", default="analytics.offline_events")
-    parser.add_argument("--memory-limit", default="64MB")
+    parser.add_argument("--memory-limit", default=TABLE_MEMORY_LIMIT)
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     with start_sink() as sink:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bench import payload, sdk_baseline, workload
 from bench.processes import ROOT, BenchError, start_emulator, start_sink
-from bench.sync_runs import cli_run, latency_run, make_latency_sample, make_sample
+from bench.sync_runs import TABLE_MEMORY_LIMIT, cli_run, latency_run, make_latency_sample, make_sample
 
 RESULTS = ROOT / "bench" / "results"
 NEW_ORDERS = 10_000
@@ -240,8 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sdk-orders", type=int, default=10_000, help="orders through the SDK baseline (default 10000)")
     parser.add_argument("--dbt-timeout", type=float, default=900, help="seconds per dbt command (default 900)")
     parser.add_argument("--step-timeout", type=float, default=900, help="seconds per sync run (default 900)")
-    parser.add_argument("--memory-limit", default="64MB",
-                        help="source.memory_limit of the capi-sync runs on the dbt table (default 64MB; '' for "
+    parser.add_argument("--memory-limit", default=TABLE_MEMORY_LIMIT,
+                        help=f"source.memory_limit of the capi-sync runs on the dbt table (default {TABLE_MEMORY_LIMIT}; '' for "
                              "DuckDB's default, 80%% of RAM)")
     parser.add_argument("--view-memory-limit", default="",
                         help="source.memory_limit of the runs on the view (default: DuckDB's; evaluating the "
