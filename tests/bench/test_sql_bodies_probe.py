@@ -1,0 +1,52 @@
+"""The memory probe's request bodies (bench/sql_bodies_probe.py): written by DuckDB, compared by event."""
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from bench.sql_bodies_probe import _events, _page_query
+
+NOW = 1_790_000_000
+
+
+def _table() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA analytics; CREATE TABLE analytics.offline_events (event_id VARCHAR, event_name VARCHAR, "
+                "event_time BIGINT, action_source VARCHAR, currency VARCHAR, value DECIMAL(18,2), "
+                "user_data_json VARCHAR, custom_data_json VARCHAR)")
+    con.execute("""INSERT INTO analytics.offline_events VALUES
+        ('o-1', 'Purchase', 1789990000, 'physical_store', 'USD', 12.50, '{"em":["a1"]}', '{"currency":"USD","value":12.5}'),
+        ('o-2', 'Purchase', 1789990001, 'physical_store', 'USD', 0, '{"em":["b2"]}', '{"currency":"USD","value":0.0}'),
+        ('o-"3"', 'Purchase', 1789990002, 'physical_store', 'EUR', 3, '{"ph":["c3"]}', '{"currency":"EUR","value":3.0}'),
+        ('o-4', 'Purchase', 1700000000, 'physical_store', 'USD', 5, '{"em":["d4"]}', '{"currency":"USD","value":5.0}')""")
+    return con
+
+
+def test_duckdb_writes_one_body_of_the_sendable_rows_with_their_ledger_rows():
+    con = _table()
+    rows = con.execute(_page_query("analytics.offline_events", NOW), [0, 10_000]).fetchall()
+    # o-2 (value 0) and o-4 (older than 62 days) are not sent; o-"3"'s id is JSON-escaped.
+    assert rows == [(
+        b'{"data":[{"event_name":"Purchase","event_time":1789990000,"event_id":"o-1","action_source":"physical_store",'
+        b'"user_data":{"em":["a1"]},"custom_data":{"currency":"USD","value":12.5}},'
+        b'{"event_name":"Purchase","event_time":1789990002,"event_id":"o-\\"3\\"","action_source":"physical_store",'
+        b'"user_data":{"ph":["c3"]},"custom_data":{"currency":"EUR","value":3.0}}]}',
+        '[{"event_id":"o-1","event_time":1789990000},{"event_id":"o-\\"3\\"","event_time":1789990002}]',
+    )]
+    assert con.execute(_page_query("analytics.offline_events", NOW), [1, 10_000]).fetchall()[0][1] == \
+        '[{"event_id":"o-\\"3\\"","event_time":1789990002}]'
+
+
+def test_events_are_compared_whatever_the_batches(tmp_path):
+    one = tmp_path / "one.jsonl"
+    two = tmp_path / "two.jsonl"
+    one.write_bytes(b'{"data":[{"a":1},{"b":2}]}\n{"data":[{"c":3}]}\n')
+    two.write_bytes(b'{"data":[{"a":1}]}\n{"data":[{"b":2},{"c":3}]}\n')
+    assert _events(one) == _events(two) == b'{"a":1},{"b":2},{"c":3}'
+
+
+def test_a_body_with_a_tail_is_refused_by_name(tmp_path):
+    tailed = tmp_path / "tailed.jsonl"
+    tailed.write_bytes(b'{"data":[{"a":1}],"test_event_code":"T1"}\n')
+    with pytest.raises(SystemExit, match="tailed.jsonl: a body is not"):
+        _events(tailed)
