@@ -191,25 +191,27 @@ def child(path: str, relation: str, url: str, now: int, bodies_out: str | None, 
                       "events_per_second": round(sent / seconds, 1)}), flush=True)
 
 
-def _check_bodies(warehouse: Path, relation: str, now: int, workdir: Path, memory_limit: str) -> int:
-    """The probe's bodies against `capi-sync run --dry-run` at the same `now`; returns the
-    number of bodies compared, or exits with the first difference."""
+def _check_bodies(warehouse: Path, relation: str, now: int, workdir: Path, memory_limit: str,
+                  narrow_ledger: bool) -> int:
+    """The probe's events against those of `capi-sync run --dry-run` at the same `now`, both
+    on a copy of the warehouse; returns the number of events compared, or exits with the
+    first difference."""
     from bench.payload import write_config
     from sync.config import load_config
     from sync.runner import SyncRun
 
-    config = load_config(write_config(workdir / "dry-run.yml", duckdb_path=str(warehouse), relation=relation,
+    copy = workdir / "check.duckdb"
+    shutil.copy(warehouse, copy)
+    config = load_config(write_config(workdir / "dry-run.yml", duckdb_path=str(copy), relation=relation,
                                       endpoint="http://127.0.0.1:9", state_schema="capi_sync_probe_dry"))
     product, probe = workdir / "product.jsonl", workdir / "probe.jsonl"
     summary = SyncRun(config, dry_run=True, output=str(product), now=lambda: now).run()
     if summary.status != "succeeded":
         sys.exit(f"capi-sync run --dry-run: {summary.status}: {summary.error}")
-    with tempfile.TemporaryDirectory() as sink_dir:
-        copy = Path(sink_dir) / "warehouse.duckdb"
-        shutil.copy(warehouse, copy)
-        from bench.processes import start_sink
-        with start_sink() as sink:
-            _child_run(copy, relation, sink.url, now, memory_limit, True, probe)
+    from bench.processes import start_sink
+    with start_sink() as sink:
+        _child_run(copy, relation, sink.url, now, memory_limit, narrow_ledger, probe)
+    copy.unlink()
     want, got = _events(product), _events(probe)
     if want != got:
         at = next((k for k in range(min(len(want), len(got))) if want[k] != got[k]), min(len(want), len(got)))
@@ -269,7 +271,8 @@ def main() -> None:
     warehouse = args.warehouse.resolve()
     now = int(time.time())
     with tempfile.TemporaryDirectory() as workdir:
-        compared = _check_bodies(warehouse, args.relation, now, Path(workdir), args.memory_limit)
+        compared = _check_bodies(warehouse, args.relation, now, Path(workdir), args.memory_limit,
+                                 args.narrow_ledger)
         print(json.dumps({"events_identical_to_capi_sync": compared}), flush=True)
         copy = Path(workdir) / "warehouse.duckdb"
         shutil.copy(warehouse, copy)
