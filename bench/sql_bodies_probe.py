@@ -14,6 +14,9 @@ ledger: sync name, event id, event time, run id, fbtrace_id, time sent; with
 DuckDB runs one thread, with a memory_limit of 64MB as capi-sync in the benchmark
 (`--memory-limit`).
 
+The event's bytes and the checks that decide which rows are sent are capi-sync's own SQL
+(`row_sql`), written by the parent process and handed to the probe's.
+
 What it leaves out, against `capi-sync run`:
 - the 64-hex check of the hashes;
 - duplicate ids;
@@ -52,9 +55,6 @@ from pathlib import Path
 
 PAGE_BATCHES = 10          # a page is ten batches, as the product's pages of 10,000 rows
 BATCH_SIZE = 1000
-MAX_AGE = 62 * 86_400      # sync.events.MAX_AGE_PHYSICAL_STORE
-SAFETY_MARGIN = 3600       # sync.events.EVENT_TIME_SAFETY_MARGIN
-FUTURE_SKEW = 60           # sync.events.MAX_FUTURE_SKEW
 LEDGER = "capi_sync_probe.sent_events"
 # capi-sync's ledger (sync/state/duckdb.py, DDL), and the narrowest one that still says
 # which events were sent: column -> (type, value inserted).
@@ -64,33 +64,36 @@ FULL_LEDGER = {"sync_name": ("VARCHAR NOT NULL", "'bench'"), "event_id": ("VARCH
 NARROW_LEDGER = {"event_id": ("VARCHAR NOT NULL", "e.event_id"), "sent_at": ("TIMESTAMP", "now()::TIMESTAMP")}
 
 
-def _sendable(now: int) -> str:
-    """The product's row checks (`_row_checks`) as they apply to physical_store rows of a
-    table that stores both JSON parts; no 64-hex check, no duplicates."""
-    return (f"coalesce(v.event_id, '') <> '' AND coalesce(v.event_name, '') <> '' "
-            f"AND v.action_source = 'physical_store' AND v.event_time <= {now + FUTURE_SKEW} "
-            f"AND v.event_time >= {now - MAX_AGE + SAFETY_MARGIN} AND v.user_data_json IS NOT NULL "
-            f"AND coalesce(v.currency, '') <> '' AND v.value IS NOT NULL AND v.value > 0 "
-            f"AND v.custom_data_json IS NOT NULL")
+def row_sql(now: int) -> tuple[str, str]:
+    """(an event's bytes, the condition that the row is sent) over alias `v`, from capi-sync's
+    own SQL for a table that stores both JSON parts (`stored_select`): its head, its checks,
+    and the parts joined as `_stored_ready_chunk` joins them. Written by the parent process
+    and handed to the probe's (which cannot import sync: it imports pyarrow)."""
+    from sync.events import EventSettings
+    from sync.identifiers import sql_literal
+    from sync.sources.duckdb_event_json import head_json_sql, ldu_suffix, stored_checks_sql
+
+    settings = EventSettings(now=now)
+    event = (f"concat({head_json_sql('v')}, ',\"user_data\":', v.user_data_json, ',\"custom_data\":', "
+             f"v.custom_data_json, {sql_literal(ldu_suffix(settings) + '}')})")
+    return event, stored_checks_sql(settings, "v")
 
 
-def _page_query(relation: str, now: int) -> str:
+def _page_query(relation: str, event_sql: str, sendable_sql: str) -> str:
     """The bodies of the sendable rows with rowid in [?, ?): one per BATCH_SIZE rowids, so a
     body holds at most BATCH_SIZE events (fewer where rows are skipped), in storage order
     (the benchmark's table is stored in cursor order)."""
-    event = ("concat('{\"event_name\":', to_json(v.event_name), ',\"event_time\":', v.event_time, "
-             "',\"event_id\":', to_json(v.event_id), ',\"action_source\":', to_json(v.action_source), "
-             "',\"user_data\":', v.user_data_json, ',\"custom_data\":', v.custom_data_json, '}')")
-    rows = (f"SELECT rowid // {BATCH_SIZE} AS b, v.event_id, v.event_time, {event} AS ev FROM {relation} AS v "
-            f"WHERE rowid >= ? AND rowid < ? AND {_sendable(now)}")
+    rows = (f"SELECT rowid // {BATCH_SIZE} AS b, v.event_id, v.event_time, {event_sql} AS ev FROM {relation} AS v "
+            f"WHERE rowid >= ? AND rowid < ? AND {sendable_sql}")
     # One DuckDB thread: string_agg and list keep the scan's order within a batch (the
-    # bodies are compared with capi-sync's, byte for byte, before any measurement).
+    # events are compared with capi-sync's, byte for byte, before any measurement).
     return (f"SELECT encode('{{\"data\":[' || string_agg(ev, ',') || ']}}') AS body, "
-            f"to_json(list({{'event_id': event_id, 'event_time': event_time}}))::VARCHAR AS ids FROM ({rows}) GROUP BY b ORDER BY b")
+            f"to_json(list({{'event_id': event_id, 'event_time': event_time}}))::VARCHAR AS ids "
+            f"FROM ({rows}) GROUP BY b ORDER BY b")
 
 
-def child(path: str, relation: str, url: str, now: int, bodies_out: str | None, memory_limit: str,
-          narrow_ledger: bool) -> None:
+def child(path: str, relation: str, url: str, event_sql: str, sendable_sql: str, bodies_out: str | None,
+          memory_limit: str, narrow_ledger: bool) -> None:
     """The probe's own process; prints its JSON line."""
     import duckdb
     import httpx
@@ -105,7 +108,7 @@ def child(path: str, relation: str, url: str, now: int, bodies_out: str | None, 
                 f"CREATE TABLE {LEDGER} ({', '.join(f'{name} {kind}' for name, (kind, _) in columns.items())})")
     insert = (f"INSERT INTO {LEDGER} SELECT {', '.join(value for _, value in columns.values())} FROM "
               f"""(SELECT unnest(from_json($ids, '[{{"event_id":"VARCHAR","event_time":"BIGINT"}}]')) AS e)""")
-    sql = _page_query(relation, now)
+    sql = _page_query(relation, event_sql, sendable_sql)
     rows = con.execute(f"SELECT coalesce(max(rowid), -1) + 1 FROM {relation}").fetchone()[0]
     failure: list[BaseException] = []
     pages: queue.Queue = queue.Queue(maxsize=1)
@@ -191,7 +194,7 @@ def child(path: str, relation: str, url: str, now: int, bodies_out: str | None, 
                       "events_per_second": round(sent / seconds, 1)}), flush=True)
 
 
-def _check_bodies(warehouse: Path, relation: str, now: int, workdir: Path, memory_limit: str,
+def _check_events(warehouse: Path, relation: str, now: int, workdir: Path, memory_limit: str,
                   narrow_ledger: bool) -> int:
     """The probe's events against those of `capi-sync run --dry-run` at the same `now`, both
     on a copy of the warehouse; returns the number of events compared, or exits with the
@@ -234,8 +237,9 @@ def _child_run(warehouse: Path, relation: str, url: str, now: int, memory_limit:
                bodies_out: Path | None = None) -> dict:
     import subprocess
 
+    event_sql, sendable_sql = row_sql(now)
     command = [sys.executable, "-m", "bench.sql_bodies_probe", "--child", str(warehouse), "--relation", relation,
-               "--url", url, "--now", str(now), "--memory-limit", memory_limit]
+               "--url", url, "--memory-limit", memory_limit, "--event-sql", event_sql, "--sendable-sql", sendable_sql]
     if narrow_ledger:
         command.append("--narrow-ledger")
     if bodies_out:
@@ -257,12 +261,13 @@ def main() -> None:
                         help="the probe's ledger keeps event_id and sent_at only, not capi-sync's six columns")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
-    parser.add_argument("--now", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--event-sql", help=argparse.SUPPRESS)
+    parser.add_argument("--sendable-sql", help=argparse.SUPPRESS)
     parser.add_argument("--bodies", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(str(args.warehouse), args.relation, args.url, args.now, args.bodies, args.memory_limit,
-              args.narrow_ledger)
+        child(str(args.warehouse), args.relation, args.url, args.event_sql, args.sendable_sql, args.bodies,
+              args.memory_limit, args.narrow_ledger)
         return
 
     from bench.processes import start_sink
@@ -271,7 +276,7 @@ def main() -> None:
     warehouse = args.warehouse.resolve()
     now = int(time.time())
     with tempfile.TemporaryDirectory() as workdir:
-        compared = _check_bodies(warehouse, args.relation, now, Path(workdir), args.memory_limit,
+        compared = _check_events(warehouse, args.relation, now, Path(workdir), args.memory_limit,
                                  args.narrow_ledger)
         print(json.dumps({"events_identical_to_capi_sync": compared}), flush=True)
         copy = Path(workdir) / "warehouse.duckdb"

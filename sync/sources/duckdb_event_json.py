@@ -127,6 +127,15 @@ HEAD_COLUMN, USER_DATA_COLUMN, CUSTOM_COLUMN, SMALL_COLUMN = "_head", "_user_dat
 SMALL_COLUMNS = ("event_name", "action_source", "currency", "value")
 
 
+def stored_checks_sql(settings: EventSettings, alias: str = "v") -> str:
+    """`passes_checks_sql` for a table that stores both JSON parts: the stored texts stand for
+    the hashed columns and contents (user_data_json is NULL without an identifier,
+    custom_data_json without contents, or where DuckDB writes a number its own way)."""
+    c = {name: f"{alias}.{quote(name)}" for name in REQUIRED_COLUMNS}
+    return " AND ".join(_row_checks(settings, c, f"{alias}.{quote(USER_DATA_JSON_COLUMN)} IS NOT NULL",
+                                    f"{alias}.{quote(CUSTOM_DATA_COLUMN)} IS NOT NULL"))
+
+
 def stored_select(relation_sql: str, cursor_sql: str, where: str, settings: EventSettings) -> str:
     """The read query of a table that stores both JSON parts (CUSTOM_DATA_COLUMN and
     USER_DATA_JSON_COLUMN): it references none of the hashed columns nor `contents`, the
@@ -139,10 +148,7 @@ def stored_select(relation_sql: str, cursor_sql: str, where: str, settings: Even
     reason. Rows come in storage order."""
     c = {name: f"v.{quote(name)}" for name in REQUIRED_COLUMNS}
     user_data, custom = f"v.{quote(USER_DATA_JSON_COLUMN)}", f"v.{quote(CUSTOM_DATA_COLUMN)}"
-    # The stored texts stand for the hashed columns and contents: user_data_json is NULL
-    # without an identifier, custom_data_json without contents (or where DuckDB writes a
-    # number its own way).
-    checks = " AND ".join(_row_checks(settings, c, f"{user_data} IS NOT NULL", f"{custom} IS NOT NULL"))
+    checks = stored_checks_sql(settings, "v")
     small = ", ".join(f"{name} := s.{quote(name)}" for name in SMALL_COLUMNS)
     inner = (f"SELECT {c['event_id']}, {c['order_id']}, {c['event_time']}, {cursor_sql} AS _cursor, "
              f"{c['event_name']}, {c['action_source']}, {c['currency']}, CAST({c['value']} AS DOUBLE) AS value, "

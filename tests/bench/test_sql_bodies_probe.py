@@ -4,7 +4,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from bench.sql_bodies_probe import _events, _page_query
+from bench.sql_bodies_probe import _events, _page_query, row_sql
 
 NOW = 1_790_000_000
 
@@ -24,7 +24,8 @@ def _table() -> duckdb.DuckDBPyConnection:
 
 def test_duckdb_writes_one_body_of_the_sendable_rows_with_their_ledger_rows():
     con = _table()
-    rows = con.execute(_page_query("analytics.offline_events", NOW), [0, 10_000]).fetchall()
+    query = _page_query("analytics.offline_events", *row_sql(NOW))
+    rows = con.execute(query, [0, 10_000]).fetchall()
     # o-2 (value 0) and o-4 (older than 62 days) are not sent; o-"3"'s id is JSON-escaped.
     assert rows == [(
         b'{"data":[{"event_name":"Purchase","event_time":1789990000,"event_id":"o-1","action_source":"physical_store",'
@@ -33,7 +34,7 @@ def test_duckdb_writes_one_body_of_the_sendable_rows_with_their_ledger_rows():
         b'"user_data":{"ph":["c3"]},"custom_data":{"currency":"EUR","value":3.0}}]}',
         '[{"event_id":"o-1","event_time":1789990000},{"event_id":"o-\\"3\\"","event_time":1789990002}]',
     )]
-    assert con.execute(_page_query("analytics.offline_events", NOW), [1, 10_000]).fetchall()[0][1] == \
+    assert con.execute(query, [1, 10_000]).fetchall()[0][1] == \
         '[{"event_id":"o-\\"3\\"","event_time":1789990002}]'
 
 
