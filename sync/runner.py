@@ -266,9 +266,10 @@ class SyncRun:
             state.start_run(self._record)
 
     def _close(self, started: float) -> None:
-        """End the run: the last commit and the ledger's pruning, then the run's record, the
-        lock, the connections. `summary.seconds` runs from `started` (before the source was
-        opened) to the last commit: the run's events are recorded by then."""
+        """End the run: the last commit and the ledger's pruning, then the store's checkpoint of
+        its write-ahead log, the run's record, the lock, the connections. `summary.seconds` runs
+        from `started` (before the source was opened) to the last commit: the run's events are
+        recorded by then (on DuckDB in its write-ahead log, which survives a crash)."""
         summary = self.summary
         summary.seconds = round(time.monotonic() - started, 3)   # a run without state to commit
         summary.skipped = dict(sorted(self._skipped.items()))
@@ -287,6 +288,8 @@ class SyncRun:
                     summary.status = "failed"
                 finally:
                     summary.seconds = round(time.monotonic() - started, 3)
+                    if self._error is None:
+                        self._checkpoint_wal(state)
                     if self._record is not None:
                         record = self._record
                         record.ended_at = utcnow()
@@ -310,6 +313,18 @@ class SyncRun:
                 if self._file_lock is not None:
                     self._file_lock.release()
                 self.progress.close()
+
+    @staticmethod
+    def _checkpoint_wal(state: StateStore) -> None:
+        """The store's checkpoint of its write-ahead log, once the run's last commit is in it.
+        Not after a failure: a DuckDB commit that failed for memory can leave the database's
+        memory inconsistent, and CHECKPOINT would then fail fatally; the commits are in the log
+        all the same (DuckDB checkpoints at close, or replays the log at the next open)."""
+        reason = state.checkpoint_wal()
+        if reason is not None:
+            log.warning("state: the run's commits stay in DuckDB's write-ahead log, not yet in the file (%s); "
+                        "nothing is lost: DuckDB writes them at close, or replays them when the file is next "
+                        "opened", reason)
 
     # --- state -------------------------------------------------------------------------------
 

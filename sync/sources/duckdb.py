@@ -30,6 +30,14 @@ from sync.state.base import DEAD_LETTERS, SENT_EVENTS
 _PID = re.compile(r"PID (\d+)")
 # Rows at the start of every read whose events are also built by the reference and compared.
 VERIFY_ROWS = 1000
+# DuckDB checkpoints its write-ahead log into the file when the log reaches this size (its
+# default: 16MB, every ~150,000 ledger rows). A writing connection of the sync never reaches
+# it: the state store checkpoints once, at the end of the run (`DuckDBStateStore.checkpoint_wal`;
+# DuckDB also does at close). A checkpoint during the run compresses the ledger rows next to
+# the pages and requests in flight (30-45 MiB above the run's level at 1M orders), and a
+# commit that triggers one can fail under a small memory_limit (bench/findings.md, session
+# 11). Every commit is in the log all the same: after a crash DuckDB replays it at the next open.
+CHECKPOINT_THRESHOLD = "1TB"
 
 
 def connect(path: str, read_only: bool, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -38,6 +46,8 @@ def connect(path: str, read_only: bool, memory_limit: str | None = None) -> duck
         raise SourceError(f"source.path: DuckDB file {path} does not exist "
                           "(create it with the sample-data generator and `dbt build`, or set DUCKDB_PATH)")
     settings = {"memory_limit": memory_limit} if memory_limit else {}
+    if not read_only:
+        settings["checkpoint_threshold"] = CHECKPOINT_THRESHOLD
     try:
         return duckdb.connect(path, read_only=read_only, config=settings)
     except duckdb.IOException as exc:

@@ -338,5 +338,8 @@ class BigQueryStateStore:
         return self._rows(f"SELECT COUNT(*) AS n FROM {self.q[DEAD_LETTERS]} WHERE sync_name = {self._name} "
                           "AND resolved_at IS NULL")[0]["n"]
 
+    def checkpoint_wal(self) -> str | None:
+        return None   # BigQuery has no write-ahead log to checkpoint: every job is stored when it ends
+
     def close(self) -> None:
         pass  # the client belongs to the source

@@ -239,6 +239,18 @@ class DuckDBStateStore:
                 except duckdb.Error:
                     pass
 
+    def checkpoint_wal(self) -> str | None:
+        """Write what this connection committed from DuckDB's write-ahead log into the database
+        file: once, at the end of a run (the connection never does it on its own, see
+        sync.sources.duckdb.CHECKPOINT_THRESHOLD). Returns None, or the one-line reason it did
+        not: nothing is lost then, the commits stay in the log, and DuckDB checkpoints them at
+        close or replays them when the file is next opened."""
+        try:
+            self.con.execute("CHECKPOINT")
+        except duckdb.Error as exc:
+            return self.error_line(exc)
+        return None
+
     @_reported
     def prune_ledger(self, older_than: int) -> int:
         """Forget ledger entries with event_time < older_than (outside every future read)."""
