@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-from sync.config import parse_config
+from sync.config import DUCKDB_CHUNK_SIZE, parse_config
 from sync.destination import request_body
 from sync.events import EventSettings, build_events
 from sync.runner import READ_FLOOR_AGE, SyncRun
@@ -24,7 +24,7 @@ from sync.sources.duckdb import DuckDBSource
 
 
 def sync_config_text(*, duckdb_path: str, relation: str, endpoint: str = "http://127.0.0.1:9",
-                     name: str = "bench", concurrency: int = 4, chunk_size: int = 10000,
+                     name: str = "bench", concurrency: int = 4, chunk_size: int = DUCKDB_CHUNK_SIZE,
                      batch_size: int = 1000, memory_limit: str | None = None,
                      state_schema: str = "capi_sync") -> str:
     """A sync config for the benchmark (token from env_var with the emulator's default)."""
@@ -65,7 +65,7 @@ def write_config(path: Path, **kwargs) -> Path:
     return path
 
 
-def sync_bodies(duckdb_path: str, relation: str, chunk_size: int = 10000, now: int | None = None,
+def sync_bodies(duckdb_path: str, relation: str, chunk_size: int = DUCKDB_CHUNK_SIZE, now: int | None = None,
                 path: str = "sql"):
     """Yield (phase seconds dict updates, bodies) along the sync's path; used by measure()."""
     config = parse_config(sync_config_text(duckdb_path=duckdb_path, relation=relation, chunk_size=chunk_size))
@@ -132,7 +132,7 @@ def _sql_bodies(config, chunks):
         last = time.perf_counter()
 
 
-def measure(duckdb_path: str, relation: str, chunk_size: int = 10000, path: str = "sql") -> dict:
+def measure(duckdb_path: str, relation: str, chunk_size: int = DUCKDB_CHUNK_SIZE, path: str = "sql") -> dict:
     """Events/s from `relation` to request bodies, with the read / build / encode split
     (path "sql": building is part of the read; "python": the reference build_events + orjson)."""
     totals = {"read": 0.0, "build": 0.0, "encode": 0.0, "rows": 0, "skipped": 0}

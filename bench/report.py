@@ -184,6 +184,7 @@ def render_markdown(results: dict, source: str) -> str:
            "(other work on the machine slows every number here)",
            f"- `capi-sync run` with `source.memory_limit: {results.get('memory_limit') or 'DuckDB default'}` on the "
            f"dbt table, `{results.get('view_memory_limit') or 'DuckDB default'}` on the view"
+           + (f", `source.chunk_size: {results['chunk_size']}`" if results.get("chunk_size") else "")
            + (f"; the \"before\" column: `{results['before']}` (same machine, an earlier commit; what changed "
               "since is listed under the findings below)"
               if results.get("before") else ""),

@@ -30,6 +30,7 @@ from pathlib import Path
 from bench import payload, sdk_baseline, workload
 from bench.processes import ROOT, BenchError, start_emulator, start_sink
 from bench.sync_runs import TABLE_MEMORY_LIMIT, cli_run, latency_run, make_latency_sample, make_sample
+from sync.config import DUCKDB_CHUNK_SIZE
 
 RESULTS = ROOT / "bench" / "results"
 NEW_ORDERS = 10_000
@@ -263,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
                "repeat": args.repeat,
                "started_at": started.isoformat(timespec="seconds"), "git_commit": git_commit(),
                "machine": machine(), "load_average_at_start": os.getloadavg(), "memory_limit": args.memory_limit or None,
+               "chunk_size": DUCKDB_CHUNK_SIZE,
                "view_memory_limit": args.view_memory_limit or None,
                "before": _relative(args.before), "sizes": {}}
     for i, orders in enumerate(sizes):

@@ -19,8 +19,8 @@ from sync.runner import SyncRun
 from sync.sources.duckdb_event_json import passes_checks_sql
 
 STATE_SCHEMA = "capi_sync"   # the bench config's state.schema
-# source.memory_limit of the runs on the dbt table (bench/findings.md, session 7; docs/sync.md, Memory)
-TABLE_MEMORY_LIMIT = "64MB"
+# source.memory_limit of the runs on the dbt table (bench/findings.md, session 11; docs/sync.md, Memory)
+TABLE_MEMORY_LIMIT = "32MB"
 
 
 def reset_state(duckdb_path: Path, state_schema: str = STATE_SCHEMA) -> None:
