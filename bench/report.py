@@ -182,8 +182,9 @@ def render_markdown(results: dict, source: str) -> str:
            f"- load average at start / end: {', '.join(f'{x:.1f}' for x in results['load_average_at_start'])} / "
            f"{', '.join(f'{x:.1f}' for x in results.get('load_average_at_end', []))} "
            "(other work on the machine slows every number here)",
-           f"- `capi-sync run` with `source.memory_limit: {results.get('memory_limit') or 'DuckDB default'}` on the "
-           f"dbt table, `{results.get('view_memory_limit') or 'DuckDB default'}` on the view"
+           f"- `capi-sync run` with `source.memory_limit: {results.get('memory_limit') or 'not set'}` on the "
+           f"dbt table, `{results.get('view_memory_limit') or 'not set'}` on the view (not set: 64MB on a table, "
+           "DuckDB's default of 80% of RAM on a view)"
            + (f", `source.chunk_size: {results['chunk_size']}`" if results.get("chunk_size") else "")
            + (f"; the \"before\" column: `{results['before']}` (same machine, an earlier commit; what changed "
               "since is listed under the findings below)"
@@ -256,7 +257,7 @@ def _details(results: dict) -> list[str]:
             if k not in size:
                 continue
             r = size.get(k) or {}
-            rows.append([k, r.get("relation") or "", r.get("memory_limit") or "default", _n(r.get("rows_read")), _n(r.get("events_sent")),
+            rows.append([k, r.get("relation") or "", r.get("memory_limit") or "not set", _n(r.get("rows_read")), _n(r.get("events_sent")),
                          _n(r.get("run_seconds"), 2), _n(r.get("process_seconds"), 2), _n(r.get("events_per_second")),
                          _n(r.get("peak_rss_mib"), 0), (r.get("status") or "") + _err(r)])
         out += ["`capi-sync run --json` to the counting sink (`bench/sink.py`), concurrency 4, batches of 1,000; "

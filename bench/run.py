@@ -194,7 +194,7 @@ def bench_size(orders: int, args, first: bool) -> dict:
              memory_limit=view_ml, **on_view)
         step(out, "incremental_view_nothing_new", cli_run, path, view, sink, timeout=args.step_timeout,
              fresh=False, label="inc-view-none", memory_limit=view_ml, **on_view)
-        if ml:   # the same run with DuckDB's default memory limit (80% of RAM), for comparison
+        if ml:   # the same run with source.memory_limit not set (64MB on a table: sync.sources.duckdb), for comparison
             step(out, "e2e_table_default_memory", cli_run, path, table, sink, timeout=args.step_timeout,
                  label="e2e-table-defmem", state_schema="capi_sync_defmem")
         # 10,000 new orders in the last day, then `dbt run` (the table rebuilt, the view re-created
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step-timeout", type=float, default=900, help="seconds per sync run (default 900)")
     parser.add_argument("--memory-limit", default=TABLE_MEMORY_LIMIT,
                         help=f"source.memory_limit of the capi-sync runs on the dbt table (default {TABLE_MEMORY_LIMIT}; '' for "
-                             "DuckDB's default, 80%% of RAM)")
+                             "none: capi-sync's default on a table)")
     parser.add_argument("--view-memory-limit", default="",
                         help="source.memory_limit of the runs on the view (default: DuckDB's; evaluating the "
                              "1M-order view fails with an out-of-memory error even at 1GB)")

@@ -38,6 +38,13 @@ VERIFY_ROWS = 1000
 # commit that triggers one can fail under a small memory_limit (bench/findings.md, session
 # 11). Every commit is in the log all the same: after a crash DuckDB replays it at the next open.
 CHECKPOINT_THRESHOLD = "1TB"
+# DuckDB's memory_limit for reading a table when source.memory_limit is not set. A table run
+# holds a page of chunk_size rows, the ledger's commits and the table's blocks kept as a cache:
+# pages of 5,000 rows of the sample data need about 28MB. With DuckDB's default (80% of RAM)
+# the cache grows with the table: 875-887 MiB peak RSS at 1M orders against 313-323 MiB at
+# 64MB, at the same speed (bench/findings.md, session 11). A view keeps DuckDB's default: it
+# is evaluated whole at every read.
+TABLE_MEMORY_LIMIT = "64MB"
 
 
 def connect(path: str, read_only: bool, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -99,7 +106,9 @@ class DuckDBSource:
         self.cursor_column = config.cursor.column
         self.sync_name = config.name
         self.description = f"{self.relation} in {self.path}"
+        self._own_connection = connection is None
         self.connection = connection or connect(self.path, read_only, source.memory_limit)
+        self._table_default = False   # TABLE_MEMORY_LIMIT was applied (source.memory_limit not set)
         self._q_relation = quote_relation(self.relation)
         self._q_state = quote(config.state.schema_)
         self._columns: list[str] | None = None
@@ -107,7 +116,8 @@ class DuckDBSource:
 
     def error_line(self, exc: BaseException) -> str:
         """`error_line` with this source's memory settings (the state store reports with it too)."""
-        return error_line(exc, self.memory_limit, self.chunk_size, view=self._view)
+        limit = f"{TABLE_MEMORY_LIMIT}, the default for a table" if self._table_default else self.memory_limit
+        return error_line(exc, limit, self.chunk_size, view=self._view)
 
     def _read_failed(self, exc: BaseException) -> SourceError:
         return SourceError(f"source.relation: reading {self.relation} failed: {self.error_line(exc)}")
@@ -182,14 +192,26 @@ class DuckDBSource:
         row groups). A view is read with one sorted query: paging would evaluate it per page."""
         where, params = self._where(lower_bound, exclude_sent)
         unexcluded = self._where(lower_bound, False) if exclude_sent else None
-        table = self._is_table()
-        self._view = not table
+        table = self._relation_is_table()
         return self._stream_ready(where, params, settings, pages=table, unexcluded=unexcluded)
 
     def read_event_ids_ready(self, event_ids: list[str], settings: EventSettings) -> Iterator[ReadyChunk]:
-        self._view = not self._is_table()
+        self._relation_is_table()
         return self._stream_ready(' WHERE v."event_id" IN (SELECT unnest(?))', [list(event_ids)], settings,
                                   pages=False)
+
+    def _relation_is_table(self) -> bool:
+        """Whether the relation is a table (else a view); a table read on the source's own
+        connection with no source.memory_limit set gets TABLE_MEMORY_LIMIT."""
+        table = self._is_table()
+        self._view = not table
+        if table and self.memory_limit is None and self._own_connection and not self._table_default:
+            try:
+                self.connection.execute(f"SET memory_limit = '{TABLE_MEMORY_LIMIT}'")
+            except duckdb.Error as exc:
+                raise SourceError(f"source.memory_limit: cannot set {TABLE_MEMORY_LIMIT}: {first_line(exc)}") from None
+            self._table_default = True
+        return table
 
     def _is_table(self) -> bool:
         schema, _, name = self.relation.rpartition(".")
