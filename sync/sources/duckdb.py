@@ -44,7 +44,7 @@ CHECKPOINT_THRESHOLD = "1TB"
 # the cache grows with the table: 875-887 MiB peak RSS at 1M orders against 313-323 MiB at
 # 64MB, at the same speed (bench/findings.md, session 11). A view keeps DuckDB's default: it
 # is evaluated whole at every read.
-TABLE_MEMORY_LIMIT = "64MB"
+DEFAULT_TABLE_MEMORY_LIMIT = "64MB"
 
 
 def connect(path: str, read_only: bool, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -108,7 +108,7 @@ class DuckDBSource:
         self.description = f"{self.relation} in {self.path}"
         self._own_connection = connection is None
         self.connection = connection or connect(self.path, read_only, source.memory_limit)
-        self._table_default = False   # TABLE_MEMORY_LIMIT was applied (source.memory_limit not set)
+        self._table_default = False   # DEFAULT_TABLE_MEMORY_LIMIT applied: source.memory_limit not set
         self._q_relation = quote_relation(self.relation)
         self._q_state = quote(config.state.schema_)
         self._columns: list[str] | None = None
@@ -116,7 +116,7 @@ class DuckDBSource:
 
     def error_line(self, exc: BaseException) -> str:
         """`error_line` with this source's memory settings (the state store reports with it too)."""
-        limit = f"{TABLE_MEMORY_LIMIT}, the default for a table" if self._table_default else self.memory_limit
+        limit = f"{DEFAULT_TABLE_MEMORY_LIMIT}, the default for a table" if self._table_default else self.memory_limit
         return error_line(exc, limit, self.chunk_size, view=self._view)
 
     def _read_failed(self, exc: BaseException) -> SourceError:
@@ -202,14 +202,15 @@ class DuckDBSource:
 
     def _relation_is_table(self) -> bool:
         """Whether the relation is a table (else a view); a table read on the source's own
-        connection with no source.memory_limit set gets TABLE_MEMORY_LIMIT."""
+        connection with no source.memory_limit set gets DEFAULT_TABLE_MEMORY_LIMIT."""
         table = self._is_table()
         self._view = not table
         if table and self.memory_limit is None and self._own_connection and not self._table_default:
             try:
-                self.connection.execute(f"SET memory_limit = '{TABLE_MEMORY_LIMIT}'")
+                self.connection.execute(f"SET memory_limit = '{DEFAULT_TABLE_MEMORY_LIMIT}'")
             except duckdb.Error as exc:
-                raise SourceError(f"source.memory_limit: cannot set {TABLE_MEMORY_LIMIT}: {first_line(exc)}") from None
+                raise SourceError(f"source.memory_limit: cannot set {DEFAULT_TABLE_MEMORY_LIMIT}: "
+                                  f"{first_line(exc)}") from None
             self._table_default = True
         return table
 

@@ -122,6 +122,7 @@ class StateStore(Protocol):
         """At the end of a run: move the run's commits from the store's write-ahead log into
         its file (DuckDB; nothing to do on BigQuery). None, or why it could not (nothing is
         lost: the log keeps them)."""
+
     def last_runs(self, limit: int = 10) -> list[dict]: ...
     def dead_letters(self, event_ids: list[str] | None = None, include_resolved: bool = False,
                      limit: int | None = None) -> list[dict]: ...

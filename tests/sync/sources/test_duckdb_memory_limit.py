@@ -1,5 +1,5 @@
 """DuckDB's memory_limit for a read: source.memory_limit when set; else 64MB on a table
-(sync.sources.duckdb.TABLE_MEMORY_LIMIT) and DuckDB's own default on a view."""
+(sync.sources.duckdb.DEFAULT_TABLE_MEMORY_LIMIT) and DuckDB's own default on a view."""
 from __future__ import annotations
 
 import sys
