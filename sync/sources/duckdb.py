@@ -31,13 +31,16 @@ _PID = re.compile(r"PID (\d+)")
 # Rows at the start of every read whose events are also built by the reference and compared.
 VERIFY_ROWS = 1000
 # DuckDB checkpoints its write-ahead log into the file when the log reaches this size (its
-# default: 16MB, every ~150,000 ledger rows). A writing connection of the sync never reaches
-# it: the state store checkpoints once, at the end of the run (`DuckDBStateStore.checkpoint_wal`;
-# DuckDB also does at close). A checkpoint during the run compresses the ledger rows next to
-# the pages and requests in flight (30-45 MiB above the run's level at 1M orders), and a
-# commit that triggers one can fail under a small memory_limit (bench/findings.md, session
-# 11). Every commit is in the log all the same: after a crash DuckDB replays it at the next open.
-CHECKPOINT_THRESHOLD = "1TB"
+# default: 16MB, about 150,000 ledger rows). A writing connection of the sync waits until
+# 256MB, about 2 million ledger rows: a run that sends fewer events never checkpoints before
+# its end, where the state store does (`DuckDBStateStore.checkpoint_wal`; DuckDB again at
+# close). A checkpoint during the run compresses the ledger rows next to the pages and
+# requests in flight (30-45 MiB above the run's level at 1M orders), and a commit that
+# triggers one can fail under a small memory_limit. Without any bound, the rows not yet
+# checkpointed keep memory DuckDB cannot evict, growing with the run (a 3M-event run at 32MB
+# ran out after 2.7M). bench/findings.md, session 11. Every commit is in the log all the
+# same: after a crash DuckDB replays it at the next open.
+CHECKPOINT_THRESHOLD = "256MB"
 # DuckDB's memory_limit for reading a table when source.memory_limit is not set. A table run
 # holds a page of chunk_size rows, the ledger's commits and the table's blocks kept as a cache:
 # pages of 5,000 rows of the sample data need about 28MB. With DuckDB's default (80% of RAM)

@@ -60,7 +60,7 @@ def test_a_read_only_connection_keeps_duckdbs_threshold(tmp_path):
     path = tmp_path / "w.duckdb"
     duckdb.connect(str(path)).close()
     writing = connect(str(path), read_only=False)
-    assert writing.execute("SELECT current_setting('checkpoint_threshold')").fetchone() == ("931.3 GiB",)
+    assert writing.execute("SELECT current_setting('checkpoint_threshold')").fetchone() == ("244.1 MiB",)
     writing.close()
     reading = connect(str(path), read_only=True)
     assert reading.execute("SELECT current_setting('checkpoint_threshold')").fetchone() == ("16.0 MiB",)
