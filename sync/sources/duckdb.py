@@ -30,6 +30,9 @@ from sync.state.base import DEAD_LETTERS, SENT_EVENTS
 _PID = re.compile(r"PID (\d+)")
 # Rows at the start of every read whose events are also built by the reference and compared.
 VERIFY_ROWS = 1000
+# Rows per Arrow batch of the read's plan (the sorted id hashes, the counts per cursor value):
+# the plan is streamed, so its memory does not grow with the read.
+PLAN_BATCH_ROWS = 65_536
 # DuckDB checkpoints its write-ahead log into the file when the log reaches this size (its
 # default: 16MB, about 150,000 ledger rows). A writing connection of the sync waits until
 # 256MB, about 2 million ledger rows: a run that sends fewer events never checkpoints before
@@ -236,41 +239,58 @@ class DuckDBSource:
 
     def _duplicates(self, con: duckdb.DuckDBPyConnection, where: str, params: list) -> dict[str, int]:
         """event_id -> copies, for the ids that occur more than once in this read: first the
-        64-bit hashes of the ids, sorted in numpy (8 bytes a row; equal neighbours are the
-        candidates), then a GROUP BY over the exact ids of those candidates."""
+        64-bit hashes of the ids, sorted by DuckDB and streamed (equal neighbours are the
+        candidates; memory stays within DuckDB's limit and one batch whatever the read's size),
+        then a GROUP BY over the exact ids of those candidates."""
         rel = f"{self._q_relation} AS v{where}"
         and_ = " AND " if where else " WHERE "
-        hashes = np.sort(con.execute(f'SELECT hash(v."event_id") AS h FROM {rel}{and_}v."event_id" IS NOT NULL',
-                                     params).to_arrow_table().column(0).to_numpy())
-        candidates = np.unique(hashes[1:][hashes[1:] == hashes[:-1]]).tolist()
-        del hashes
+        reader = con.execute(f'SELECT hash(v."event_id") AS h FROM {rel}{and_}v."event_id" IS NOT NULL ORDER BY h',
+                             params).to_arrow_reader(PLAN_BATCH_ROWS)
+        candidates: set[int] = set()
+        last = None   # the previous batch's last hash
+        for batch in self._batches(reader):
+            hashes = batch.column(0).to_numpy()
+            if last is not None and hashes[0] == last:
+                candidates.add(int(last))
+            candidates.update(np.unique(hashes[1:][hashes[1:] == hashes[:-1]]).tolist())
+            last = hashes[-1]
         if not candidates:
             return {}
         rows = con.execute(f'SELECT v."event_id", count(*) FROM {rel}{and_}hash(v."event_id") IN '
                            '(SELECT unnest(?::UBIGINT[])) GROUP BY 1 HAVING count(*) > 1',
-                           [*params, candidates]).fetchall()
+                           [*params, sorted(candidates)]).fetchall()
         return {event_id: n for event_id, n in rows if event_id}
 
     def _pages(self, con: duckdb.DuckDBPyConnection, where: str, params: list) -> list[tuple[str, list]]:
         """(extra condition, its parameters) per page: consecutive cursor ranges of about
-        chunk_size rows (one cursor value is never split), then the NULL cursors."""
+        chunk_size rows (one cursor value is never split), then the NULL cursors. The counts
+        per cursor value are streamed in order: a page starts at the value whose first row
+        falls in a new multiple of chunk_size."""
         q_cursor = f"v.{quote(self.cursor_column)}"
-        counts = con.execute(f"SELECT {q_cursor}, count(*) FROM {self._q_relation} AS v{where} "
-                             "GROUP BY 1 ORDER BY 1 NULLS LAST", params).fetchnumpy()
-        names = list(counts)
-        values, rows = counts[names[0]], counts[names[1]]
+        reader = con.execute(f"SELECT {q_cursor}, count(*) FROM {self._q_relation} AS v{where} "
+                             "GROUP BY 1 ORDER BY 1 NULLS LAST", params).to_arrow_reader(PLAN_BATCH_ROWS)
+        ranges: list[list[int]] = []   # [first value, last value] per page
+        page = -1   # the page of the last value seen
+        rows_before = 0
         nulls = 0
-        if len(values) and np.ma.is_masked(values[-1]):
-            nulls = int(rows[-1])
-            values, rows = values[:-1], rows[:-1]
-        values = np.asarray(values, dtype=np.int64)
-        rows = np.asarray(rows, dtype=np.int64)
-        pages: list[tuple[str, list]] = []
-        if len(values):
-            page_of = (np.cumsum(rows) - rows) // self.chunk_size   # the page each value's first row falls in
-            starts = np.flatnonzero(np.diff(page_of, prepend=-1))
-            ends = np.append(starts[1:] - 1, len(values) - 1)
-            pages = [(f"{q_cursor} BETWEEN ? AND ?", [int(values[a]), int(values[b])]) for a, b in zip(starts, ends)]
+        for batch in self._batches(reader):
+            values, counts = batch.column(0), batch.column(1).to_numpy()
+            if values.null_count:   # NULLS LAST: the last row of the last batch
+                nulls = int(counts[-1])
+                values, counts = values.slice(0, len(values) - 1), counts[:-1]
+            if not len(counts):
+                continue
+            values = values.to_numpy()
+            page_of = (rows_before + np.cumsum(counts) - counts) // self.chunk_size
+            rows_before += int(counts.sum())
+            starts = np.flatnonzero(np.diff(page_of, prepend=page)).tolist()
+            if ranges and (not starts or starts[0] > 0):   # the open page goes on in this batch
+                ranges[-1][1] = int(values[starts[0] - 1 if starts else -1])
+            for k, start in enumerate(starts):
+                end = starts[k + 1] - 1 if k + 1 < len(starts) else len(values) - 1
+                ranges.append([int(values[start]), int(values[end])])
+            page = int(page_of[-1])
+        pages: list[tuple[str, list]] = [(f"{q_cursor} BETWEEN ? AND ?", bounds) for bounds in ranges]
         if nulls:
             pages.append((f"{q_cursor} IS NULL", []))
         return pages
