@@ -241,10 +241,10 @@ class DuckDBStateStore:
 
     def checkpoint_wal(self) -> str | None:
         """Write what this connection committed from DuckDB's write-ahead log into the database
-        file: once, at the end of a run (the connection never does it on its own, see
-        sync.sources.duckdb.CHECKPOINT_THRESHOLD). Returns None, or the one-line reason it did
-        not: nothing is lost then, the commits stay in the log, and DuckDB checkpoints them at
-        close or replays them when the file is next opened."""
+        file, at the end of a run (during the run DuckDB does it on its own only when the log
+        passes sync.sources.duckdb.CHECKPOINT_THRESHOLD, about 2 million ledger rows). Returns
+        None, or the one-line reason it did not: nothing is lost then, the commits stay in the
+        log, and DuckDB checkpoints them at close or replays them when the file is next opened."""
         try:
             self.con.execute("CHECKPOINT")
         except duckdb.Error as exc:

@@ -1,6 +1,6 @@
-"""A run's DuckDB commits stay in the write-ahead log until the store checkpoints it, once, at
-the end of the run (sync.sources.duckdb.CHECKPOINT_THRESHOLD); a crash before that loses
-nothing: DuckDB replays the log at the next open."""
+"""A run's DuckDB commits stay in the write-ahead log until the store checkpoints it at the end
+of the run, unless the log passes sync.sources.duckdb.CHECKPOINT_THRESHOLD first; a crash
+before that loses nothing: DuckDB replays the log at the next open."""
 from __future__ import annotations
 
 import datetime as dt
