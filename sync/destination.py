@@ -40,18 +40,23 @@ def body_tail(config: DestinationConfig) -> bytes:
     return b"".join(b"," + orjson.dumps(k) + b":" + orjson.dumps(v) for k, v in extra.items())
 
 
+# The most bytes of a request body that h11 copies at once (below).
+BODY_PART_BYTES = 256 * 1024
+
+
 def request_body_parts(encoded_events: Sequence[bytes] | pa.Array, tail: bytes = b"") -> tuple:
     """`{"data":[...], ...tail}` from events already encoded with orjson (a list of bytes, or
-    an Arrow binary array without NULLs), as three parts written one after the other: the
-    events joined by commas (by Arrow: no Python object per event) between the head and the
-    tail. h11, httpx's HTTP/1.1 layer, copies a part that is not `bytes` into one before it
-    writes it: the joined events are copied once on their way to the socket (about 1.1 MB a
-    request), the copy that joining the three parts here would make."""
+    an Arrow binary array without NULLs), as parts written one after the other: the head,
+    the events joined by commas (by Arrow: no Python object per event), the tail. h11,
+    httpx's HTTP/1.1 layer, copies every part that is not `bytes` into a new one before it
+    writes it to the socket, so the joined events go as views of BODY_PART_BYTES each of
+    Arrow's buffer: a copy of 256 KiB at a time instead of the whole body (about 1.1 MB a
+    request, in glibc's heap of every sender thread; bench/findings.md, session 12)."""
     if isinstance(encoded_events, pa.Array):
-        joined = _comma_joined(encoded_events)
-    else:
-        joined = b",".join(encoded_events)
-    return b'{"data":[', joined, b"]" + tail + b"}"
+        joined = memoryview(_comma_joined(encoded_events))
+        views = tuple(joined[i:i + BODY_PART_BYTES] for i in range(0, len(joined), BODY_PART_BYTES))
+        return b'{"data":[', *views, b"]" + tail + b"}"
+    return b'{"data":[', b",".join(encoded_events), b"]" + tail + b"}"
 
 
 def request_body(encoded_events: Sequence[bytes] | pa.Array, tail: bytes = b"") -> bytes:

@@ -1,13 +1,24 @@
 """Process-level tuning of the `capi-sync` command, applied by sync/__main__.py before anything
 else is imported (not when the package is imported as a library; `sync.cli.main` run
-in-process still refuses the imports below, but the allocator setting only takes effect
-before pyarrow is loaded).
+in-process still refuses the imports below, but the allocator settings only take effect
+before pyarrow and DuckDB are loaded).
 
-pyarrow's allocator (mimalloc) returns freed memory to the system 10 ms after it is freed
-instead of its default 1,000 ms (`MIMALLOC_PURGE_DELAY`, unless set in the environment): a
-run frees the pages of every chunk and request body soon after it allocates them, and with
-a second's delay about 40 MiB of them stayed resident at any time (bench/findings.md,
-session 8; no slower in alternating runs).
+The allocators return freed memory to the system within about 10 ms (each setting applies
+unless the environment already has it; bench/findings.md, sessions 8 and 12). A run frees
+the pages of every chunk and request body soon after it allocates them, and the allocators'
+defaults keep freed pages for a second:
+- pyarrow allocates from its jemalloc pool on Linux (`ARROW_DEFAULT_MEMORY_POOL`; its
+  default there is mimalloc), with `dirty_decay_ms:10,muzzy_decay_ms:0`
+  (`JE_ARROW_MALLOC_CONF`; Arrow's own setting is 1,000 ms, with a background thread that
+  purges). Against mimalloc at 10 ms, alternating `capi-sync run` processes: 262-269
+  against 279-286 MiB peak RSS at 1M orders, at the same speed within the noise.
+- mimalloc, where it stays pyarrow's pool (other platforms, or chosen in the environment),
+  gives freed memory back after 10 ms instead of 1,000 (`MIMALLOC_PURGE_DELAY`): about
+  40 MiB less at any time (session 8).
+- DuckDB's own jemalloc (Linux builds) decays freed pages after 10 ms, not 1,000
+  (`DUCKDB_JE_MALLOC_CONF`, read once when DuckDB first allocates; DuckDB's other settings
+  of it are kept): 255-259 against 266-269 MiB at 1M orders, at the same speed. 0 ms was
+  20% slower (session 8).
 
 Imports the sync never needs are refused, so that the libraries importing them take their
 paths without them:
@@ -27,8 +38,15 @@ import os
 import sys
 
 REFUSED = ("pandas", "pyarrow.dataset", "httpx._main")
-# Read by mimalloc when pyarrow first allocates: set before pyarrow is imported.
+# Read by the allocators when pyarrow and DuckDB first allocate: set before either is imported.
 ALLOCATOR_ENVIRONMENT = {"MIMALLOC_PURGE_DELAY": "10"}
+# pyarrow's Linux wheels and DuckDB's Linux builds carry jemalloc; elsewhere pyarrow would warn
+# that the backend does not exist (and keep mimalloc).
+LINUX_ALLOCATOR_ENVIRONMENT = {
+    "ARROW_DEFAULT_MEMORY_POOL": "jemalloc",
+    "JE_ARROW_MALLOC_CONF": "dirty_decay_ms:10,muzzy_decay_ms:0",
+    "DUCKDB_JE_MALLOC_CONF": "dirty_decay_ms:10,muzzy_decay_ms:0",
+}
 
 
 class _RefuseUnused(importlib.abc.MetaPathFinder):
@@ -53,9 +71,16 @@ def refuse_unused_imports() -> None:
         sys.meta_path.insert(0, _RefuseUnused(names))
 
 
+def allocator_environment(platform: str = sys.platform) -> dict[str, str]:
+    """The allocator settings `tune_process` sets on this platform."""
+    if platform.startswith("linux"):
+        return {**ALLOCATOR_ENVIRONMENT, **LINUX_ALLOCATOR_ENVIRONMENT}
+    return dict(ALLOCATOR_ENVIRONMENT)
+
+
 def tune_process() -> None:
     """The capi-sync process's tuning, before anything imports pyarrow, DuckDB or httpx: the
     allocator's settings (a value already in the environment is kept) and the refused imports."""
-    for name, value in ALLOCATOR_ENVIRONMENT.items():
+    for name, value in allocator_environment().items():
         os.environ.setdefault(name, value)
     refuse_unused_imports()

@@ -10,7 +10,8 @@ import pytest
 from offline_events_fixture import DATASET_ID, TOKEN, make_row, sha
 
 from sync.config import parse_config
-from sync.destination import ConversionsApiDestination, DestinationError, body_tail, request_body
+from sync.destination import (BODY_PART_BYTES, ConversionsApiDestination, DestinationError, body_tail, request_body,
+                              request_body_parts)
 from sync.emulator import ConversionsApiEmulator, Faults
 from sync.events import COPIES_COLUMN, EVENT_COLUMNS, USER_DATA_COLUMNS, EventSettings, build_events
 from sync.errors import EXIT_DESTINATION_REFUSED, EXIT_RETRIES_EXHAUSTED
@@ -83,6 +84,25 @@ def test_an_arrow_batch_is_sent_as_the_same_body(emulator):
     assert delivery.accepted_count == 30 and delivery.error is None
     assert emulator.accepted_events() == [orjson.loads(e) for e in encoded]
     assert request_body(pa.array([], pa.binary())) == request_body([]) == b'{"data":[]}'
+
+
+def test_a_large_body_goes_to_the_socket_in_views_of_256_kib(emulator):
+    """The joined events of an Arrow batch are handed to httpx as views of at most
+    BODY_PART_BYTES of one buffer (h11 copies each part it writes): together, byte for byte
+    the body; the emulator parses and accepts every event."""
+    encoded = [e[:-1] + b',"pad":"' + b"p" * 1000 + b'"}' for e in events(1000)]
+    arrow = pa.array(encoded, pa.binary())
+    config = destination_config(emulator.url, upload_tag="stores")
+    parts = request_body_parts(arrow, body_tail(config))
+    whole, rest = divmod(len(b",".join(encoded)), BODY_PART_BYTES)
+    assert whole >= 4 and rest > 0
+    assert [len(p) for p in parts[1:-1]] == [BODY_PART_BYTES] * whole + [rest]
+    assert all(isinstance(p, memoryview) and p.obj is parts[1].obj for p in parts[1:-1])
+    assert b"".join(parts) == request_body(encoded, body_tail(config))
+    with ConversionsApiDestination(config) as dest:
+        delivery = dest.deliver(arrow)
+    assert delivery.accepted_count == 1000 and delivery.requests == 1 and delivery.error is None
+    assert emulator.accepted_events() == [orjson.loads(e) for e in encoded]
 
 
 def test_a_null_event_is_refused_not_sent_as_an_empty_body():

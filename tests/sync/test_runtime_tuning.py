@@ -9,6 +9,10 @@ import textwrap
 import tomllib
 from pathlib import Path
 
+import pytest
+
+from sync.runtime_tuning import allocator_environment
+
 ROOT = Path(__file__).resolve().parents[2]
 # The modules a refused import would have brought in.
 _LOADED = ("sorted(m for m in sys.modules if m.split('.')[0] in ('pandas', 'rich', 'click', 'pygments') "
@@ -81,10 +85,16 @@ def test_importing_the_cli_does_not_import_pandas():
         == ["[]"]
 
 
+_ALLOCATOR_VARIABLES = ("MIMALLOC_", "ARROW_DEFAULT_MEMORY_POOL", "JE_ARROW_MALLOC_CONF", "DUCKDB_JE_MALLOC_CONF")
+
+
+def _clean_environment(**environment: str) -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if not k.startswith(_ALLOCATOR_VARIABLES)}, **environment}
+
+
 def _purge_delay(environment: dict[str, str]) -> list[str]:
     """mimalloc's purge_delay line as the capi-sync process starts it (MIMALLOC_VERBOSE
     makes mimalloc print its options when pyarrow first allocates)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MIMALLOC_")}
     result = _run("""
         import sys
         from sync.__main__ import main
@@ -92,16 +102,62 @@ def _purge_delay(environment: dict[str, str]) -> list[str]:
         import pyarrow as pa
         assert pa.default_memory_pool().backend_name == "mimalloc"
         pa.allocate_buffer(1)
-    """, env={**env, "MIMALLOC_VERBOSE": "1", **environment})
+    """, env=_clean_environment(MIMALLOC_VERBOSE="1", **environment))
     return [line.strip() for line in result.stderr.splitlines() if "option 'purge_delay'" in line]
 
 
-def test_pyarrows_allocator_returns_freed_memory_after_10_ms():
-    assert _purge_delay({}) == ["option 'purge_delay': 10"]
+def test_mimalloc_returns_freed_memory_after_10_ms_where_it_is_pyarrows_pool():
+    assert _purge_delay({"ARROW_DEFAULT_MEMORY_POOL": "mimalloc"}) == ["option 'purge_delay': 10"]
 
 
 def test_an_allocator_setting_from_the_environment_is_kept():
-    assert _purge_delay({"MIMALLOC_PURGE_DELAY": "250"}) == ["option 'purge_delay': 250"]
+    assert _purge_delay({"ARROW_DEFAULT_MEMORY_POOL": "mimalloc", "MIMALLOC_PURGE_DELAY": "250"}) \
+        == ["option 'purge_delay': 250"]
+
+
+def test_jemalloc_settings_only_on_linux():
+    assert allocator_environment("darwin") == {"MIMALLOC_PURGE_DELAY": "10"}
+    assert allocator_environment("win32") == {"MIMALLOC_PURGE_DELAY": "10"}
+    assert allocator_environment("linux") == {
+        "MIMALLOC_PURGE_DELAY": "10", "ARROW_DEFAULT_MEMORY_POOL": "jemalloc",
+        "JE_ARROW_MALLOC_CONF": "dirty_decay_ms:10,muzzy_decay_ms:0",
+        "DUCKDB_JE_MALLOC_CONF": "dirty_decay_ms:10,muzzy_decay_ms:0"}
+
+
+def _jemalloc_settings(environment: dict[str, str]) -> tuple[str, list[str], list[str]]:
+    """pyarrow's pool, and the settings pyarrow's and DuckDB's jemalloc read from the
+    environment after `tune_process` (sync.__main__ runs it first): jemalloc's `confirm_conf`,
+    put in front of what it set, prints every setting it reads."""
+    result = _run("""
+        import os
+        from sync.runtime_tuning import tune_process
+        tune_process()
+        for name in ("JE_ARROW_MALLOC_CONF", "DUCKDB_JE_MALLOC_CONF"):
+            os.environ[name] = "confirm_conf:true," + os.environ[name]
+        import duckdb, pyarrow as pa
+        pa.allocate_buffer(1)
+        duckdb.connect().execute("SELECT 1").fetchall()
+        print(pa.default_memory_pool().backend_name)
+    """, env=_clean_environment(**environment))
+    settings = [line.split("(", 1)[-1] for line in result.stderr.splitlines()
+                if line.startswith("<jemalloc>: malloc_conf #4")]
+    return result.stdout.strip(), settings, result.stderr.splitlines()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="jemalloc: pyarrow's and DuckDB's Linux builds")
+def test_pyarrow_and_duckdb_allocate_from_jemalloc_that_returns_freed_pages_after_10_ms():
+    """Both jemallocs read the environment variable last, after their compiled-in settings
+    (which it overrides key by key): each prints it as its malloc_conf #4."""
+    pool, settings, stderr = _jemalloc_settings({})
+    assert pool == "jemalloc"
+    assert settings == ['value of the environment variable MALLOC_CONF): '
+                        '"confirm_conf:true,dirty_decay_ms:10,muzzy_decay_ms:0"'] * 2, stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="jemalloc: pyarrow's and DuckDB's Linux builds")
+def test_a_pool_chosen_in_the_environment_is_kept():
+    pool, _, _ = _jemalloc_settings({"ARROW_DEFAULT_MEMORY_POOL": "system"})
+    assert pool == "system"
 
 
 def test_a_module_already_imported_is_not_refused():
