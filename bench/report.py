@@ -183,9 +183,12 @@ def render_markdown(results: dict, source: str) -> str:
            f"{', '.join(f'{x:.1f}' for x in results.get('load_average_at_end', []))} "
            "(other work on the machine slows every number here)",
            f"- `capi-sync run` with `source.memory_limit: {results.get('memory_limit') or 'not set'}` on the "
-           f"dbt table, `{results.get('view_memory_limit') or 'not set'}` on the view (not set: 64MB on a table, "
-           "DuckDB's default of 80% of RAM on a view)"
+           f"dbt table, `{results.get('view_memory_limit') or 'not set'}` on the view (not set: "
+           f"{results.get('default_table_memory_limit', '64MB')} on a table, DuckDB's default of 80% of RAM on a view)"
            + (f", `source.chunk_size: {results['chunk_size']}`" if results.get("chunk_size") else "")
+           + ("; allocator settings of the `capi-sync` processes (sync/runtime_tuning.py): "
+              + ", ".join(f"`{k}={v}`" for k, v in results["allocator_environment"].items())
+              if results.get("allocator_environment") else "")
            + (f"; the \"before\" column: `{results['before']}` (same machine, an earlier commit; what changed "
               "since is listed under the findings below)"
               if results.get("before") else ""),

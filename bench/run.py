@@ -31,6 +31,8 @@ from bench import payload, sdk_baseline, workload
 from bench.processes import ROOT, BenchError, start_emulator, start_sink
 from bench.sync_runs import TABLE_MEMORY_LIMIT, cli_run, latency_run, make_latency_sample, make_sample
 from sync.config import DUCKDB_CHUNK_SIZE
+from sync.runtime_tuning import allocator_environment
+from sync.sources.duckdb import DEFAULT_TABLE_MEMORY_LIMIT
 
 RESULTS = ROOT / "bench" / "results"
 NEW_ORDERS = 10_000
@@ -247,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--view-memory-limit", default="",
                         help="source.memory_limit of the runs on the view (default: DuckDB's; evaluating the "
                              "1M-order view fails with an out-of-memory error even at 1GB)")
-    parser.add_argument("--before", default=str(RESULTS / "20261122T221124Z.json"),
+    parser.add_argument("--before", default=str(RESULTS / "20261123T013248Z.json"),
                         help="an earlier results file shown as the 'before' column")
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of the end-to-end run on the table and of the payload/SDK pair per size; the "
@@ -264,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
                "repeat": args.repeat,
                "started_at": started.isoformat(timespec="seconds"), "git_commit": git_commit(),
                "machine": machine(), "load_average_at_start": os.getloadavg(), "memory_limit": args.memory_limit or None,
-               "chunk_size": DUCKDB_CHUNK_SIZE,
+               "chunk_size": DUCKDB_CHUNK_SIZE, "default_table_memory_limit": DEFAULT_TABLE_MEMORY_LIMIT,
+               "allocator_environment": {k: os.environ.get(k, v) for k, v in allocator_environment().items()},
                "view_memory_limit": args.view_memory_limit or None,
                "before": _relative(args.before), "sizes": {}}
     for i, orders in enumerate(sizes):
