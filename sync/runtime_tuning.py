@@ -10,8 +10,9 @@ defaults keep freed pages for a second:
 - pyarrow allocates from its jemalloc pool on Linux (`ARROW_DEFAULT_MEMORY_POOL`; its
   default there is mimalloc), with `dirty_decay_ms:10,muzzy_decay_ms:0`
   (`JE_ARROW_MALLOC_CONF`; Arrow's own setting is 1,000 ms, with a background thread that
-  purges). Against mimalloc at 10 ms, alternating `capi-sync run` processes: 262-269
-  against 279-286 MiB peak RSS at 1M orders, at the same speed within the noise.
+  purges). Alternating `capi-sync run` processes at 1M orders, three pairs each: jemalloc
+  as Arrow configures it 271-276 against mimalloc's (at 10 ms) 279-286 MiB peak RSS; with
+  10 ms, 262-269 against 270-276 MiB; the same speed within the noise.
 - mimalloc, where it stays pyarrow's pool (other platforms, or chosen in the environment),
   gives freed memory back after 10 ms instead of 1,000 (`MIMALLOC_PURGE_DELAY`): about
   40 MiB less at any time (session 8).
