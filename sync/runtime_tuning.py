@@ -7,15 +7,15 @@ The allocators return freed memory to the system within about 10 ms (each settin
 unless the environment already has it; bench/findings.md, sessions 8 and 12). A run frees
 the pages of every chunk and request body soon after it allocates them, and the allocators'
 defaults keep freed pages for a second:
-- pyarrow allocates from its jemalloc pool on Linux (`ARROW_DEFAULT_MEMORY_POOL`; its
-  default there is mimalloc), with `dirty_decay_ms:10,muzzy_decay_ms:0`
+- pyarrow allocates from its jemalloc pool on x86-64 Linux (`ARROW_DEFAULT_MEMORY_POOL`;
+  its default there is mimalloc), with `dirty_decay_ms:10,muzzy_decay_ms:0`
   (`JE_ARROW_MALLOC_CONF`; Arrow's own setting is 1,000 ms, with a background thread that
   purges). Alternating `capi-sync run` processes at 1M orders, three pairs each: jemalloc
   as Arrow configures it 271-276 against mimalloc's (at 10 ms) 279-286 MiB peak RSS; with
   10 ms, 262-269 against 270-276 MiB; the same speed within the noise.
-- mimalloc, where it stays pyarrow's pool (other platforms, or chosen in the environment),
-  gives freed memory back after 10 ms instead of 1,000 (`MIMALLOC_PURGE_DELAY`): about
-  40 MiB less at any time (session 8).
+- mimalloc, where it stays pyarrow's pool (other platforms, or chosen in the
+  environment), gives freed memory back after 10 ms instead of 1,000
+  (`MIMALLOC_PURGE_DELAY`): about 40 MiB less at any time (session 8).
 - DuckDB's own jemalloc (Linux builds) decays freed pages after 10 ms, not 1,000
   (`DUCKDB_JE_MALLOC_CONF`, read once when DuckDB first allocates; DuckDB's other settings
   of it are kept): 255-259 against 266-269 MiB at 1M orders, at the same speed. 0 ms was
@@ -36,18 +36,22 @@ from __future__ import annotations
 
 import importlib.abc
 import os
+import platform
 import sys
 
 REFUSED = ("pandas", "pyarrow.dataset", "httpx._main")
 # Read by the allocators when pyarrow and DuckDB first allocate: set before either is imported.
 ALLOCATOR_ENVIRONMENT = {"MIMALLOC_PURGE_DELAY": "10"}
-# pyarrow's Linux wheels and DuckDB's Linux builds carry jemalloc; elsewhere pyarrow would warn
-# that the backend does not exist (and keep mimalloc).
+# DuckDB's Linux builds carry jemalloc (the variable is ignored where one does not), and so
+# does pyarrow's x86-64 Linux wheel (where it is measured). A pyarrow without jemalloc would
+# print a warning for ARROW_DEFAULT_MEMORY_POOL at every run (and keep mimalloc), so the pool
+# is only chosen on x86-64; choosing it after import instead (`pa.set_memory_pool`) measured
+# 3-5 MiB more at 1M orders (bench/findings.md, session 12).
 LINUX_ALLOCATOR_ENVIRONMENT = {
-    "ARROW_DEFAULT_MEMORY_POOL": "jemalloc",
     "JE_ARROW_MALLOC_CONF": "dirty_decay_ms:10,muzzy_decay_ms:0",
     "DUCKDB_JE_MALLOC_CONF": "dirty_decay_ms:10,muzzy_decay_ms:0",
 }
+X86_64_LINUX_ALLOCATOR_ENVIRONMENT = {"ARROW_DEFAULT_MEMORY_POOL": "jemalloc"}
 
 
 class _RefuseUnused(importlib.abc.MetaPathFinder):
@@ -72,11 +76,14 @@ def refuse_unused_imports() -> None:
         sys.meta_path.insert(0, _RefuseUnused(names))
 
 
-def allocator_environment(platform: str = sys.platform) -> dict[str, str]:
-    """The allocator settings `tune_process` sets on this platform."""
-    if platform.startswith("linux"):
-        return {**ALLOCATOR_ENVIRONMENT, **LINUX_ALLOCATOR_ENVIRONMENT}
-    return dict(ALLOCATOR_ENVIRONMENT)
+def allocator_environment(system: str = sys.platform, machine: str | None = None) -> dict[str, str]:
+    """The allocator settings `tune_process` sets on this platform (`sys.platform`,
+    `platform.machine()`)."""
+    if not system.startswith("linux"):
+        return dict(ALLOCATOR_ENVIRONMENT)
+    machine = platform.machine() if machine is None else machine
+    pool = X86_64_LINUX_ALLOCATOR_ENVIRONMENT if machine in ("x86_64", "AMD64") else {}
+    return {**ALLOCATOR_ENVIRONMENT, **pool, **LINUX_ALLOCATOR_ENVIRONMENT}
 
 
 def tune_process() -> None:

@@ -3,6 +3,7 @@ command line); DuckDB, pyarrow and httpx still work without them."""
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 import textwrap
@@ -115,13 +116,14 @@ def test_an_allocator_setting_from_the_environment_is_kept():
         == ["option 'purge_delay': 250"]
 
 
-def test_jemalloc_settings_only_on_linux():
-    assert allocator_environment("darwin") == {"MIMALLOC_PURGE_DELAY": "10"}
-    assert allocator_environment("win32") == {"MIMALLOC_PURGE_DELAY": "10"}
-    assert allocator_environment("linux") == {
-        "MIMALLOC_PURGE_DELAY": "10", "ARROW_DEFAULT_MEMORY_POOL": "jemalloc",
-        "JE_ARROW_MALLOC_CONF": "dirty_decay_ms:10,muzzy_decay_ms:0",
-        "DUCKDB_JE_MALLOC_CONF": "dirty_decay_ms:10,muzzy_decay_ms:0"}
+def test_jemalloc_settings_on_linux_and_pyarrows_pool_on_x86_64_only():
+    jemalloc = {"JE_ARROW_MALLOC_CONF": "dirty_decay_ms:10,muzzy_decay_ms:0",
+                "DUCKDB_JE_MALLOC_CONF": "dirty_decay_ms:10,muzzy_decay_ms:0"}
+    assert allocator_environment("darwin", "arm64") == {"MIMALLOC_PURGE_DELAY": "10"}
+    assert allocator_environment("win32", "AMD64") == {"MIMALLOC_PURGE_DELAY": "10"}
+    assert allocator_environment("linux", "x86_64") == {
+        "MIMALLOC_PURGE_DELAY": "10", "ARROW_DEFAULT_MEMORY_POOL": "jemalloc", **jemalloc}
+    assert allocator_environment("linux", "aarch64") == {"MIMALLOC_PURGE_DELAY": "10", **jemalloc}
 
 
 def _jemalloc_settings(environment: dict[str, str]) -> tuple[str, list[str], list[str]]:
@@ -144,7 +146,10 @@ def _jemalloc_settings(environment: dict[str, str]) -> tuple[str, list[str], lis
     return result.stdout.strip(), settings, result.stderr.splitlines()
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="jemalloc: pyarrow's and DuckDB's Linux builds")
+_X86_64_LINUX = sys.platform.startswith("linux") and platform.machine() == "x86_64"
+
+
+@pytest.mark.skipif(not _X86_64_LINUX, reason="pyarrow's jemalloc pool: chosen on x86-64 Linux")
 def test_pyarrow_and_duckdb_allocate_from_jemalloc_that_returns_freed_pages_after_10_ms():
     """Both jemallocs read the environment variable last, after their compiled-in settings
     (which it overrides key by key): each prints it as its malloc_conf #4."""
@@ -154,7 +159,7 @@ def test_pyarrow_and_duckdb_allocate_from_jemalloc_that_returns_freed_pages_afte
                         '"confirm_conf:true,dirty_decay_ms:10,muzzy_decay_ms:0"'] * 2, stderr
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="jemalloc: pyarrow's and DuckDB's Linux builds")
+@pytest.mark.skipif(not _X86_64_LINUX, reason="pyarrow's jemalloc pool: chosen on x86-64 Linux")
 def test_a_pool_chosen_in_the_environment_is_kept():
     pool, _, _ = _jemalloc_settings({"ARROW_DEFAULT_MEMORY_POOL": "system"})
     assert pool == "system"
