@@ -82,13 +82,13 @@ def allocator_environment(system: str = sys.platform, machine: str | None = None
     if not system.startswith("linux"):
         return dict(ALLOCATOR_ENVIRONMENT)
     machine = platform.machine() if machine is None else machine
-    pool = X86_64_LINUX_ALLOCATOR_ENVIRONMENT if machine in ("x86_64", "AMD64") else {}
+    pool = X86_64_LINUX_ALLOCATOR_ENVIRONMENT if machine == "x86_64" else {}
     return {**ALLOCATOR_ENVIRONMENT, **pool, **LINUX_ALLOCATOR_ENVIRONMENT}
 
 
 def tune_process() -> None:
     """The capi-sync process's tuning, before anything imports pyarrow, DuckDB or httpx: the
-    allocator's settings (a value already in the environment is kept) and the refused imports."""
+    allocators' settings (a value already in the environment is kept) and the refused imports."""
     for name, value in allocator_environment().items():
         os.environ.setdefault(name, value)
     refuse_unused_imports()
