@@ -297,8 +297,9 @@ class DuckDBSource:
 
     def _stream_ready(self, where: str, params: list, settings: EventSettings, pages: bool,
                       unexcluded: tuple[str, list] | None = None) -> Iterator[ReadyChunk]:
-        # A separate connection, one read transaction: every page sees the same snapshot
-        # (the state writer commits ledger rows on the main connection meanwhile).
+        # A separate connection, one read transaction for the plan and, when they anti-join
+        # the ledger, the pages: they see the ledger as the run found it (the state writer
+        # commits ledger rows on the main connection meanwhile).
         # `unexcluded`: the same read without the ledger anti-joins, used when the snapshot's
         # ledger is empty for this sync (they cost time and memory on every page for nothing).
         reader_con = self.connection.cursor()
@@ -309,14 +310,24 @@ class DuckDBSource:
                     # thread leaves the cores to the senders and holds one thread's buffers.
                     reader_con.execute("SET threads = 1")
                 reader_con.execute("BEGIN TRANSACTION")
-                if unexcluded is not None and self._ledger_empty(reader_con):
+                anti_joins = unexcluded is not None
+                if anti_joins and self._ledger_empty(reader_con):
                     where, params = unexcluded
+                    anti_joins = False
                 # The ledger anti-joins keep or drop every copy of an event_id together (they
                 # match on event_id alone), so the duplicates among the rows they keep are the
                 # duplicates of the read without them, and that scan skips two anti-joins over
                 # the whole read (0.9 s of a 1M-row catch-up run).
                 duplicates = self._duplicates(reader_con, *(unexcluded or (where, params)))
                 plan = self._pages(reader_con, where, params) if pages else [(None, [])]
+                if not anti_joins:
+                    # Pages that do not read the ledger are read outside the plan's
+                    # transaction: only the relation is read, and nothing else can write this
+                    # file while the run has it open. A read transaction held across the run
+                    # keeps in DuckDB's memory the ledger rows that a checkpoint during the run
+                    # replaces: a first run on 3M orders ran out of 32MB after 2.2-2.6M events
+                    # with it, and finished without it (bench/findings.md, session 12).
+                    reader_con.execute("COMMIT")
             except _READ_ERRORS as exc:
                 raise self._read_failed(exc) from None
             seen: set[str] = set()
