@@ -79,12 +79,13 @@ def warehouse(tmp_path):
     return path
 
 
-def open_source(tmp_path, warehouse, chunk_size: int, monkeypatch, relation="analytics.offline_events"):
+def open_source(tmp_path, warehouse, chunk_size: int, monkeypatch, relation="analytics.offline_events",
+                read_only: bool = True):
     monkeypatch.setenv("META_ACCESS_TOKEN", "test-token")
     config = load_config(write_config(tmp_path, warehouse, "http://127.0.0.1:9",
                                       extra="state:\n  schema: capi_sync\n"))
     source_config = config.source.model_copy(update={"chunk_size": chunk_size, "relation": relation})
-    return DuckDBSource(config.model_copy(update={"source": source_config}), read_only=True)
+    return DuckDBSource(config.model_copy(update={"source": source_config}), read_only=read_only)
 
 
 def both_paths(tmp_path, warehouse, settings: EventSettings, chunk_size: int, monkeypatch,
