@@ -13,7 +13,7 @@ defaults keep freed pages for a second:
   purges). Alternating `capi-sync run` processes at 1M orders, three pairs each: jemalloc
   as Arrow configures it 271-276 against mimalloc's (at 10 ms) 279-286 MiB peak RSS; with
   10 ms, 262-269 against 270-276 MiB; the same speed within the noise.
-- mimalloc, where it stays pyarrow's pool (other platforms, or chosen in the
+- mimalloc, where it stays pyarrow's pool (anywhere but x86-64 Linux, or chosen in the
   environment), gives freed memory back after 10 ms instead of 1,000
   (`MIMALLOC_PURGE_DELAY`): about 40 MiB less at any time (session 8).
 - DuckDB's own jemalloc (Linux builds) decays freed pages after 10 ms, not 1,000

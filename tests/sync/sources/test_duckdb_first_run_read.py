@@ -26,30 +26,38 @@ def read_ids(tmp_path, warehouse, monkeypatch):
     return empty, ids
 
 
-def test_anti_joins_only_when_the_ledger_has_rows(tmp_path, warehouse, monkeypatch):
+def write_ledger(warehouse, *statements: tuple[str, list], create: bool = False) -> None:
+    """Run `statements` on the warehouse's state schema; `create`: first its sent-events and
+    dead-letter tables, empty (the state store creates them before a run reads)."""
     con = duckdb.connect(str(warehouse))
     try:
-        con.execute("CREATE SCHEMA capi_sync")
-        for table in (SENT_EVENTS, DEAD_LETTERS):
-            con.execute(f"CREATE TABLE capi_sync.{table} ({DDL[table]})")
-        first = fixture_rows()[0]["event_id"]
-        second = fixture_rows()[1]["event_id"]
-        # rows of another sync, and a resolved dead letter, exclude nothing
-        con.execute(f"INSERT INTO capi_sync.{SENT_EVENTS} (sync_name, event_id) VALUES ('other', ?)", [first])
-        con.execute(f"INSERT INTO capi_sync.{DEAD_LETTERS} (sync_name, event_id, resolved_at) "
-                    "VALUES ('offline_events', ?, now())", [second])
+        if create:
+            con.execute("CREATE SCHEMA capi_sync")
+            for table in (SENT_EVENTS, DEAD_LETTERS):
+                con.execute(f"CREATE TABLE capi_sync.{table} ({DDL[table]})")
+        for sql, params in statements:
+            con.execute(sql, params)
     finally:
         con.close()
+
+
+def sent(sync_name: str, event_id: str) -> tuple[str, list]:
+    return f"INSERT INTO capi_sync.{SENT_EVENTS} (sync_name, event_id) VALUES (?, ?)", [sync_name, event_id]
+
+
+def test_anti_joins_only_when_the_ledger_has_rows(tmp_path, warehouse, monkeypatch):
+    first = fixture_rows()[0]["event_id"]
+    second = fixture_rows()[1]["event_id"]
+    # rows of another sync, and a resolved dead letter, exclude nothing
+    write_ledger(warehouse, sent("other", first),
+                 (f"INSERT INTO capi_sync.{DEAD_LETTERS} (sync_name, event_id, resolved_at) "
+                  "VALUES ('offline_events', ?, now())", [second]), create=True)
     all_ids = [r["event_id"] for r in fixture_rows()]
     empty, ids = read_ids(tmp_path, warehouse, monkeypatch)
     assert empty is True
     assert sorted(ids, key=str) == sorted(all_ids, key=str)
 
-    con = duckdb.connect(str(warehouse))
-    try:
-        con.execute(f"INSERT INTO capi_sync.{SENT_EVENTS} (sync_name, event_id) VALUES ('offline_events', ?)", [first])
-    finally:
-        con.close()
+    write_ledger(warehouse, sent("offline_events", first))
     empty, ids = read_ids(tmp_path, warehouse, monkeypatch)
     assert empty is False
     assert first not in ids
@@ -61,16 +69,8 @@ def ids_around_a_delete(tmp_path, warehouse, monkeypatch, ledger_event_id: str |
     (on the source's own connection) after its first chunk; `ledger_event_id`: one sent event
     of this sync first (an incremental run). Returns the deleted row's event_id and the
     event_ids the read gave."""
-    con = duckdb.connect(str(warehouse))
-    try:
-        con.execute("CREATE SCHEMA capi_sync")
-        for table in (SENT_EVENTS, DEAD_LETTERS):
-            con.execute(f"CREATE TABLE capi_sync.{table} ({DDL[table]})")
-        if ledger_event_id is not None:
-            con.execute(f"INSERT INTO capi_sync.{SENT_EVENTS} (sync_name, event_id) VALUES ('offline_events', ?)",
-                        [ledger_event_id])
-    finally:
-        con.close()
+    write_ledger(warehouse, *([sent("offline_events", ledger_event_id)] if ledger_event_id is not None else []),
+                 create=True)
     source = open_source(tmp_path, warehouse, 7, monkeypatch, read_only=False)
     try:
         chunks = source.read_ready(None, True, EventSettings(now=NOW))
