@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import duckdb
 import numpy as np
@@ -101,6 +101,23 @@ def error_line(exc: BaseException, memory_limit: str | None, chunk_size: int, vi
     return line
 
 
+class ReadFilter(NamedTuple):
+    """Which rows of the relation (`AS v`) a query reads: joins, then conditions; `params` in the
+    order of their `?` in the SQL text (the joins' first)."""
+
+    joins: str = ""
+    conditions: tuple[str, ...] = ()
+    params: tuple = ()
+
+    def sql(self) -> str:
+        """What follows `FROM relation AS v`."""
+        return self.joins + (" WHERE " + " AND ".join(self.conditions) if self.conditions else "")
+
+    def where(self, condition: str, *params) -> ReadFilter:
+        """This filter and one more condition, with its parameters."""
+        return ReadFilter(self.joins, (*self.conditions, condition), (*self.params, *params))
+
+
 class DuckDBSource:
     def __init__(self, config: SyncConfig, read_only: bool = False,
                  connection: duckdb.DuckDBPyConnection | None = None):
@@ -164,23 +181,36 @@ class DuckDBSource:
         finally:
             reader_con.close()
 
-    def _where(self, lower_bound: int | None, exclude_sent: bool) -> tuple[str, list]:
+    def _filter(self, lower_bound: int | None, exclude_sent: bool,
+                ledger_end: tuple[int, int] | None = None) -> ReadFilter:
+        """The rows a read takes: cursor >= lower_bound (or NULL), and when `exclude_sent`, not
+        in this sync's ledger nor among its unresolved dead letters. `ledger_end`: the highest
+        rowid of the ledger and of the dead letters when the read's plan was made (`_ledger_end`);
+        the rows recorded after it (by the run reading) exclude nothing, so a read in several
+        queries sees the ledger as the plan did.
+
+        The exclusions are hash anti-joins whose build side is the ledger's rows of this sync:
+        a correlated NOT EXISTS makes DuckDB collect the read's distinct event ids first (a
+        delim join), which ran out of 32MB planning a 3M-row catch-up (bench/findings.md,
+        session 13)."""
         q_cursor = f"v.{quote(self.cursor_column)}"
-        where, params = [], []
-        if lower_bound is not None:
-            where.append(f"({q_cursor} >= ? OR {q_cursor} IS NULL)")
-            params.append(lower_bound)
+        joins, conditions, params = "", [], []
         if exclude_sent:
-            where.append(f"NOT EXISTS (SELECT 1 FROM {self._q_state}.{quote(SENT_EVENTS)} AS s "
-                         "WHERE s.sync_name = ? AND s.event_id = v.event_id)")
-            where.append(f"NOT EXISTS (SELECT 1 FROM {self._q_state}.{quote(DEAD_LETTERS)} AS d "
-                         "WHERE d.sync_name = ? AND d.event_id = v.event_id AND d.resolved_at IS NULL)")
-            params += [self.sync_name, self.sync_name]
-        return (" WHERE " + " AND ".join(where) if where else ""), params
+            recorded = "" if ledger_end is None else " AND rowid <= ?"
+            joins = (f" ANTI JOIN (SELECT event_id FROM {self._q_state}.{quote(SENT_EVENTS)} WHERE sync_name = ?"
+                     f"{recorded}) AS s ON s.event_id = v.event_id"
+                     f" ANTI JOIN (SELECT event_id FROM {self._q_state}.{quote(DEAD_LETTERS)} WHERE sync_name = ? "
+                     f"AND resolved_at IS NULL{recorded}) AS d ON d.event_id = v.event_id")
+            sent_end, dead_end = ([], []) if ledger_end is None else ([ledger_end[0]], [ledger_end[1]])
+            params += [self.sync_name, *sent_end, self.sync_name, *dead_end]
+        if lower_bound is not None:
+            conditions.append(f"({q_cursor} >= ? OR {q_cursor} IS NULL)")
+            params.append(lower_bound)
+        return ReadFilter(joins, tuple(conditions), tuple(params))
 
     def read(self, lower_bound: int | None, exclude_sent: bool) -> Iterator[Chunk]:
-        where, params = self._where(lower_bound, exclude_sent)
-        return self._stream(self._select() + where + self._order(), params)
+        read_filter = self._filter(lower_bound, exclude_sent)
+        return self._stream(self._select() + read_filter.sql() + self._order(), list(read_filter.params))
 
     def read_event_ids(self, event_ids: list[str]) -> Iterator[Chunk]:
         sql = self._select() + ' WHERE v."event_id" IN (SELECT unnest(?))' + self._order()
@@ -196,15 +226,13 @@ class DuckDBSource:
         A table is read in pages of about chunk_size rows, one cursor range each (memory does
         not grow with the read; on a table ordered by the cursor each page reads only its own
         row groups). A view is read with one sorted query: paging would evaluate it per page."""
-        where, params = self._where(lower_bound, exclude_sent)
-        unexcluded = self._where(lower_bound, False) if exclude_sent else None
         table = self._relation_is_table()
-        return self._stream_ready(where, params, settings, pages=table, unexcluded=unexcluded)
+        return self._stream_ready(settings, pages=table, lower_bound=lower_bound, exclude_sent=exclude_sent)
 
     def read_event_ids_ready(self, event_ids: list[str], settings: EventSettings) -> Iterator[ReadyChunk]:
         self._relation_is_table()
-        return self._stream_ready(' WHERE v."event_id" IN (SELECT unnest(?))', [list(event_ids)], settings,
-                                  pages=False)
+        ids = ReadFilter(conditions=('v."event_id" IN (SELECT unnest(?))',), params=(list(event_ids),))
+        return self._stream_ready(settings, pages=False, read_filter=ids)
 
     def _relation_is_table(self) -> bool:
         """Whether the relation is a table (else a view); a table read on the source's own
@@ -227,25 +255,27 @@ class DuckDBSource:
             "current_schema()) AND table_name = ?", [schema, name]).fetchone()
         return row is not None and row[0] == "BASE TABLE"
 
-    def _ledger_empty(self, con: duckdb.DuckDBPyConnection) -> bool:
-        """No sent event and no unresolved dead letter of this sync in the read's snapshot:
-        the NOT EXISTS conditions of `_where` would keep every row (a first run)."""
+    def _ledger_end(self, con: duckdb.DuckDBPyConnection) -> tuple[int, int] | None:
+        """The highest rowid of the ledger and of the dead letters now (-1: none), or None when
+        this sync has no sent event and no unresolved dead letter: the anti-joins of `_filter`
+        would keep every row (a first run). Rows appended later get higher rowids."""
         sent = f"{self._q_state}.{quote(SENT_EVENTS)}"
         dead = f"{self._q_state}.{quote(DEAD_LETTERS)}"
-        (found,) = con.execute(f"SELECT EXISTS (SELECT 1 FROM {sent} WHERE sync_name = ?) OR EXISTS "
-                               f"(SELECT 1 FROM {dead} WHERE sync_name = ? AND resolved_at IS NULL)",
-                               [self.sync_name, self.sync_name]).fetchone()
-        return not found
+        found, sent_end, dead_end = con.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {sent} WHERE sync_name = ?) OR EXISTS "
+            f"(SELECT 1 FROM {dead} WHERE sync_name = ? AND resolved_at IS NULL), "
+            f"(SELECT coalesce(max(rowid), -1) FROM {sent}), (SELECT coalesce(max(rowid), -1) FROM {dead})",
+            [self.sync_name, self.sync_name]).fetchone()
+        return (sent_end, dead_end) if found else None
 
-    def _duplicates(self, con: duckdb.DuckDBPyConnection, where: str, params: list) -> dict[str, int]:
+    def _duplicates(self, con: duckdb.DuckDBPyConnection, read: ReadFilter) -> dict[str, int]:
         """event_id -> copies, for the ids that occur more than once in this read: first the
         64-bit hashes of the ids, sorted by DuckDB and streamed (equal neighbours are the
         candidates; memory stays within DuckDB's limit and one batch whatever the read's size),
         then a GROUP BY over the exact ids of those candidates."""
-        rel = f"{self._q_relation} AS v{where}"
-        and_ = " AND " if where else " WHERE "
-        reader = con.execute(f'SELECT hash(v."event_id") AS h FROM {rel}{and_}v."event_id" IS NOT NULL ORDER BY h',
-                             params).to_arrow_reader(PLAN_BATCH_ROWS)
+        ids = read.where('v."event_id" IS NOT NULL')
+        reader = con.execute(f'SELECT hash(v."event_id") AS h FROM {self._q_relation} AS v{ids.sql()} ORDER BY h',
+                             list(ids.params)).to_arrow_reader(PLAN_BATCH_ROWS)
         candidates: set[int] = set()
         last = None   # the previous batch's last hash
         for batch in self._batches(reader):
@@ -256,19 +286,19 @@ class DuckDBSource:
             last = hashes[-1]
         if not candidates:
             return {}
-        rows = con.execute(f'SELECT v."event_id", count(*) FROM {rel}{and_}hash(v."event_id") IN '
-                           '(SELECT unnest(?::UBIGINT[])) GROUP BY 1 HAVING count(*) > 1',
-                           [*params, sorted(candidates)]).fetchall()
+        ids = read.where('hash(v."event_id") IN (SELECT unnest(?::UBIGINT[]))', sorted(candidates))
+        rows = con.execute(f'SELECT v."event_id", count(*) FROM {self._q_relation} AS v{ids.sql()} '
+                           'GROUP BY 1 HAVING count(*) > 1', list(ids.params)).fetchall()
         return {event_id: n for event_id, n in rows if event_id}
 
-    def _pages(self, con: duckdb.DuckDBPyConnection, where: str, params: list) -> list[tuple[str, list]]:
+    def _pages(self, con: duckdb.DuckDBPyConnection, read: ReadFilter) -> list[tuple[str, list]]:
         """(extra condition, its parameters) per page: consecutive cursor ranges of about
         chunk_size rows (one cursor value is never split), then the NULL cursors. The counts
         per cursor value are streamed in order: a page starts at the value whose first row
         falls in a new multiple of chunk_size."""
         q_cursor = f"v.{quote(self.cursor_column)}"
-        reader = con.execute(f"SELECT {q_cursor}, count(*) FROM {self._q_relation} AS v{where} "
-                             "GROUP BY 1 ORDER BY 1 NULLS LAST", params).to_arrow_reader(PLAN_BATCH_ROWS)
+        reader = con.execute(f"SELECT {q_cursor}, count(*) FROM {self._q_relation} AS v{read.sql()} "
+                             "GROUP BY 1 ORDER BY 1 NULLS LAST", list(read.params)).to_arrow_reader(PLAN_BATCH_ROWS)
         ranges: list[list[int]] = []   # [first value, last value] per page
         page = -1   # the page of the last value seen
         rows_before = 0
@@ -295,13 +325,17 @@ class DuckDBSource:
             pages.append((f"{q_cursor} IS NULL", []))
         return pages
 
-    def _stream_ready(self, where: str, params: list, settings: EventSettings, pages: bool,
-                      unexcluded: tuple[str, list] | None = None) -> Iterator[ReadyChunk]:
-        # A separate connection, one read transaction for the plan and, when they anti-join
-        # the ledger, the pages: they see the ledger as the run found it (the state writer
-        # commits ledger rows on the main connection meanwhile).
-        # `unexcluded`: the same read without the ledger anti-joins, used when the snapshot's
-        # ledger is empty for this sync (they cost time and memory on every page for nothing).
+    def _stream_ready(self, settings: EventSettings, pages: bool, read_filter: ReadFilter | None = None,
+                      lower_bound: int | None = None, exclude_sent: bool = False) -> Iterator[ReadyChunk]:
+        """The read of `read_filter`, or else of `_filter(lower_bound, exclude_sent)`."""
+        # A separate connection. The plan (duplicates, pages) is made in one read transaction;
+        # each page is then read in its own: a transaction held across the run keeps in
+        # DuckDB's memory the ledger rows that a checkpoint during the run replaces (a first run
+        # on 3M orders ran out of 32MB after 2.2-2.6M events with it, a catch-up after 2.4M;
+        # both finished without it: bench/findings.md, sessions 12 and 13). Nothing else can
+        # write this file while the run has it open, and the ledger anti-joins read only the
+        # rows recorded before the plan (`_ledger_end`), so every page sees the relation and
+        # the ledger as the plan did.
         reader_con = self.connection.cursor()
         try:
             try:
@@ -310,24 +344,19 @@ class DuckDBSource:
                     # thread leaves the cores to the senders and holds one thread's buffers.
                     reader_con.execute("SET threads = 1")
                 reader_con.execute("BEGIN TRANSACTION")
-                anti_joins = unexcluded is not None
-                if anti_joins and self._ledger_empty(reader_con):
-                    where, params = unexcluded
-                    anti_joins = False
+                unexcluded = read_filter or self._filter(lower_bound, False)
+                if read_filter is None:
+                    # No anti-joins when the ledger is empty for this sync (they cost time and
+                    # memory on every page for nothing).
+                    ledger_end = self._ledger_end(reader_con) if exclude_sent else None
+                    read_filter = self._filter(lower_bound, True, ledger_end) if ledger_end else unexcluded
                 # The ledger anti-joins keep or drop every copy of an event_id together (they
                 # match on event_id alone), so the duplicates among the rows they keep are the
                 # duplicates of the read without them, and that scan skips two anti-joins over
                 # the whole read (0.9 s of a 1M-row catch-up run).
-                duplicates = self._duplicates(reader_con, *(unexcluded or (where, params)))
-                plan = self._pages(reader_con, where, params) if pages else [(None, [])]
-                if not anti_joins:
-                    # Pages that do not read the ledger are read outside the plan's
-                    # transaction: only the relation is read, and nothing else can write this
-                    # file while the run has it open. A read transaction held across the run
-                    # keeps in DuckDB's memory the ledger rows that a checkpoint during the run
-                    # replaces: a first run on 3M orders ran out of 32MB after 2.2-2.6M events
-                    # with it, and finished without it (bench/findings.md, session 12).
-                    reader_con.execute("COMMIT")
+                duplicates = self._duplicates(reader_con, unexcluded)
+                plan = self._pages(reader_con, read_filter) if pages else [(None, [])]
+                reader_con.execute("COMMIT")
             except _READ_ERRORS as exc:
                 raise self._read_failed(exc) from None
             seen: set[str] = set()
@@ -339,9 +368,8 @@ class DuckDBSource:
             stored = pages and custom_data and USER_DATA_JSON_COLUMN in columns
             compare = stored
             for condition, extra in plan:
-                page_where = where if condition is None else (
-                    f"{where} AND {condition}" if where else f" WHERE {condition}")
-                page_params = [*params, *extra]
+                page = read_filter if condition is None else read_filter.where(condition, *extra)
+                page_where, page_params = page.sql(), list(page.params)
                 if stored and condition is not None:
                     read = self._stored_page(reader_con, page_where, page_params, settings, duplicates, seen)
                     if read is not None and compare:

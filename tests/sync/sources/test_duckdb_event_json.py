@@ -13,7 +13,7 @@ from offline_events_fixture import create_offline_events, event_id, make_row, sh
 
 from sync.config import load_config  # noqa: E402
 from sync.events import USER_DATA_COLUMNS, EventSettings, ready_chunk  # noqa: E402
-from sync.sources.duckdb import DuckDBSource  # noqa: E402
+from sync.sources.duckdb import DuckDBSource, ReadFilter  # noqa: E402
 from sync.errors import SourceError  # noqa: E402
 from sync.sources.duckdb_event_json import JSON_COLUMN, RAW_COLUMN, ready_select  # noqa: E402
 
@@ -202,7 +202,7 @@ def test_table_read_in_cursor_pages_view_in_one_query(tmp_path, warehouse, monke
     source = open_source(tmp_path, warehouse, 7, monkeypatch)
     try:
         assert source._is_table()
-        pages = source._pages(source.connection, "", [])
+        pages = source._pages(source.connection, ReadFilter())
         chunks = list(source.read_ready(None, False, EventSettings(now=NOW)))
     finally:
         source.close()

@@ -1,6 +1,7 @@
 """The table read leaves out the ledger anti-joins when the ledger of this sync is empty (a first
-run), and keeps them as soon as one sent event or unresolved dead letter exists; a first run's
-pages are read outside the plan's transaction, an incremental run's inside it."""
+run), and keeps them as soon as one sent event or unresolved dead letter exists. Every page is
+read outside the plan's transaction; an incremental run's anti-joins read only the ledger rows
+recorded before its plan."""
 from __future__ import annotations
 
 import sys
@@ -19,7 +20,7 @@ from sync.state.duckdb import DDL  # noqa: E402
 def read_ids(tmp_path, warehouse, monkeypatch):
     source = open_source(tmp_path, warehouse, 7, monkeypatch)
     try:
-        empty = source._ledger_empty(source.connection)
+        empty = source._ledger_end(source.connection) is None
         ids = [e for c in source.read_ready(None, True, EventSettings(now=NOW)) for e in c.event_ids.to_pylist()]
     finally:
         source.close()
@@ -64,42 +65,69 @@ def test_anti_joins_only_when_the_ledger_has_rows(tmp_path, warehouse, monkeypat
     assert len(ids) == len(all_ids) - all_ids.count(first)
 
 
-def ids_around_a_delete(tmp_path, warehouse, monkeypatch, ledger_event_id: str | None) -> tuple[str, list[str]]:
-    """A read of the table in pages of 7 rows, with the row latest in cursor order deleted
-    (on the source's own connection) after its first chunk; `ledger_event_id`: one sent event
-    of this sync first (an incremental run). Returns the deleted row's event_id and the
-    event_ids the read gave."""
+def ids_around_writes(tmp_path, warehouse, monkeypatch, ledger_event_id: str | None) -> tuple[str, str, list[str]]:
+    """A read of the table in pages of 7 rows where, after its first chunk, on the source's own
+    connection, the row latest in cursor order is deleted and the event of the row before it is
+    recorded as sent (as the run's own commits do); `ledger_event_id`: one sent event of this
+    sync before the read (an incremental run). Returns the deleted row's event_id, the recorded
+    one, and the event_ids the read gave."""
     write_ledger(warehouse, *([sent("offline_events", ledger_event_id)] if ledger_event_id is not None else []),
                  create=True)
     source = open_source(tmp_path, warehouse, 7, monkeypatch, read_only=False)
     try:
         chunks = source.read_ready(None, True, EventSettings(now=NOW))
         ids = next(chunks).event_ids.to_pylist()
-        (last,) = source.connection.execute(
+        last, recorded = (row[0] for row in source.connection.execute(
             "SELECT event_id FROM analytics.offline_events WHERE event_time IS NOT NULL AND event_id <> '' "
-            "ORDER BY event_time DESC LIMIT 1").fetchone()
-        assert last not in ids
+            "ORDER BY event_time DESC LIMIT 2").fetchall())
+        assert last not in ids and recorded not in ids
         source.connection.execute("DELETE FROM analytics.offline_events WHERE event_id = ?", [last])
+        source.connection.execute(*sent("offline_events", recorded))
         ids += [e for c in chunks for e in c.event_ids.to_pylist()]
     finally:
         source.close()
-    return last, ids
+    return last, recorded, ids
 
 
 def test_a_first_run_reads_its_pages_outside_the_plans_transaction(tmp_path, warehouse, monkeypatch):
     """A first run's pages (no ledger anti-join) each run in their own transaction, so a
     transaction held across the run does not keep what DuckDB's checkpoints of the ledger
     replace (bench/findings.md, session 12): a row deleted after the first page is not read."""
-    last, ids = ids_around_a_delete(tmp_path, warehouse, monkeypatch, None)
+    last, recorded, ids = ids_around_writes(tmp_path, warehouse, monkeypatch, None)
     assert last not in ids
+    assert recorded in ids
     assert len(ids) == len(fixture_rows()) - 1
 
 
-def test_an_incremental_runs_pages_see_the_snapshot_of_its_plan(tmp_path, warehouse, monkeypatch):
-    """Pages that anti-join the ledger read in the plan's transaction: every page sees the
-    ledger (and the relation) as the run found them, whatever is committed meanwhile."""
+def test_an_incremental_run_excludes_only_what_was_recorded_before_its_plan(tmp_path, warehouse, monkeypatch):
+    """An incremental run's pages each run in their own transaction too (a catch-up of 3M
+    orders ran out of 32MB after 2.4M events when they did not, bench/findings.md, session 13),
+    and their anti-joins read the ledger rows up to the rowids of the plan: an event recorded
+    after the plan (the run's own commits) is still read, one recorded before it is not."""
     first = fixture_rows()[0]["event_id"]
-    last, ids = ids_around_a_delete(tmp_path, warehouse, monkeypatch, first)
-    assert last in ids
+    last, recorded, ids = ids_around_writes(tmp_path, warehouse, monkeypatch, first)
+    assert last not in ids
+    assert recorded in ids
     assert first not in ids
-    assert len(ids) == len(fixture_rows()) - 1
+    assert len(ids) == len(fixture_rows()) - 2
+
+
+def test_the_ledger_exclusions_are_hash_anti_joins_on_the_rows_before_the_plan(tmp_path, warehouse, monkeypatch):
+    """DuckDB plans the exclusions as hash anti-joins built from the ledger, with the rowid bound
+    pushed into the ledger's scan: a correlated NOT EXISTS was planned as a delim join, which
+    first collects the read's distinct event ids and ran out of 32MB planning a 3M-row catch-up
+    (bench/findings.md, session 13)."""
+    write_ledger(warehouse, sent("offline_events", fixture_rows()[0]["event_id"]), create=True)
+    source = open_source(tmp_path, warehouse, 7, monkeypatch)
+    try:
+        ledger_end = source._ledger_end(source.connection)
+        read = source._filter(100, True, ledger_end)
+        plan = source.connection.execute(f"EXPLAIN SELECT v.event_id FROM analytics.offline_events AS v{read.sql()}",
+                                         list(read.params)).fetchall()[0][1]
+    finally:
+        source.close()
+    assert ledger_end == (0, -1)
+    assert read.params == ("offline_events", 0, "offline_events", -1, 100)
+    assert "DELIM" not in plan
+    assert plan.count("Join Type: ANTI") == 2
+    assert "rowid<=0" in plan   # in the filters of the ledger's scan

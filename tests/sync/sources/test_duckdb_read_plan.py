@@ -11,7 +11,7 @@ import pytest
 
 import sync.sources.duckdb as duckdb_source
 from sync.config import parse_config
-from sync.sources.duckdb import DuckDBSource
+from sync.sources.duckdb import DuckDBSource, ReadFilter
 
 
 def make_table(path, rows: list[tuple[str | None, int | None]]) -> None:
@@ -82,9 +82,9 @@ def test_the_plan_does_not_depend_on_the_batches(tmp_path, monkeypatch, seed, ch
     monkeypatch.setattr(duckdb_source, "PLAN_BATCH_ROWS", batch_rows)
     source = source_for(path, chunk_size)
     try:
-        pages = source._pages(source.connection, "", [])
-        duplicates = source._duplicates(source.connection, "", [])
-        lower = source._pages(source.connection, ' WHERE (v."event_time" >= ? OR v."event_time" IS NULL)', [200])
+        pages = source._pages(source.connection, ReadFilter())
+        duplicates = source._duplicates(source.connection, ReadFilter())
+        lower = source._pages(source.connection, source._filter(200, False))
     finally:
         source.close()
     assert pages == expected_pages(rows, chunk_size)
@@ -99,8 +99,8 @@ def test_a_read_with_no_rows_has_no_pages_and_no_duplicates(tmp_path):
     make_table(path, [])
     source = source_for(path, 10)
     try:
-        assert source._pages(source.connection, "", []) == []
-        assert source._duplicates(source.connection, "", []) == {}
+        assert source._pages(source.connection, ReadFilter()) == []
+        assert source._duplicates(source.connection, ReadFilter()) == {}
     finally:
         source.close()
 
@@ -110,7 +110,7 @@ def test_only_null_cursors_make_one_page(tmp_path):
     make_table(path, [("a", None), ("b", None), ("a", None)])
     source = source_for(path, 1)
     try:
-        assert source._pages(source.connection, "", []) == [('v."event_time" IS NULL', [])]
-        assert source._duplicates(source.connection, "", []) == {"a": 2}
+        assert source._pages(source.connection, ReadFilter()) == [('v."event_time" IS NULL', [])]
+        assert source._duplicates(source.connection, ReadFilter()) == {"a": 2}
     finally:
         source.close()
