@@ -258,7 +258,10 @@ class DuckDBSource:
     def _ledger_end(self, con: duckdb.DuckDBPyConnection) -> tuple[int, int] | None:
         """The highest rowid of the ledger and of the dead letters now (-1: none), or None when
         this sync has no sent event and no unresolved dead letter: the anti-joins of `_filter`
-        would keep every row (a first run). Rows appended later get higher rowids."""
+        would keep every row (a first run). Rows appended later get higher rowids. A checkpoint
+        that compacts deleted rows only lowers rowids: a row recorded before the plan stays
+        under the bound; one the run records could fall under it, and then a later copy of its
+        event_id is left out of the read instead of skipped as a duplicate (it was sent once)."""
         sent = f"{self._q_state}.{quote(SENT_EVENTS)}"
         dead = f"{self._q_state}.{quote(DEAD_LETTERS)}"
         found, sent_end, dead_end = con.execute(
