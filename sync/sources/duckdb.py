@@ -51,6 +51,9 @@ CHECKPOINT_THRESHOLD = "256MB"
 # 64MB, at the same speed (bench/findings.md, session 11). A view keeps DuckDB's default: it
 # is evaluated whole at every read.
 DEFAULT_TABLE_MEMORY_LIMIT = "64MB"
+# The event ids an incremental read leaves out, copied when its plan is made (a temporary
+# table of the reading connection: `DuckDBSource._snapshot_exclusions`).
+EXCLUDED_TABLE = "temp.main.capi_sync_excluded"
 
 
 def connect(path: str, read_only: bool, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -154,6 +157,9 @@ class DuckDBSource:
         except duckdb.Error as exc:
             raise SourceError(f"source.relation: cannot read {self.relation}: {self.error_line(exc)}") from None
         self._columns = [d[0] for d in cur.description]
+        # Finish the query: an open result keeps its scan's blocks pinned in DuckDB's pool
+        # (enough that a page of 5,000 new rows of an incremental run no longer fit in 32MB).
+        cur.fetchall()
         return self._columns
 
     def check_columns(self) -> None:
@@ -181,32 +187,34 @@ class DuckDBSource:
         finally:
             reader_con.close()
 
-    def _filter(self, lower_bound: int | None, exclude_sent: bool,
-                ledger_end: tuple[int, int] | None = None) -> ReadFilter:
+    def _filter(self, lower_bound: int | None, exclude_sent: bool, excluded: str | None = None) -> ReadFilter:
         """The rows a read takes: cursor >= lower_bound (or NULL), and when `exclude_sent`, not
-        in this sync's ledger nor among its unresolved dead letters. `ledger_end`: the highest
-        rowid of the ledger and of the dead letters when the read's plan was made (`_ledger_end`);
-        the rows recorded after it (by the run reading) exclude nothing, so a read in several
-        queries sees the ledger as the plan did.
+        among the event ids in this sync's ledger and its unresolved dead letters: those of the
+        table `excluded` (`_snapshot_exclusions`, when the read runs in several queries), else
+        of the state tables themselves.
 
-        The exclusions are hash anti-joins whose build side is the ledger's rows of this sync:
-        a correlated NOT EXISTS makes DuckDB collect the read's distinct event ids first (a
-        delim join), which ran out of 32MB planning a 3M-row catch-up (bench/findings.md,
-        session 13)."""
+        The exclusion is one hash anti-join built from those ids. A correlated NOT EXISTS per
+        table made DuckDB collect the read's distinct event ids first (a delim join), which ran
+        out of 32MB planning a 3M-row catch-up; every hash join build side costs about 8MB of
+        DuckDB's pool whatever its size, so two (ledger, dead letters) did not leave a page of
+        5,000 new rows room in 32MB (bench/findings.md, session 13)."""
         q_cursor = f"v.{quote(self.cursor_column)}"
         joins, conditions, params = "", [], []
         if exclude_sent:
-            recorded = "" if ledger_end is None else " AND rowid <= ?"
-            joins = (f" ANTI JOIN (SELECT event_id FROM {self._q_state}.{quote(SENT_EVENTS)} WHERE sync_name = ?"
-                     f"{recorded}) AS s ON s.event_id = v.event_id"
-                     f" ANTI JOIN (SELECT event_id FROM {self._q_state}.{quote(DEAD_LETTERS)} WHERE sync_name = ? "
-                     f"AND resolved_at IS NULL{recorded}) AS d ON d.event_id = v.event_id")
-            sent_end, dead_end = ([], []) if ledger_end is None else ([ledger_end[0]], [ledger_end[1]])
-            params += [self.sync_name, *sent_end, self.sync_name, *dead_end]
+            if excluded is None:
+                excluded = f"({self._exclusions_sql()})"
+                params += [self.sync_name, self.sync_name]
+            joins = f" ANTI JOIN {excluded} AS x ON x.event_id = v.event_id"
         if lower_bound is not None:
             conditions.append(f"({q_cursor} >= ? OR {q_cursor} IS NULL)")
             params.append(lower_bound)
         return ReadFilter(joins, tuple(conditions), tuple(params))
+
+    def _exclusions_sql(self) -> str:
+        """The event ids a read leaves out (parameters: the sync's name, twice)."""
+        return (f"SELECT event_id FROM {self._q_state}.{quote(SENT_EVENTS)} WHERE sync_name = ? UNION ALL "
+                f"SELECT event_id FROM {self._q_state}.{quote(DEAD_LETTERS)} WHERE sync_name = ? "
+                "AND resolved_at IS NULL AND event_id IS NOT NULL")
 
     def read(self, lower_bound: int | None, exclude_sent: bool) -> Iterator[Chunk]:
         read_filter = self._filter(lower_bound, exclude_sent)
@@ -255,21 +263,18 @@ class DuckDBSource:
             "current_schema()) AND table_name = ?", [schema, name]).fetchone()
         return row is not None and row[0] == "BASE TABLE"
 
-    def _ledger_end(self, con: duckdb.DuckDBPyConnection) -> tuple[int, int] | None:
-        """The highest rowid of the ledger and of the dead letters now (-1: none), or None when
-        this sync has no sent event and no unresolved dead letter: the anti-joins of `_filter`
-        would keep every row (a first run). Rows appended later get higher rowids. A checkpoint
-        that compacts deleted rows only lowers rowids: a row recorded before the plan stays
-        under the bound; one the run records could fall under it, and then a later copy of its
-        event_id is left out of the read instead of skipped as a duplicate (it was sent once)."""
-        sent = f"{self._q_state}.{quote(SENT_EVENTS)}"
-        dead = f"{self._q_state}.{quote(DEAD_LETTERS)}"
-        found, sent_end, dead_end = con.execute(
-            f"SELECT EXISTS (SELECT 1 FROM {sent} WHERE sync_name = ?) OR EXISTS "
-            f"(SELECT 1 FROM {dead} WHERE sync_name = ? AND resolved_at IS NULL), "
-            f"(SELECT coalesce(max(rowid), -1) FROM {sent}), (SELECT coalesce(max(rowid), -1) FROM {dead})",
-            [self.sync_name, self.sync_name]).fetchone()
-        return (sent_end, dead_end) if found else None
+    def _snapshot_exclusions(self, con: duckdb.DuckDBPyConnection) -> bool:
+        """Copy the event ids a read leaves out (this sync's sent events and unresolved dead
+        letters, as they are now: before the run records any) into EXCLUDED_TABLE, a temporary
+        table of `con`, the reading connection. Its pages read it in their own transactions and
+        see the ledger as the plan did, whatever the run commits meanwhile. False, and no table,
+        when there are none (a first run: the anti-join would keep every row)."""
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {EXCLUDED_TABLE.rpartition('.')[2]} AS {self._exclusions_sql()}",
+                    [self.sync_name, self.sync_name])
+        (found,) = con.execute(f"SELECT EXISTS (SELECT 1 FROM {EXCLUDED_TABLE})").fetchone()
+        if not found:
+            con.execute(f"DROP TABLE {EXCLUDED_TABLE}")
+        return found
 
     def _duplicates(self, con: duckdb.DuckDBPyConnection, read: ReadFilter) -> dict[str, int]:
         """event_id -> copies, for the ids that occur more than once in this read: first the
@@ -336,9 +341,9 @@ class DuckDBSource:
         # DuckDB's memory the ledger rows that a checkpoint during the run replaces (a first run
         # on 3M orders ran out of 32MB after 2.2-2.6M events with it, a catch-up after 2.4M;
         # both finished without it: bench/findings.md, sessions 12 and 13). Nothing else can
-        # write this file while the run has it open, and the ledger anti-joins read only the
-        # rows recorded before the plan (`_ledger_end`), so every page sees the relation and
-        # the ledger as the plan did.
+        # write this file while the run has it open, and the anti-join reads the ledger's ids
+        # as the plan saw them (`_snapshot_exclusions`), so every page sees the relation and the
+        # ledger as the plan did.
         reader_con = self.connection.cursor()
         try:
             try:
@@ -349,10 +354,10 @@ class DuckDBSource:
                 reader_con.execute("BEGIN TRANSACTION")
                 unexcluded = read_filter or self._filter(lower_bound, False)
                 if read_filter is None:
-                    # No anti-joins when the ledger is empty for this sync (they cost time and
-                    # memory on every page for nothing).
-                    ledger_end = self._ledger_end(reader_con) if exclude_sent else None
-                    read_filter = self._filter(lower_bound, True, ledger_end) if ledger_end else unexcluded
+                    # No anti-join when nothing is excluded (it costs time and memory on every
+                    # page for nothing).
+                    exclude = exclude_sent and self._snapshot_exclusions(reader_con)
+                    read_filter = self._filter(lower_bound, True, EXCLUDED_TABLE) if exclude else unexcluded
                 # The ledger anti-joins keep or drop every copy of an event_id together (they
                 # match on event_id alone), so the duplicates among the rows they keep are the
                 # duplicates of the read without them, and that scan skips two anti-joins over

@@ -1,7 +1,7 @@
 """The table read leaves out the ledger anti-joins when the ledger of this sync is empty (a first
 run), and keeps them as soon as one sent event or unresolved dead letter exists. Every page is
-read outside the plan's transaction; an incremental run's anti-joins read only the ledger rows
-recorded before its plan."""
+read outside the plan's transaction; an incremental run's anti-join reads the ledger's ids as
+they were when its plan was made."""
 from __future__ import annotations
 
 import sys
@@ -14,13 +14,14 @@ from test_duckdb_event_json import NOW, fixture_rows, open_source, warehouse  # 
 
 from sync.events import EventSettings  # noqa: E402
 from sync.state.base import DEAD_LETTERS, SENT_EVENTS  # noqa: E402
+from sync.sources.duckdb import EXCLUDED_TABLE  # noqa: E402
 from sync.state.duckdb import DDL  # noqa: E402
 
 
 def read_ids(tmp_path, warehouse, monkeypatch):
     source = open_source(tmp_path, warehouse, 7, monkeypatch)
     try:
-        empty = source._ledger_end(source.connection) is None
+        empty = not source._snapshot_exclusions(source.connection.cursor())
         ids = [e for c in source.read_ready(None, True, EventSettings(now=NOW)) for e in c.event_ids.to_pylist()]
     finally:
         source.close()
@@ -102,7 +103,7 @@ def test_a_first_run_reads_its_pages_outside_the_plans_transaction(tmp_path, war
 def test_an_incremental_run_excludes_only_what_was_recorded_before_its_plan(tmp_path, warehouse, monkeypatch):
     """An incremental run's pages each run in their own transaction too (a catch-up of 3M
     orders ran out of 32MB after 2.4M events when they did not, bench/findings.md, session 13),
-    and their anti-joins read the ledger rows up to the rowids of the plan: an event recorded
+    and their anti-join reads the ledger's ids copied when the plan was made: an event recorded
     after the plan (the run's own commits) is still read, one recorded before it is not."""
     first = fixture_rows()[0]["event_id"]
     last, recorded, ids = ids_around_writes(tmp_path, warehouse, monkeypatch, first)
@@ -112,22 +113,31 @@ def test_an_incremental_run_excludes_only_what_was_recorded_before_its_plan(tmp_
     assert len(ids) == len(fixture_rows()) - 2
 
 
-def test_the_ledger_exclusions_are_hash_anti_joins_on_the_rows_before_the_plan(tmp_path, warehouse, monkeypatch):
-    """DuckDB plans the exclusions as hash anti-joins built from the ledger, with the rowid bound
-    pushed into the ledger's scan: a correlated NOT EXISTS was planned as a delim join, which
-    first collects the read's distinct event ids and ran out of 32MB planning a 3M-row catch-up
-    (bench/findings.md, session 13)."""
-    write_ledger(warehouse, sent("offline_events", fixture_rows()[0]["event_id"]), create=True)
+def test_the_exclusions_are_one_hash_anti_join_on_a_copy_made_with_the_plan(tmp_path, warehouse, monkeypatch):
+    """The ids left out are this sync's sent events and unresolved dead letters, copied into a
+    temporary table of the reading connection, and DuckDB plans their exclusion as one hash
+    anti-join: a correlated NOT EXISTS per table was planned as a delim join, which collects
+    the read's distinct event ids first and ran out of 32MB planning a 3M-row catch-up, and two
+    anti-joins ran out on a page of 5,000 new rows (bench/findings.md, session 13)."""
+    rows = fixture_rows()
+    first, second, third = (rows[i]["event_id"] for i in range(3))
+    write_ledger(warehouse, sent("offline_events", first), sent("other", second),
+                 (f"INSERT INTO capi_sync.{DEAD_LETTERS} (sync_name, event_id) VALUES ('offline_events', ?), "
+                  "('offline_events', NULL)", [second]),
+                 (f"INSERT INTO capi_sync.{DEAD_LETTERS} (sync_name, event_id, resolved_at) "
+                  "VALUES ('offline_events', ?, now())", [third]), create=True)
     source = open_source(tmp_path, warehouse, 7, monkeypatch)
+    reader = source.connection.cursor()
     try:
-        ledger_end = source._ledger_end(source.connection)
-        read = source._filter(100, True, ledger_end)
-        plan = source.connection.execute(f"EXPLAIN SELECT v.event_id FROM analytics.offline_events AS v{read.sql()}",
-                                         list(read.params)).fetchall()[0][1]
+        assert source._snapshot_exclusions(reader) is True
+        copied = sorted(r[0] for r in reader.execute(f"SELECT event_id FROM {EXCLUDED_TABLE}").fetchall())
+        read = source._filter(100, True, EXCLUDED_TABLE)
+        plan = reader.execute(f"EXPLAIN SELECT v.event_id FROM analytics.offline_events AS v{read.sql()}",
+                              list(read.params)).fetchall()[0][1]
     finally:
+        reader.close()
         source.close()
-    assert ledger_end == (0, -1)
-    assert read.params == ("offline_events", 0, "offline_events", -1, 100)
+    assert copied == sorted([first, second])
+    assert read.params == (100,)
     assert "DELIM" not in plan
-    assert plan.count("Join Type: ANTI") == 2
-    assert "rowid<=0" in plan   # in the filters of the ledger's scan
+    assert plan.count("Join Type: ANTI") == 1
