@@ -187,24 +187,31 @@ class DuckDBSource:
         finally:
             reader_con.close()
 
-    def _filter(self, lower_bound: int | None, exclude_sent: bool, excluded: str | None = None) -> ReadFilter:
+    def _filter(self, lower_bound: int | None, exclude_sent: bool, excluded: str | None = None,
+                page: bool = False) -> ReadFilter:
         """The rows a read takes: cursor >= lower_bound (or NULL), and when `exclude_sent`, not
         among the event ids in this sync's ledger and its unresolved dead letters: those of the
         table `excluded` (`_snapshot_exclusions`, when the read runs in several queries), else
         of the state tables themselves.
 
-        The exclusion is one hash anti-join built from those ids. A correlated NOT EXISTS per
-        table made DuckDB collect the read's distinct event ids first (a delim join), which ran
-        out of 32MB planning a 3M-row catch-up; every hash join build side costs about 8MB of
-        DuckDB's pool whatever its size, so two (ledger, dead letters) did not leave a page of
-        5,000 new rows room in 32MB (bench/findings.md, session 13)."""
+        Both id sets are excluded together, by one join: every hash join's build side takes
+        about 8MB of DuckDB's pool however few its rows. A whole read (or its plan) excludes
+        them with a hash anti-join built from the ids. A `page` of a read excludes them with a
+        correlated NOT EXISTS, which DuckDB plans as a delim join built from the page's own event
+        ids: bounded by the page, whatever the size of the ledger. Over a whole read the delim
+        join collects all of its ids, which ran out of 32MB planning a 3M-row catch-up; on a
+        page of 5,000 new rows after 1M orders it needs 28MB of DuckDB's pool, the anti-join
+        32MB (bench/findings.md, session 13)."""
         q_cursor = f"v.{quote(self.cursor_column)}"
         joins, conditions, params = "", [], []
         if exclude_sent:
             if excluded is None:
                 excluded = f"({self._exclusions_sql()})"
                 params += [self.sync_name, self.sync_name]
-            joins = f" ANTI JOIN {excluded} AS x ON x.event_id = v.event_id"
+            if page:
+                conditions.append(f"NOT EXISTS (SELECT 1 FROM {excluded} AS x WHERE x.event_id = v.event_id)")
+            else:
+                joins = f" ANTI JOIN {excluded} AS x ON x.event_id = v.event_id"
         if lower_bound is not None:
             conditions.append(f"({q_cursor} >= ? OR {q_cursor} IS NULL)")
             params.append(lower_bound)
@@ -353,14 +360,17 @@ class DuckDBSource:
                     reader_con.execute("SET threads = 1")
                 reader_con.execute("BEGIN TRANSACTION")
                 unexcluded = read_filter or self._filter(lower_bound, False)
+                page_filter = None   # the filter of each page, when not the plan's
                 if read_filter is None:
-                    # No anti-join when nothing is excluded (it costs time and memory on every
-                    # page for nothing).
+                    # No exclusion when there is nothing to exclude (it costs time and memory
+                    # on every page for nothing).
                     exclude = exclude_sent and self._snapshot_exclusions(reader_con)
                     read_filter = self._filter(lower_bound, True, EXCLUDED_TABLE) if exclude else unexcluded
-                # The ledger anti-joins keep or drop every copy of an event_id together (they
-                # match on event_id alone), so the duplicates among the rows they keep are the
-                # duplicates of the read without them, and that scan skips two anti-joins over
+                    if exclude and pages:
+                        page_filter = self._filter(lower_bound, True, EXCLUDED_TABLE, page=True)
+                # The exclusion keeps or drops every copy of an event_id together (it matches
+                # on event_id alone), so the duplicates among the rows it keeps are the
+                # duplicates of the read without it, and that scan skips the exclusion over
                 # the whole read (0.9 s of a 1M-row catch-up run).
                 duplicates = self._duplicates(reader_con, unexcluded)
                 plan = self._pages(reader_con, read_filter) if pages else [(None, [])]
@@ -376,7 +386,8 @@ class DuckDBSource:
             stored = pages and custom_data and USER_DATA_JSON_COLUMN in columns
             compare = stored
             for condition, extra in plan:
-                page = read_filter if condition is None else read_filter.where(condition, *extra)
+                pages_read = page_filter or read_filter
+                page = pages_read if condition is None else pages_read.where(condition, *extra)
                 page_where, page_params = page.sql(), list(page.params)
                 if stored and condition is not None:
                     read = self._stored_page(reader_con, page_where, page_params, settings, duplicates, seen)

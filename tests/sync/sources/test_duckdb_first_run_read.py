@@ -115,10 +115,11 @@ def test_an_incremental_run_excludes_only_what_was_recorded_before_its_plan(tmp_
 
 def test_the_exclusions_are_one_hash_anti_join_on_a_copy_made_with_the_plan(tmp_path, warehouse, monkeypatch):
     """The ids left out are this sync's sent events and unresolved dead letters, copied into a
-    temporary table of the reading connection, and DuckDB plans their exclusion as one hash
-    anti-join: a correlated NOT EXISTS per table was planned as a delim join, which collects
-    the read's distinct event ids first and ran out of 32MB planning a 3M-row catch-up, and two
-    anti-joins ran out on a page of 5,000 new rows (bench/findings.md, session 13)."""
+    temporary table of the reading connection. The plan excludes them with one hash anti-join
+    (a correlated NOT EXISTS per table was planned as delim joins over the whole read, which
+    collect its distinct event ids and ran out of 32MB planning a 3M-row catch-up), a page
+    with one delim join, built from the page's own ids (an anti-join's build side grows with
+    the ledger: 32MB for a page of 5,000 new rows after 1M orders; bench/findings.md, session 13)."""
     rows = fixture_rows()
     first, second, third = (rows[i]["event_id"] for i in range(3))
     write_ledger(warehouse, sent("offline_events", first), sent("other", second),
@@ -134,6 +135,9 @@ def test_the_exclusions_are_one_hash_anti_join_on_a_copy_made_with_the_plan(tmp_
         read = source._filter(100, True, EXCLUDED_TABLE)
         plan = reader.execute(f"EXPLAIN SELECT v.event_id FROM analytics.offline_events AS v{read.sql()}",
                               list(read.params)).fetchall()[0][1]
+        page = source._filter(100, True, EXCLUDED_TABLE, page=True).where('v."event_time" BETWEEN ? AND ?', 0, 10**10)
+        page_plan = reader.execute(f"EXPLAIN SELECT v.event_id FROM analytics.offline_events AS v{page.sql()}",
+                                   list(page.params)).fetchall()[0][1]
     finally:
         reader.close()
         source.close()
@@ -141,3 +145,5 @@ def test_the_exclusions_are_one_hash_anti_join_on_a_copy_made_with_the_plan(tmp_
     assert read.params == (100,)
     assert "DELIM" not in plan
     assert plan.count("Join Type: ANTI") == 1
+    assert page.params == (100, 0, 10**10)
+    assert page_plan.count("DELIM_JOIN") == 1   # built from the page's own event ids
