@@ -97,14 +97,13 @@ def summary_rows(results: dict) -> list[list[str]]:
                          _n(rss, 0, " MiB") + (f", the highest of {len(repeats)} runs" if repeats else ""),
                          "<= 250 MB, flat", _ok(rss, 250 * 1e6 / 2**20, higher_is_better=False)])
         for rel in ("table", "view"):
+            none, new = size.get(f"incremental_{rel}_nothing_new"), size.get(f"incremental_{rel}_new_orders")
             rows.append([f"{n:,}", f"5. incremental run, nothing new ({rel})",
-                         _n(_get(size, f"incremental_{rel}_nothing_new", "run_seconds"), 2, " s"),
-                         "grows with new rows", ""])
+                         _n(_get(none, "run_seconds"), 2, " s") + _err(none), "grows with new rows", ""])
             rows.append([f"{n:,}", f"5. incremental run, 10,000 new orders ({rel})",
-                         _n(_get(size, f"incremental_{rel}_new_orders", "run_seconds"), 2, " s")
-                         + (f", {_n(_get(size, f'incremental_{rel}_new_orders', 'events_sent'))} events sent"
-                            if _get(size, f"incremental_{rel}_new_orders", "events_sent") is not None else ""),
-                         "grows with new rows", ""])
+                         _n(_get(new, "run_seconds"), 2, " s")
+                         + (f", {_n(_get(new, 'events_sent'))} events sent" if _get(new, "events_sent") is not None else "")
+                         + _err(new), "grows with new rows", ""])
         rows.append([f"{n:,}", "6. `dbt build` on DuckDB",
                      _n(_get(size, "workload", "dbt_build", "seconds"), 1, " s") + _err(_get(size, "workload", "dbt_build")),
                      "(reported)", ""])

@@ -44,3 +44,13 @@ def test_the_summary_judges_speed_on_the_median_and_memory_on_the_highest_run():
         "260 MiB, the highest of 3 runs", "<= 250 MB, flat", "**no**"]
     assert rows["1. payload building, sync (dbt table) / SDK (build+serialize)"] == [
         "120,000 / 5,700 ev/s (median runs); 21.0x, the median of 3 pairs (19.5-22.4x)", ">= 20x", "yes"]
+
+
+def test_a_failed_incremental_run_shows_its_error_in_the_summary():
+    size = {"incremental_table_new_orders": {"run_seconds": 0.26, "events_sent": 0, "status": "failed",
+                                             "error": "source.relation: reading failed: Out of Memory Error"},
+            "incremental_table_nothing_new": {"run_seconds": 0.14, "events_sent": 0, "status": "succeeded", "error": None}}
+    rows = {r[1]: r[2] for r in summary_rows({"sizes": {"1000000": size}})}
+    assert rows["5. incremental run, 10,000 new orders (table)"] == \
+        "0.26 s, 0 events sent (source.relation: reading failed: Out of Memory Error)"
+    assert rows["5. incremental run, nothing new (table)"] == "0.14 s"
