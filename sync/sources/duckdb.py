@@ -157,8 +157,9 @@ class DuckDBSource:
         except duckdb.Error as exc:
             raise SourceError(f"source.relation: cannot read {self.relation}: {self.error_line(exc)}") from None
         self._columns = [d[0] for d in cur.description]
-        # Finish the query: an open result keeps its scan's blocks pinned in DuckDB's pool
-        # (enough that a page of 5,000 new rows of an incremental run no longer fit in 32MB).
+        # Finish the query: left open, its result kept memory in DuckDB's pool for the whole run
+        # (a page of 5,000 new rows that fit in 32MB without it did not with it;
+        # bench/findings.md, session 13).
         cur.fetchall()
         return self._columns
 
@@ -348,9 +349,9 @@ class DuckDBSource:
         # DuckDB's memory the ledger rows that a checkpoint during the run replaces (a first run
         # on 3M orders ran out of 32MB after 2.2-2.6M events with it, a catch-up after 2.4M;
         # both finished without it: bench/findings.md, sessions 12 and 13). Nothing else can
-        # write this file while the run has it open, and the anti-join reads the ledger's ids
-        # as the plan saw them (`_snapshot_exclusions`), so every page sees the relation and the
-        # ledger as the plan did.
+        # write this file while the run has it open, and the pages exclude the ids copied with
+        # the plan (`_snapshot_exclusions`), so every page sees the relation and the ledger as
+        # the plan did.
         reader_con = self.connection.cursor()
         try:
             try:
