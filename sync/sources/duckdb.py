@@ -361,14 +361,14 @@ class DuckDBSource:
                     reader_con.execute("SET threads = 1")
                 reader_con.execute("BEGIN TRANSACTION")
                 unexcluded = read_filter or self._filter(lower_bound, False)
-                page_filter = None   # the filter of each page, when not the plan's
+                page_filter = read_filter   # what each page reads (with its cursor range)
                 if read_filter is None:
                     # No exclusion when there is nothing to exclude (it costs time and memory
                     # on every page for nothing).
                     exclude = exclude_sent and self._snapshot_exclusions(reader_con)
                     read_filter = self._filter(lower_bound, True, EXCLUDED_TABLE) if exclude else unexcluded
-                    if exclude and pages:
-                        page_filter = self._filter(lower_bound, True, EXCLUDED_TABLE, page=True)
+                    page_filter = (self._filter(lower_bound, True, EXCLUDED_TABLE, page=True) if exclude and pages
+                                   else read_filter)
                 # The exclusion keeps or drops every copy of an event_id together (it matches
                 # on event_id alone), so the duplicates among the rows it keeps are the
                 # duplicates of the read without it, and that scan skips the exclusion over
@@ -387,8 +387,7 @@ class DuckDBSource:
             stored = pages and custom_data and USER_DATA_JSON_COLUMN in columns
             compare = stored
             for condition, extra in plan:
-                pages_read = page_filter or read_filter
-                page = pages_read if condition is None else pages_read.where(condition, *extra)
+                page = page_filter if condition is None else page_filter.where(condition, *extra)
                 page_where, page_params = page.sql(), list(page.params)
                 if stored and condition is not None:
                     read = self._stored_page(reader_con, page_where, page_params, settings, duplicates, seen)
