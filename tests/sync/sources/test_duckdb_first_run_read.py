@@ -14,7 +14,7 @@ from test_duckdb_event_json import NOW, fixture_rows, open_source, warehouse  # 
 
 from sync.events import EventSettings  # noqa: E402
 from sync.state.base import DEAD_LETTERS, SENT_EVENTS  # noqa: E402
-from sync.sources.duckdb import EXCLUDED_TABLE  # noqa: E402
+from sync.sources.duckdb import EXCLUDED_TABLE, DuckDBSource  # noqa: E402
 from sync.state.duckdb import DDL  # noqa: E402
 
 
@@ -147,3 +147,28 @@ def test_the_exclusions_are_one_hash_anti_join_on_a_copy_made_with_the_plan(tmp_
     assert plan.count("Join Type: ANTI") == 1
     assert page.params == (100, 0, 10**10)
     assert page_plan.count("DELIM_JOIN") == 1   # built from the page's own event ids
+
+
+def test_an_incremental_reads_pages_exclude_per_page_and_its_plan_with_the_anti_join(tmp_path, warehouse,
+                                                                                     monkeypatch):
+    """What `_stream_ready` hands its plan and its pages (the real methods, recorded on the
+    way): the cursor histogram anti-joins the copy, every page excludes with NOT EXISTS on it."""
+    write_ledger(warehouse, sent("offline_events", fixture_rows()[0]["event_id"]), create=True)
+    plans, pages = [], []
+    for name in ("_stored_page", "_page_batches"):
+        method = getattr(DuckDBSource, name)
+        monkeypatch.setattr(DuckDBSource, name, lambda self, con, where, *rest, _m=method, **named: (
+            pages.append(where), _m(self, con, where, *rest, **named))[1])
+    pages_method = DuckDBSource._pages
+    monkeypatch.setattr(DuckDBSource, "_pages",
+                        lambda self, con, read: (plans.append(read), pages_method(self, con, read))[1])
+    source = open_source(tmp_path, warehouse, 7, monkeypatch)
+    try:
+        ids = [e for c in source.read_ready(None, True, EventSettings(now=NOW)) for e in c.event_ids.to_pylist()]
+    finally:
+        source.close()
+    assert len(ids) == len(fixture_rows()) - 1
+    assert [p.joins for p in plans] == [f" ANTI JOIN {EXCLUDED_TABLE} AS x ON x.event_id = v.event_id"]
+    assert len(pages) >= 2
+    assert all(w.startswith(f" WHERE NOT EXISTS (SELECT 1 FROM {EXCLUDED_TABLE} AS x WHERE x.event_id = v.event_id)")
+               for w in pages)
