@@ -415,13 +415,11 @@ class DuckDBSource:
                      duplicates: dict[str, int], seen: set[str]) -> tuple[list[ReadyChunk], set[str]] | None:
         """One cursor-range page of a table that stores user_data_json, read with
         `stored_select`: its ReadyChunks and `seen` after them, or None when a row of the page
-        needs the hashed columns (a user_data value that is not a hash, a row the SQL did not
-        send whose skip reason depends on them, a row stored out of cursor order); the
-        caller then reads the page the exact way. `seen` itself is not changed."""
-        page = self._arrow_table(con, stored_select(self._q_relation, f"v.{quote(self.cursor_column)}", where,
-                                                    settings), params)
-        if not _in_cursor_order(page):
-            return None
+        needs the hashed columns (a user_data value that is not a hash, or a row the SQL did
+        not send whose skip reason depends on them); the caller then reads the page the exact
+        way. Rows are in cursor order (`_in_cursor_order_sorted`). `seen` itself is not changed."""
+        page = _in_cursor_order_sorted(self._arrow_table(
+            con, stored_select(self._q_relation, f"v.{quote(self.cursor_column)}", where, settings), params))
         suffix = (ldu_suffix(settings) + "}").encode()
         after = set(seen)
         chunks = []
@@ -479,21 +477,15 @@ class DuckDBSource:
         `ordered_scan` (a cursor-range page of a table): the page is read without ORDER BY and
         checked in numpy; a table stored in cursor order (offline_events materialized as a
         table) comes back ordered, and the sort was a third of the page's cost. A page that
-        is not in order is read again, sorted."""
+        is not in order is sorted by Arrow (`_in_cursor_order_sorted`)."""
         cursor_sql = f"v.{quote(self.cursor_column)}"
 
         def sql(order: str) -> str:
             return ready_select(self._q_relation, cursor_sql, where, order, settings,
                                 custom_data=custom_data, verify=verify)
 
-        def page_table(order: str):
-            return self._arrow_table(con, sql(order), params)
-
         if ordered_scan:
-            page = page_table("")
-            if not _in_cursor_order(page):
-                del page
-                page = page_table(self._ready_order())
+            page = _in_cursor_order_sorted(self._arrow_table(con, sql(""), params))
             batches = page.to_batches(max_chunksize=self.chunk_size)
             del page
             while batches:
@@ -685,6 +677,20 @@ def _in_cursor_order(page) -> bool:
     # out of order: a NULL id before an id, or two ids in descending order
     wrong = pc.or_kleene(pc.and_(pc.is_null(first), pc.is_valid(second)), pc.greater(first, second))
     return not pc.any(pc.fill_null(wrong, False)).as_py()
+
+
+def _in_cursor_order_sorted(page: pa.Table) -> pa.Table:
+    """A page read without ORDER BY, in `_ready_order`'s order: as it came when it is in that
+    order (`_in_cursor_order`), else sorted by Arrow: a stable sort on (_cursor, event_id),
+    NULLs last, strings in byte order, as DuckDB's ORDER BY sorts them. DuckDB's scan does not
+    promise storage order: on the 1M-order benchmark table, stored in cursor order, about one
+    page in 35 came back with the rows of its first, partly matching vector last. Reading such
+    a page again with ORDER BY (or, for a table that stores user_data_json, the exact way)
+    made it the run's most expensive page: 11-12 MiB more peak RSS at 1M orders
+    (bench/findings.md, session 14)."""
+    if _in_cursor_order(page):
+        return page
+    return page.sort_by([(CURSOR_KEY, "ascending"), ("event_id", "ascending")], null_placement="at_end")
 
 
 def _build_raw(raw, settings: EventSettings):

@@ -13,6 +13,7 @@ from offline_events_fixture import create_offline_events, event_id, make_row, sh
 
 from sync.config import load_config  # noqa: E402
 from sync.events import USER_DATA_COLUMNS, EventSettings, ready_chunk  # noqa: E402
+import sync.sources.duckdb as duckdb_source  # noqa: E402
 from sync.sources.duckdb import DuckDBSource, ReadFilter  # noqa: E402
 from sync.errors import SourceError  # noqa: E402
 from sync.sources.duckdb_event_json import JSON_COLUMN, RAW_COLUMN, ready_select  # noqa: E402
@@ -246,27 +247,62 @@ def test_hash_check_on_arrow_buffers():
 
 def test_a_table_stored_in_cursor_order_is_read_without_sorting(tmp_path, warehouse, monkeypatch):
     """Pages of a table stored in (cursor, event_id) order come back in order from a plain scan
-    (no ORDER BY); an unordered page is read again, sorted. Both give the reference events."""
+    (no ORDER BY); an unordered page is sorted by Arrow, not read again. Both give the
+    reference events."""
     con = duckdb.connect(str(warehouse))
     try:
         con.execute("CREATE TABLE analytics.offline_events_ordered AS SELECT * FROM analytics.offline_events "
                     "ORDER BY event_time NULLS LAST, event_id NULLS LAST")
     finally:
         con.close()
-    sorted_queries = []
-    original = DuckDBSource._ready_order
+    sorted_queries, pages_in_order = [], []
+    original_order, original_check = DuckDBSource._ready_order, duckdb_source._in_cursor_order
 
     def counting(self):
         sorted_queries.append(self.relation)
-        return original(self)
+        return original_order(self)
+
+    def checking(page):
+        pages_in_order.append(original_check(page))
+        return pages_in_order[-1]
     monkeypatch.setattr(DuckDBSource, "_ready_order", counting)
+    monkeypatch.setattr(duckdb_source, "_in_cursor_order", checking)
     reference, ordered = both_paths(tmp_path, warehouse, EventSettings(now=NOW), 7, monkeypatch,
                                     "analytics.offline_events_ordered")
     assert flat(ordered) == flat(reference)
-    assert sorted_queries == []
+    assert sorted_queries == [] and pages_in_order and all(pages_in_order)
+    pages_in_order.clear()
     _, unordered = both_paths(tmp_path, warehouse, EventSettings(now=NOW), 7, monkeypatch)
     assert flat(unordered) == flat(reference)
-    assert sorted_queries and set(sorted_queries) == {"analytics.offline_events"}
+    assert sorted_queries == [] and False in pages_in_order
+
+
+def test_an_unordered_page_is_sorted_as_duckdb_orders_it():
+    """`_in_cursor_order_sorted` puts a page in the order of `_ready_order` (DuckDB's ORDER BY
+    _cursor, event_id, NULLs last, strings in byte order), and hands a page already in that
+    order back as it is. A page holds either cursors or only NULL cursors (`_pages`)."""
+    import pyarrow as pa
+
+    def page(cursors, ids):
+        return pa.table({"_cursor": pa.array(cursors, pa.int64()), "event_id": pa.array(ids, pa.string()),
+                         "row": pa.array(range(len(ids)), pa.int64())})
+
+    def duckdb_order(arrow_page):
+        return duckdb.sql("SELECT * FROM arrow_page ORDER BY _cursor ASC NULLS LAST, event_id ASC NULLS LAST").to_arrow_table()
+
+    cursors = page([3, 1, 2, 2, 1, 2, 1, 2], ["b", "é", None, "B", "e", "a", "ü", "a"])
+    nulls = page([None, None, None, None], [None, "b", "a", "b"])
+    got, got_nulls = duckdb_source._in_cursor_order_sorted(cursors), duckdb_source._in_cursor_order_sorted(nulls)
+    assert list(zip(got.column("_cursor").to_pylist(), got.column("event_id").to_pylist())) == [
+        (1, "e"), (1, "é"), (1, "ü"), (2, "B"), (2, "a"), (2, "a"), (2, None), (3, "b")]
+    assert got.column("row").to_pylist() == [4, 1, 6, 3, 5, 7, 2, 0]   # a stable sort: ties keep their order
+    assert got_nulls.column("event_id").to_pylist() == ["a", "b", "b", None]
+    assert got_nulls.column("row").to_pylist() == [2, 1, 3, 0]
+    for table, sorted_table in ((cursors, got), (nulls, got_nulls)):
+        want = duckdb_order(table)
+        assert sorted_table.select(["_cursor", "event_id"]).equals(want.select(["_cursor", "event_id"]))
+        assert not duckdb_source._in_cursor_order(table) and duckdb_source._in_cursor_order(sorted_table)
+        assert duckdb_source._in_cursor_order_sorted(sorted_table) is sorted_table
 
 
 def test_cursor_order_check():

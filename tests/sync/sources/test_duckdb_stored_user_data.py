@@ -153,3 +153,26 @@ def test_a_null_user_data_json_is_built_from_the_columns(tmp_path, stored_pages,
     assert stored_pages == [True, True, False]
     assert flat(stored) == flat(reference)
     assert all(r[5] is None and r[4] for r in flat(stored))
+
+
+def test_a_page_out_of_cursor_order_is_sorted_not_read_again(tmp_path, stored_pages, monkeypatch):
+    """A page of a table not stored in cursor order is read with stored_select and sorted by
+    Arrow: not read again the exact way, which scans the eleven hashed columns (the run's most
+    expensive page; bench/findings.md, session 14). The events and skips are the reference's."""
+    import sync.sources.duckdb as duckdb_source
+    in_order: list[bool] = []
+    original = duckdb_source._in_cursor_order
+
+    def checking(page):
+        in_order.append(original(page))
+        return in_order[-1]
+    monkeypatch.setattr(duckdb_source, "_in_cursor_order", checking)
+    path = tmp_path / "warehouse.duckdb"
+    create_offline_events(path, fixture_rows())   # rows inserted out of cursor order
+    reference, stored = both_paths(tmp_path, path, EventSettings(now=NOW), 7, monkeypatch)
+    assert flat(stored) == flat(reference)
+    # Pages 0 and 1 come out of order and are sorted; pages 4, 5 and 6 need the hashed
+    # columns, as in the table stored in cursor order
+    # (test_every_row_shape_and_skip_reason_as_the_reference).
+    assert in_order[:2] == [False, False]
+    assert stored_pages == [True, True, True, True, False, False, False, True, True]
