@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.sql_bodies_probe data/bench/100000/warehouse.duckdb [--pairs 3]
         [--memory-limit 64MB] [--narrow-ledger]
 
-Not the product. The probe is a process that imports duckdb, httpx, orjson, pydantic and
-yaml, and refuses pyarrow, pandas and numpy. DuckDB writes whole request bodies with
+Not the product. The probe is a process that imports duckdb, httpx, orjson and yaml (and,
+until session 14, pydantic, which the product no longer uses), and refuses pyarrow, pandas
+and numpy. DuckDB writes whole request bodies with
 `string_agg`, one per 1,000 rows of the table (at most 1,000 events; fewer where rows are
 skipped), from the table's stored `user_data_json` and `custom_data_json`. Four threads POST
 the bodies to the counting sink over one keep-alive connection each, at most eight requests
@@ -98,7 +99,6 @@ def child(path: str, relation: str, url: str, event_sql: str, sendable_sql: str,
     import duckdb
     import httpx
     import orjson  # noqa: F401  (imported by the CLI too)
-    import pydantic  # noqa: F401
     import yaml  # noqa: F401
 
     started = time.perf_counter()

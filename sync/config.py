@@ -1,10 +1,15 @@
-"""The sync's YAML configuration: rendered with Jinja2 like dbt, validated into typed models.
+"""The sync's YAML configuration: rendered with Jinja2 like dbt, validated into frozen dataclasses.
 
 `{{ env_var('NAME') }}` and `{{ env_var('NAME', 'default') }}` read the environment.
 Every user mistake becomes one `ConfigError` line naming the file and the key, e.g.
 `config/sync.yml: destination.batch_size: must be at most 1000 (got 5000)`.
 Secrets (access token, app secret) may only come from env_var() and are held as
-SecretStr, so repr/str/logs show `**********`.
+`Secret`, so repr/str/logs show `**********`.
+
+Each key's parser is in its field's metadata (`key(...)`); `model` walks a mapping with them.
+A validation library (pydantic until session 14) cost every `capi-sync` process 8.4 MiB of
+resident memory and about 0.1 s of start-up for what these few functions do
+(bench/findings.md, session 14).
 """
 from __future__ import annotations
 
@@ -15,12 +20,12 @@ import ipaddress
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import jinja2
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from sync.errors import ConfigError
 from sync.identifiers import is_identifier, is_project_id
@@ -87,11 +92,179 @@ def parse_duration(value: Any) -> int:
     return total
 
 
-Duration = Annotated[int, Field(ge=0)]
+# --- validation --------------------------------------------------------------------------
+# Each key's value goes through a parser: a function that returns the value the config holds
+# or raises ValueError with what is wrong (`key: <message>`). A mapping of keys is parsed by
+# `_model`, which reports every problem under it with its key path (`_Problems`); the user sees
+# the first, with the number of the others. A whole number or a number may be written as
+# text (env_var() renders text), never as true/false.
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Problems(Exception):
+    """The problems found under a mapping: (key path below it, message) in key order."""
+
+    def __init__(self, problems: list[tuple[tuple, str]]):
+        super().__init__(problems)
+        self.problems = problems
+
+
+def _got(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _bounded(number: Any, value: Any, ge: Any = None, gt: Any = None, le: Any = None) -> Any:
+    if ge is not None and number < ge:
+        raise ValueError(f"must be at least {ge} (got {_got(value)})")
+    if gt is not None and number <= gt:
+        raise ValueError(f"must be greater than {gt} (got {_got(value)})")
+    if le is not None and number > le:
+        raise ValueError(f"must be at most {le} (got {_got(value)})")
+    return number
+
+
+_WHOLE = re.compile(r"[+-]?\d+(?:\.0*)?\Z")
+
+
+def whole(ge: int | None = None, le: int | None = None):
+    """A whole number: an integer, a float without a fraction, or text of one (`"250"`)."""
+    def parse(value: Any) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        elif isinstance(value, str) and _WHOLE.match(value.strip()):
+            number = int(float(value.strip())) if "." in value else int(value.strip())
+        else:
+            raise ValueError(f"must be a whole number (got {_got(value)})")
+        return _bounded(number, value, ge=ge, le=le)
+    return parse
+
+
+def number(ge: float | None = None, gt: float | None = None, le: float | None = None):
+    """A number (float): an integer, a float, or text of one (`"1.5"`)."""
+    def parse(value: Any) -> float:
+        try:
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise ValueError
+            result = float(value)
+        except ValueError:
+            raise ValueError(f"must be a number (got {_got(value)})") from None
+        return _bounded(result, value, *(None if b is None else float(b) for b in (ge, gt, le)))
+    return parse
+
+
+def text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a text value (got {_got(value)})")
+    return value
+
+
+def checked_text(check):
+    """Text, then `check(value)` (which returns the value to hold or raises ValueError)."""
+    return lambda value: check(text(value))
+
+
+def optional(parse):
+    """None (`null`, or the key left out where its default is None), or what `parse` accepts."""
+    return lambda value: None if value is None else parse(value)
+
+
+def one_of(*choices: Any):
+    """Exactly one of `choices` (of the same type: `true` is not 1)."""
+    shown = [repr(c) for c in choices]
+    expected = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
+
+    def parse(value: Any) -> Any:
+        if not any(type(value) is type(c) and value == c for c in choices):
+            raise ValueError(f"must be one of {expected} (got {_got(value)})")
+        return value
+    return parse
+
+
+def list_of(parse_item, max_length: int):
+    def parse(value: Any) -> list:
+        if not isinstance(value, list):
+            raise ValueError(f"must be a list (got {_got(value)})")
+        if len(value) > max_length:
+            raise ValueError(f"must have at most {max_length} entries (got {_got(value)})")
+        items, problems = [], []
+        for i, item in enumerate(value):
+            try:
+                items.append(parse_item(item))
+            except ValueError as exc:
+                problems.append(((i,), str(exc)))
+        if problems:
+            raise _Problems(problems)
+        return items
+    return parse
+
+
+def key(parse, yaml_key: str | None = None) -> dict:
+    """Field metadata: the parser of the key's value, and the key's name in YAML when it is
+    not the field's (a field cannot be named `schema`)."""
+    return {"parse": parse, "key": yaml_key}
+
+
+def _keys(cls) -> list[str]:
+    return [f.metadata.get("key") or f.name for f in fields(cls)]
+
+
+def model(cls):
+    """A mapping of `cls`'s keys -> an instance: every key parsed, required keys present, no
+    other key (a close match is suggested)."""
+    def parse(value: Any):
+        if not isinstance(value, dict):
+            raise ValueError(f"must be a mapping of keys (got {_got(value)})")
+        values, problems = {}, []
+        for f in fields(cls):
+            name = f.metadata.get("key") or f.name
+            if name in value:
+                try:
+                    values[f.name] = f.metadata["parse"](value[name])
+                except _Problems as nested:
+                    problems += [((name, *loc), message) for loc, message in nested.problems]
+                except ValueError as exc:
+                    problems.append(((name,), str(exc)))
+            elif f.default is MISSING and f.default_factory is MISSING:
+                problems.append(((name,), "is required"))
+        allowed = _keys(cls)
+        for name in value:
+            if name not in allowed:
+                close = difflib.get_close_matches(str(name), allowed, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(allowed)}"
+                problems.append(((name,), f"unknown key ({hint})"))
+        if problems:
+            raise _Problems(problems)
+        return cls(**values)
+    return parse
+
+
+class Secret:
+    """A secret string: shown as `**********` by repr() and str(), so never in a log line or an
+    error; `get_secret_value()` gives the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+# --- the configuration -----------------------------------------------------------------------
 
 
 def _check_relation(value: str) -> str:
@@ -101,120 +274,113 @@ def _check_relation(value: str) -> str:
     return value
 
 
-class DuckDBSourceConfig(_Model):
-    type: Literal["duckdb"]
-    path: str = Field(default_factory=lambda: os.environ.get("DUCKDB_PATH") or DEFAULT_DUCKDB_PATH)
-    relation: str = "analytics.offline_events"
-    memory_limit: str | None = None
-    chunk_size: int = Field(default=DUCKDB_CHUNK_SIZE, ge=1, le=1_000_000)
-
-    _relation = field_validator("relation")(_check_relation)
-
-    @field_validator("memory_limit")
-    @classmethod
-    def _memory(cls, value: str | None) -> str | None:
-        if value is not None and not _MEMORY.match(value.strip()):
-            raise ValueError(f"must be a size like 2GB or 512MB (got {value!r})")
-        return value
+def _check_memory_limit(value: str) -> str:
+    if not _MEMORY.match(value.strip()):
+        raise ValueError(f"must be a size like 2GB or 512MB (got {value!r})")
+    return value
 
 
-class BigQuerySourceConfig(_Model):
-    type: Literal["bigquery"]
-    project: str
-    dataset: str = "analytics"
-    relation: str = "offline_events"
-    location: str | None = None
-    api_endpoint: str | None = None
-    credentials: str | None = None
-    chunk_size: int = Field(default=10_000, ge=1, le=1_000_000)
-
-    @field_validator("project")
-    @classmethod
-    def _project(cls, value: str) -> str:
-        if not is_project_id(value):
-            raise ValueError(f"must be a Google Cloud project id (got {value!r})")
-        return value
-
-    @field_validator("dataset")
-    @classmethod
-    def _dataset(cls, value: str) -> str:
-        if not is_identifier(value):
-            raise ValueError(f"must be made of letters, digits and underscores (got {value!r})")
-        return value
-
-    _relation = field_validator("relation")(_check_relation)
-
-    @field_validator("api_endpoint")
-    @classmethod
-    def _endpoint(cls, value: str | None) -> str | None:
-        if value is not None:
-            parts = urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError(f"must be an http(s) URL (got {value!r})")
-        return value
+def _check_project(value: str) -> str:
+    if not is_project_id(value):
+        raise ValueError(f"must be a Google Cloud project id (got {value!r})")
+    return value
 
 
-SourceConfig = Annotated[DuckDBSourceConfig | BigQuerySourceConfig, Field(discriminator="type")]
+def _check_name(value: str) -> str:
+    if not is_identifier(value):
+        raise ValueError(f"must be made of letters, digits and underscores (got {value!r})")
+    return value
 
 
-class CursorConfig(_Model):
-    column: str = "event_time"
-    lookback: Duration = 3 * 86400
-
-    @field_validator("column")
-    @classmethod
-    def _column(cls, value: str) -> str:
-        if not is_identifier(value):
-            raise ValueError(f"must be a column name of letters, digits and underscores (got {value!r})")
-        return value
-
-    @field_validator("lookback", mode="before")
-    @classmethod
-    def _lookback(cls, value: Any) -> int:
-        return parse_duration(value)
+def _check_api_endpoint(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an http(s) URL (got {value!r})")
+    return value
 
 
-class StateConfig(_Model):
-    schema_: str = Field(default="capi_sync", alias="schema")
-    project: str | None = None
-    dataset: str | None = None
-    location: str | None = None
-    checkpoint_every_batches: int | None = Field(default=None, ge=1, le=100_000)
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @field_validator("schema_", "dataset")
-    @classmethod
-    def _name(cls, value: str | None) -> str | None:
-        if value is not None and not is_identifier(value):
-            raise ValueError(f"must be made of letters, digits and underscores (got {value!r})")
-        return value
-
-    @field_validator("project")
-    @classmethod
-    def _project(cls, value: str | None) -> str | None:
-        if value is not None and not is_project_id(value):
-            raise ValueError(f"must be a Google Cloud project id (got {value!r})")
-        return value
+def _default_duckdb_path() -> str:
+    return os.environ.get("DUCKDB_PATH") or DEFAULT_DUCKDB_PATH
 
 
-class DataProcessingOptions(_Model):
-    options: list[Literal["LDU"]] = Field(default_factory=list, max_length=1)
-    country: Literal[0, 1] = 0
-    state: Literal[0, 1000] = 0
+@dataclass(frozen=True, kw_only=True)
+class DuckDBSourceConfig:
+    type: Literal["duckdb"] = field(default="duckdb", metadata=key(one_of("duckdb")))
+    path: str = field(default_factory=_default_duckdb_path, metadata=key(text))
+    relation: str = field(default="analytics.offline_events", metadata=key(checked_text(_check_relation)))
+    memory_limit: str | None = field(default=None, metadata=key(optional(checked_text(_check_memory_limit))))
+    chunk_size: int = field(default=DUCKDB_CHUNK_SIZE, metadata=key(whole(ge=1, le=1_000_000)))
 
 
-class TimeoutConfig(_Model):
-    connect: float = Field(default=5.0, gt=0, le=600)
-    read: float = Field(default=30.0, gt=0, le=3600)
+@dataclass(frozen=True, kw_only=True)
+class BigQuerySourceConfig:
+    type: Literal["bigquery"] = field(metadata=key(one_of("bigquery")))
+    project: str = field(metadata=key(checked_text(_check_project)))
+    dataset: str = field(default="analytics", metadata=key(checked_text(_check_name)))
+    relation: str = field(default="offline_events", metadata=key(checked_text(_check_relation)))
+    location: str | None = field(default=None, metadata=key(optional(text)))
+    api_endpoint: str | None = field(default=None, metadata=key(optional(checked_text(_check_api_endpoint))))
+    credentials: str | None = field(default=None, metadata=key(optional(text)))
+    chunk_size: int = field(default=10_000, metadata=key(whole(ge=1, le=1_000_000)))
 
 
-class RetryConfig(_Model):
-    max_attempts: int = Field(default=8, ge=1, le=100)
-    base_delay: float = Field(default=0.5, ge=0, le=600)
-    max_delay: float = Field(default=30.0, ge=0, le=3600)
-    throttle_base_delay: float = Field(default=5.0, ge=0, le=3600)
-    budget_seconds: float = Field(default=300.0, ge=0, le=86_400)
+SOURCE_TYPES = {"duckdb": DuckDBSourceConfig, "bigquery": BigQuerySourceConfig}
+
+
+def _source(value: Any) -> DuckDBSourceConfig | BigQuerySourceConfig:
+    """`source:`, a mapping whose `type` says which source it configures."""
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a mapping of keys (got {_got(value)})")
+    if "type" not in value:
+        raise ValueError("needs a `type` (duckdb or bigquery)")
+    tag = value["type"]
+    cls = SOURCE_TYPES.get(tag) if isinstance(tag, str) else None
+    if cls is None:
+        raise ValueError(f"must be one of {', '.join(map(repr, SOURCE_TYPES))} (got {str(tag)!r})")
+    return model(cls)(value)
+
+
+def _check_column(value: str) -> str:
+    if not is_identifier(value):
+        raise ValueError(f"must be a column name of letters, digits and underscores (got {value!r})")
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class CursorConfig:
+    column: str = field(default="event_time", metadata=key(checked_text(_check_column)))
+    lookback: int = field(default=3 * 86400, metadata=key(parse_duration))
+
+
+@dataclass(frozen=True, kw_only=True)
+class StateConfig:
+    schema_: str = field(default="capi_sync", metadata=key(checked_text(_check_name), "schema"))
+    project: str | None = field(default=None, metadata=key(optional(checked_text(_check_project))))
+    dataset: str | None = field(default=None, metadata=key(optional(checked_text(_check_name))))
+    location: str | None = field(default=None, metadata=key(optional(text)))
+    checkpoint_every_batches: int | None = field(default=None, metadata=key(optional(whole(ge=1, le=100_000))))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataProcessingOptions:
+    options: list[str] = field(default_factory=list, metadata=key(list_of(one_of("LDU"), max_length=1)))
+    country: int = field(default=0, metadata=key(one_of(0, 1)))
+    state: int = field(default=0, metadata=key(one_of(0, 1000)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimeoutConfig:
+    connect: float = field(default=5.0, metadata=key(number(gt=0, le=600)))
+    read: float = field(default=30.0, metadata=key(number(gt=0, le=3600)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryConfig:
+    max_attempts: int = field(default=8, metadata=key(whole(ge=1, le=100)))
+    base_delay: float = field(default=0.5, metadata=key(number(ge=0, le=600)))
+    max_delay: float = field(default=30.0, metadata=key(number(ge=0, le=3600)))
+    throttle_base_delay: float = field(default=5.0, metadata=key(number(ge=0, le=3600)))
+    budget_seconds: float = field(default=300.0, metadata=key(number(ge=0, le=86_400)))
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -228,62 +394,60 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
-class DestinationConfig(_Model):
-    endpoint: str = "https://graph.facebook.com"
-    api_version: str = "v24.0"
-    dataset_id: str
-    access_token: SecretStr
-    app_secret: SecretStr | None = None
-    test_event_code: str | None = None
-    partner_agent: str | None = None
-    upload_tag: str | None = None
-    data_processing_options: DataProcessingOptions | None = None
-    batch_size: int = Field(default=1000, ge=1, le=1000)
-    max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, ge=MIN_MAX_REQUEST_BYTES,
-                                   le=MAX_MAX_REQUEST_BYTES)
-    concurrency: int = Field(default=4, ge=1, le=64)
-    timeout: TimeoutConfig = Field(default_factory=TimeoutConfig)
-    retry: RetryConfig = Field(default_factory=RetryConfig)
+def _check_endpoint(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an https URL (got {value!r})")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("must not carry a query string, fragment or credentials")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ValueError(f"plain http is only allowed for a loopback host; use https (got {value!r})")
+    return value.strip().rstrip("/")
 
-    @field_validator("endpoint")
-    @classmethod
-    def _endpoint(cls, value: str) -> str:
-        parts = urlsplit(value.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"must be an https URL (got {value!r})")
-        if parts.query or parts.fragment or parts.username or parts.password:
-            raise ValueError("must not carry a query string, fragment or credentials")
-        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-            raise ValueError(f"plain http is only allowed for a loopback host; use https (got {value!r})")
-        return value.strip().rstrip("/")
 
-    @field_validator("max_request_bytes", mode="before")
-    @classmethod
-    def _size(cls, value: Any) -> Any:
-        return parse_size(value)
+def _check_api_version(value: str) -> str:
+    if not re.fullmatch(r"v\d+\.\d+", value):
+        raise ValueError(f"must look like v24.0 (got {value!r})")
+    return value
 
-    @field_validator("api_version")
-    @classmethod
-    def _version(cls, value: str) -> str:
-        if not re.fullmatch(r"v\d+\.\d+", value):
-            raise ValueError(f"must look like v24.0 (got {value!r})")
-        return value
 
-    @field_validator("dataset_id", mode="before")
-    @classmethod
-    def _dataset_id(cls, value: Any) -> str:
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str) or not re.fullmatch(r"\d{1,30}", value.strip()):
-            raise ValueError(f"must be the dataset (pixel) id, digits only (got {value!r})")
-        return value.strip()
+def _dataset_id(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not re.fullmatch(r"\d{1,30}", value.strip()):
+        raise ValueError(f"must be the dataset (pixel) id, digits only (got {_got(value)})")
+    return value.strip()
 
-    @field_validator("access_token")
-    @classmethod
-    def _token(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
-            raise ValueError("is empty; set it through env_var('META_ACCESS_TOKEN')")
-        return value
+
+def _secret(value: Any) -> Secret:
+    return Secret(text(value))
+
+
+def _access_token(value: Any) -> Secret:
+    token = _secret(value)
+    if not token.get_secret_value().strip():
+        raise ValueError("is empty; set it through env_var('META_ACCESS_TOKEN')")
+    return token
+
+
+@dataclass(frozen=True, kw_only=True)
+class DestinationConfig:
+    endpoint: str = field(default="https://graph.facebook.com", metadata=key(checked_text(_check_endpoint)))
+    api_version: str = field(default="v24.0", metadata=key(checked_text(_check_api_version)))
+    dataset_id: str = field(metadata=key(_dataset_id))
+    access_token: Secret = field(metadata=key(_access_token))
+    app_secret: Secret | None = field(default=None, metadata=key(optional(_secret)))
+    test_event_code: str | None = field(default=None, metadata=key(optional(text)))
+    partner_agent: str | None = field(default=None, metadata=key(optional(text)))
+    upload_tag: str | None = field(default=None, metadata=key(optional(text)))
+    data_processing_options: DataProcessingOptions | None = field(
+        default=None, metadata=key(optional(model(DataProcessingOptions))))
+    batch_size: int = field(default=1000, metadata=key(whole(ge=1, le=1000)))
+    max_request_bytes: int = field(default=DEFAULT_MAX_REQUEST_BYTES, metadata=key(
+        lambda value: whole(ge=MIN_MAX_REQUEST_BYTES, le=MAX_MAX_REQUEST_BYTES)(parse_size(value))))
+    concurrency: int = field(default=4, metadata=key(whole(ge=1, le=64)))
+    timeout: TimeoutConfig = field(default_factory=TimeoutConfig, metadata=key(model(TimeoutConfig)))
+    retry: RetryConfig = field(default_factory=RetryConfig, metadata=key(model(RetryConfig)))
 
     @property
     def is_loopback(self) -> bool:
@@ -300,19 +464,19 @@ class DestinationConfig(_Model):
                         self.access_token.get_secret_value().encode(), hashlib.sha256).hexdigest()
 
 
-class SyncConfig(_Model):
-    name: str = "offline_events"
-    source: SourceConfig = Field(default_factory=lambda: DuckDBSourceConfig(type="duckdb"))
-    cursor: CursorConfig = Field(default_factory=CursorConfig)
-    state: StateConfig = Field(default_factory=StateConfig)
-    destination: DestinationConfig
+def _check_sync_name(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", value):
+        raise ValueError(f"must be 1-100 letters, digits, '_', '.' or '-' (got {value!r})")
+    return value
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", value):
-            raise ValueError(f"must be 1-100 letters, digits, '_', '.' or '-' (got {value!r})")
-        return value
+
+@dataclass(frozen=True, kw_only=True)
+class SyncConfig:
+    name: str = field(default="offline_events", metadata=key(checked_text(_check_sync_name)))
+    source: DuckDBSourceConfig | BigQuerySourceConfig = field(default_factory=DuckDBSourceConfig, metadata=key(_source))
+    cursor: CursorConfig = field(default_factory=CursorConfig, metadata=key(model(CursorConfig)))
+    state: StateConfig = field(default_factory=StateConfig, metadata=key(model(StateConfig)))
+    destination: DestinationConfig = field(metadata=key(model(DestinationConfig)))
 
     @property
     def checkpoint_every_batches(self) -> int:
@@ -358,87 +522,7 @@ def _render(text: str, file: str) -> tuple[str, set[str]]:
 
 
 def _key_path(loc: tuple) -> str:
-    parts = [str(p) for p in loc]
-    # Drop the discriminator tag pydantic puts in union locations: ('source', 'duckdb', 'path').
-    if len(parts) >= 2 and parts[0] == "source" and parts[1] in ("duckdb", "bigquery"):
-        parts.pop(1)
-    if parts and parts[-1] == "schema_":
-        parts[-1] = "schema"
-    return ".".join(parts) or "(top level)"
-
-
-def _field_names(model: type[BaseModel]) -> list[str]:
-    return [f.alias or name for name, f in model.model_fields.items()]
-
-
-def _model_at(loc: tuple, source_type: str | None) -> type[BaseModel] | None:
-    model: Any = SyncConfig
-    for part in loc[:-1]:
-        part = str(part)
-        if model is SyncConfig and part == "source":
-            model = BigQuerySourceConfig if source_type == "bigquery" else DuckDBSourceConfig
-            continue
-        if part in ("duckdb", "bigquery"):
-            continue
-        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
-        if field is None:
-            return None
-        ann = field.annotation
-        candidates = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type)
-                      and issubclass(a, BaseModel)]
-        if not candidates and isinstance(ann, type) and issubclass(ann, BaseModel):
-            candidates = [ann]
-        if not candidates:
-            return None
-        model = candidates[0]
-    return model
-
-
-def _message(err: dict, source_type: str | None) -> str:
-    kind = err["type"]
-    ctx = err.get("ctx") or {}
-    got = err.get("input")
-    got_text = repr(got) if isinstance(got, str) else str(got)
-    if kind == "extra_forbidden":
-        model = _model_at(err["loc"], source_type)
-        hint = ""
-        if model is not None:
-            close = difflib.get_close_matches(str(err["loc"][-1]), _field_names(model), n=1)
-            if close:
-                hint = f" (did you mean '{close[0]}'?)"
-            else:
-                hint = f" (allowed: {', '.join(_field_names(model))})"
-        return f"unknown key{hint}"
-    if kind == "missing":
-        return "is required"
-    if kind in ("less_than_equal", "less_than"):
-        return f"must be at most {ctx.get('le', ctx.get('lt'))} (got {got_text})"
-    if kind in ("greater_than_equal", "greater_than"):
-        word = "at least" if kind == "greater_than_equal" else "greater than"
-        return f"must be {word} {ctx.get('ge', ctx.get('gt'))} (got {got_text})"
-    if kind in ("int_parsing", "int_type", "int_from_float"):
-        return f"must be a whole number (got {got_text})"
-    if kind in ("float_parsing", "float_type"):
-        return f"must be a number (got {got_text})"
-    if kind in ("string_type",):
-        return f"must be a text value (got {got_text})"
-    if kind in ("bool_type", "bool_parsing"):
-        return f"must be true or false (got {got_text})"
-    if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"must be a mapping of keys (got {got_text})"
-    if kind in ("list_type",):
-        return f"must be a list (got {got_text})"
-    if kind == "too_long":
-        return f"must have at most {ctx.get('max_length')} entries (got {got_text})"
-    if kind == "literal_error":
-        return f"must be one of {ctx.get('expected')} (got {got_text})"
-    if kind == "union_tag_invalid":
-        return f"must be one of {ctx.get('expected_tags')} (got {ctx.get('tag')!r})"
-    if kind == "union_tag_not_found":
-        return "needs a `type` (duckdb or bigquery)"
-    if kind == "value_error":
-        return str(ctx.get("error", err["msg"]))
-    return err["msg"]
+    return ".".join(str(part) for part in loc) or "(top level)"
 
 
 def _find_missing(node: Any, path: tuple = ()) -> tuple[tuple, str] | None:
@@ -505,21 +589,18 @@ def parse_config(text: str, file: str = "<config>") -> SyncConfig:
         if value is not None and str(value) not in env_values:
             raise ConfigError(file, key, "must not be written in the file: secrets come from the "
                                          "environment, e.g. \"{{ env_var('META_ACCESS_TOKEN') }}\"")
-    source = data.get("source")
-    source_type = source.get("type") if isinstance(source, dict) else None
     try:
-        config = SyncConfig.model_validate(data)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        first = errors[0]
-        message = _message(first, source_type)
+        config = model(SyncConfig)(data)
+    except _Problems as exc:
+        problems = exc.problems
+        loc, message = problems[0]
         # Never echo a secret's value back.
-        key = _key_path(first["loc"])
-        if key in SECRET_KEYS:
+        path = _key_path(loc)
+        if path in SECRET_KEYS:
             message = message.split(" (got")[0]
-        if len(errors) > 1:
-            message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-        raise ConfigError(file, key, message) from None
+        if len(problems) > 1:
+            message += f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})"
+        raise ConfigError(file, path, message) from None
     if config.source.type == "duckdb" and (config.state.project or config.state.dataset):
         key = "state.project" if config.state.project else "state.dataset"
         raise ConfigError(file, key, "is for a bigquery source; a duckdb source keeps its state "

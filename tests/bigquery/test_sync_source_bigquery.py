@@ -3,6 +3,8 @@ and ledger (order, lower bound, anti-join, _copies, value, contents), paging, re
 one-line errors, credentials."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import datetime as dt
 import json
 import textwrap
@@ -125,8 +127,8 @@ def test_check_columns_names_the_missing_column(bigquery_emulator, both):
     client = both["client"]
     client.query_and_wait(f"CREATE OR REPLACE VIEW `{client.project}.{both['dataset']}.renamed` AS "
                           f"SELECT * EXCEPT (currency) FROM `{client.project}.{both['dataset']}.offline_events`")
-    config = bigquery_config(bigquery_emulator, both["dataset"], both["state"]).model_copy(
-        update={"source": both["bq"].config.source.model_copy(update={"relation": "renamed"})})
+    config = replace(bigquery_config(bigquery_emulator, both["dataset"], both["state"]),
+                     source=replace(both["bq"].config.source, relation="renamed"))
     source = BigQuerySource(config)
     with pytest.raises(SourceError) as info:
         source.check_columns()
@@ -138,7 +140,7 @@ def test_check_columns_names_the_missing_column(bigquery_emulator, both):
 
 def test_missing_view_is_one_line(bigquery_emulator, both):
     config = bigquery_config(bigquery_emulator, both["dataset"], both["state"], extra="")
-    config = config.model_copy(update={"source": config.source.model_copy(update={"relation": "nope"})})
+    config = replace(config, source=replace(config.source, relation="nope"))
     with pytest.raises(SourceError) as info:
         BigQuerySource(config).check_columns()
     assert str(info.value) == (f"source.relation: {bigquery_emulator.project}.{both['dataset']}.nope does not "
@@ -176,15 +178,14 @@ def test_string_literal_round_trips_every_kind_of_text(both):
 
 def test_credentials_key_file_errors_are_one_line(bigquery_emulator, tmp_path):
     config = bigquery_config(bigquery_emulator, "d", "s")
-    missing = config.model_copy(update={"source": config.source.model_copy(
-        update={"api_endpoint": None, "credentials": str(tmp_path / "nope.json")})})
+    missing = replace(config, source=replace(config.source, api_endpoint=None,
+                                             credentials=str(tmp_path / "nope.json")))
     with pytest.raises(SourceError, match=r"^source.credentials: the key file .*nope.json does not exist$"):
         make_client(missing)
     bogus = tmp_path / "bogus.json"
     bogus.write_text(json.dumps({"type": "service_account", "private_key": "SECRET-NOT-A-KEY"}))
     with pytest.raises(SourceError) as info:
-        make_client(missing.model_copy(update={"source": missing.source.model_copy(
-            update={"credentials": str(bogus)})}))
+        make_client(replace(missing, source=replace(missing.source, credentials=str(bogus))))
     assert str(info.value).startswith(f"source.credentials: {bogus} is not a service-account key file (")
     assert "SECRET" not in str(info.value)
 
@@ -201,8 +202,7 @@ def test_service_account_key_file_makes_a_client(bigquery_emulator, tmp_path):
                                 "private_key": pem, "client_email": "capi-sync@p.iam.gserviceaccount.com",
                                 "client_id": "1", "token_uri": "https://oauth2.googleapis.com/token"}))
     config = bigquery_config(bigquery_emulator, "d", "s")
-    config = config.model_copy(update={"source": config.source.model_copy(
-        update={"api_endpoint": None, "credentials": str(path)})})
+    config = replace(config, source=replace(config.source, api_endpoint=None, credentials=str(path)))
     client = make_client(config)
     assert client._credentials.service_account_email == "capi-sync@p.iam.gserviceaccount.com"
     assert client._credentials.scopes == ["https://www.googleapis.com/auth/bigquery"]
@@ -218,7 +218,7 @@ def test_no_application_default_credentials_is_one_line(bigquery_emulator, tmp_p
     monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")   # no metadata server: refused at once
     monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
     config = bigquery_config(bigquery_emulator, "d", "s")
-    config = config.model_copy(update={"source": config.source.model_copy(update={"api_endpoint": None})})
+    config = replace(config, source=replace(config.source, api_endpoint=None))
     with pytest.raises(SourceError) as info:
         make_client(config)
     assert str(info.value).startswith("source.credentials: no Google credentials found: run `gcloud auth "

@@ -2,6 +2,8 @@
 permanent errors, and the cost of isolating invalid events by splitting."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import math
 
 import orjson
@@ -153,9 +155,9 @@ def test_retries_exhausted(emulator):
 
 def test_budget_exhausted_before_attempts(emulator):
     emulator.set_faults(Faults(throttle_rate=1.0))
-    config = destination_config(emulator.url).model_copy(update={"retry": destination_config(
-        emulator.url).retry.model_copy(update={"max_attempts": 100, "throttle_base_delay": 1.0,
-                                               "budget_seconds": 0.5})})
+    config = destination_config(emulator.url)
+    config = replace(config, retry=replace(config.retry, max_attempts=100, throttle_base_delay=1.0,
+                                           budget_seconds=0.5))
     with ConversionsApiDestination(config, sleep=lambda s: None) as dest:
         delivery = dest.deliver(events(5))
     assert delivery.error.exit_code == EXIT_RETRIES_EXHAUSTED

@@ -2,6 +2,8 @@
 orjson) byte for byte, skip for skip, on rows of every column shape."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sys
 from pathlib import Path
 
@@ -85,8 +87,8 @@ def open_source(tmp_path, warehouse, chunk_size: int, monkeypatch, relation="ana
     monkeypatch.setenv("META_ACCESS_TOKEN", "test-token")
     config = load_config(write_config(tmp_path, warehouse, "http://127.0.0.1:9",
                                       extra="state:\n  schema: capi_sync\n"))
-    source_config = config.source.model_copy(update={"chunk_size": chunk_size, "relation": relation})
-    return DuckDBSource(config.model_copy(update={"source": source_config}), read_only=read_only)
+    source_config = replace(config.source, chunk_size=chunk_size, relation=relation)
+    return DuckDBSource(replace(config, source=source_config), read_only=read_only)
 
 
 def both_paths(tmp_path, warehouse, settings: EventSettings, chunk_size: int, monkeypatch,
@@ -288,7 +290,8 @@ def test_an_unordered_page_is_sorted_as_duckdb_orders_it():
                          "row": pa.array(range(len(ids)), pa.int64())})
 
     def duckdb_order(arrow_page):
-        return duckdb.sql("SELECT * FROM arrow_page ORDER BY _cursor ASC NULLS LAST, event_id ASC NULLS LAST").to_arrow_table()
+        return duckdb.sql("SELECT * FROM arrow_page "
+                          "ORDER BY _cursor ASC NULLS LAST, event_id ASC NULLS LAST").to_arrow_table()
 
     cursors = page([3, 1, 2, 2, 1, 2, 1, 2], ["b", "é", None, "B", "e", "a", "ü", "a"])
     nulls = page([None, None, None, None], [None, "b", "a", "b"])

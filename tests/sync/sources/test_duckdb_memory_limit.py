@@ -2,6 +2,8 @@
 (sync.sources.duckdb.DEFAULT_TABLE_MEMORY_LIMIT) and DuckDB's own default on a view."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sys
 from pathlib import Path
 
@@ -62,8 +64,7 @@ def test_a_limit_that_is_set_is_kept_on_a_table(tmp_path, warehouse, monkeypatch
     monkeypatch.setenv("META_ACCESS_TOKEN", "test-token")
     config = load_config(write_config(tmp_path, warehouse, "http://127.0.0.1:9",
                                       extra="state:\n  schema: capi_sync\n"))
-    config = config.model_copy(update={"source": config.source.model_copy(update={"memory_limit": "128MB",
-                                                                                  "chunk_size": 7})})
+    config = replace(config, source=replace(config.source, memory_limit="128MB", chunk_size=7))
     source = DuckDBSource(config, read_only=True)
     try:
         assert read(source) == ("122.0 MiB", len(fixture_rows()))
