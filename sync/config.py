@@ -6,7 +6,7 @@ Every user mistake becomes one `ConfigError` line naming the file and the key, e
 Secrets (access token, app secret) may only come from env_var() and are held as
 `Secret`, so repr/str/logs show `**********`.
 
-Each key's parser is in its field's metadata (`key(...)`); `model` walks a mapping with them.
+Each key's parser is in its field's metadata (`parsed_by(...)`); `model` walks a mapping with them.
 A validation library (pydantic until session 14) cost every `capi-sync` process 8.4 MiB of
 resident memory and about 0.1 s of start-up for what these few functions do
 (bench/findings.md, session 14).
@@ -17,6 +17,7 @@ import difflib
 import hashlib
 import hmac
 import ipaddress
+import math
 import os
 import re
 from pathlib import Path
@@ -95,9 +96,9 @@ def parse_duration(value: Any) -> int:
 # --- validation --------------------------------------------------------------------------
 # Each key's value goes through a parser: a function that returns the value the config holds
 # or raises ValueError with what is wrong (`key: <message>`). A mapping of keys is parsed by
-# `_model`, which reports every problem under it with its key path (`_Problems`); the user sees
+# `model`, which reports every problem under it with its key path (`_Problems`); the user sees
 # the first, with the number of the others. A whole number or a number may be written as
-# text (env_var() renders text), never as true/false.
+# text (env_var() renders text), never as true/false; a number is finite.
 
 
 class _Problems(Exception):
@@ -147,6 +148,8 @@ def number(ge: float | None = None, gt: float | None = None, le: float | None = 
             if isinstance(value, bool) or not isinstance(value, (int, float, str)):
                 raise ValueError
             result = float(value)
+            if not math.isfinite(result):
+                raise ValueError
         except ValueError:
             raise ValueError(f"must be a number (got {_got(value)})") from None
         return _bounded(result, value, *(None if b is None else float(b) for b in (ge, gt, le)))
@@ -199,9 +202,9 @@ def list_of(parse_item, max_length: int):
     return parse
 
 
-def key(parse, yaml_key: str | None = None) -> dict:
+def parsed_by(parse, yaml_key: str | None = None) -> dict:
     """Field metadata: the parser of the key's value, and the key's name in YAML when it is
-    not the field's (a field cannot be named `schema`)."""
+    not the field's (`state.schema` is the field `schema_`, as the code has always named it)."""
     return {"parse": parse, "key": yaml_key}
 
 
@@ -305,23 +308,23 @@ def _default_duckdb_path() -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class DuckDBSourceConfig:
-    type: Literal["duckdb"] = field(default="duckdb", metadata=key(one_of("duckdb")))
-    path: str = field(default_factory=_default_duckdb_path, metadata=key(text))
-    relation: str = field(default="analytics.offline_events", metadata=key(checked_text(_check_relation)))
-    memory_limit: str | None = field(default=None, metadata=key(optional(checked_text(_check_memory_limit))))
-    chunk_size: int = field(default=DUCKDB_CHUNK_SIZE, metadata=key(whole(ge=1, le=1_000_000)))
+    type: Literal["duckdb"] = field(default="duckdb", metadata=parsed_by(one_of("duckdb")))
+    path: str = field(default_factory=_default_duckdb_path, metadata=parsed_by(text))
+    relation: str = field(default="analytics.offline_events", metadata=parsed_by(checked_text(_check_relation)))
+    memory_limit: str | None = field(default=None, metadata=parsed_by(optional(checked_text(_check_memory_limit))))
+    chunk_size: int = field(default=DUCKDB_CHUNK_SIZE, metadata=parsed_by(whole(ge=1, le=1_000_000)))
 
 
 @dataclass(frozen=True, kw_only=True)
 class BigQuerySourceConfig:
-    type: Literal["bigquery"] = field(metadata=key(one_of("bigquery")))
-    project: str = field(metadata=key(checked_text(_check_project)))
-    dataset: str = field(default="analytics", metadata=key(checked_text(_check_name)))
-    relation: str = field(default="offline_events", metadata=key(checked_text(_check_relation)))
-    location: str | None = field(default=None, metadata=key(optional(text)))
-    api_endpoint: str | None = field(default=None, metadata=key(optional(checked_text(_check_api_endpoint))))
-    credentials: str | None = field(default=None, metadata=key(optional(text)))
-    chunk_size: int = field(default=10_000, metadata=key(whole(ge=1, le=1_000_000)))
+    type: Literal["bigquery"] = field(metadata=parsed_by(one_of("bigquery")))
+    project: str = field(metadata=parsed_by(checked_text(_check_project)))
+    dataset: str = field(default="analytics", metadata=parsed_by(checked_text(_check_name)))
+    relation: str = field(default="offline_events", metadata=parsed_by(checked_text(_check_relation)))
+    location: str | None = field(default=None, metadata=parsed_by(optional(text)))
+    api_endpoint: str | None = field(default=None, metadata=parsed_by(optional(checked_text(_check_api_endpoint))))
+    credentials: str | None = field(default=None, metadata=parsed_by(optional(text)))
+    chunk_size: int = field(default=10_000, metadata=parsed_by(whole(ge=1, le=1_000_000)))
 
 
 SOURCE_TYPES = {"duckdb": DuckDBSourceConfig, "bigquery": BigQuerySourceConfig}
@@ -348,39 +351,39 @@ def _check_column(value: str) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class CursorConfig:
-    column: str = field(default="event_time", metadata=key(checked_text(_check_column)))
-    lookback: int = field(default=3 * 86400, metadata=key(parse_duration))
+    column: str = field(default="event_time", metadata=parsed_by(checked_text(_check_column)))
+    lookback: int = field(default=3 * 86400, metadata=parsed_by(parse_duration))
 
 
 @dataclass(frozen=True, kw_only=True)
 class StateConfig:
-    schema_: str = field(default="capi_sync", metadata=key(checked_text(_check_name), "schema"))
-    project: str | None = field(default=None, metadata=key(optional(checked_text(_check_project))))
-    dataset: str | None = field(default=None, metadata=key(optional(checked_text(_check_name))))
-    location: str | None = field(default=None, metadata=key(optional(text)))
-    checkpoint_every_batches: int | None = field(default=None, metadata=key(optional(whole(ge=1, le=100_000))))
+    schema_: str = field(default="capi_sync", metadata=parsed_by(checked_text(_check_name), "schema"))
+    project: str | None = field(default=None, metadata=parsed_by(optional(checked_text(_check_project))))
+    dataset: str | None = field(default=None, metadata=parsed_by(optional(checked_text(_check_name))))
+    location: str | None = field(default=None, metadata=parsed_by(optional(text)))
+    checkpoint_every_batches: int | None = field(default=None, metadata=parsed_by(optional(whole(ge=1, le=100_000))))
 
 
 @dataclass(frozen=True, kw_only=True)
 class DataProcessingOptions:
-    options: list[str] = field(default_factory=list, metadata=key(list_of(one_of("LDU"), max_length=1)))
-    country: int = field(default=0, metadata=key(one_of(0, 1)))
-    state: int = field(default=0, metadata=key(one_of(0, 1000)))
+    options: list[str] = field(default_factory=list, metadata=parsed_by(list_of(one_of("LDU"), max_length=1)))
+    country: int = field(default=0, metadata=parsed_by(one_of(0, 1)))
+    state: int = field(default=0, metadata=parsed_by(one_of(0, 1000)))
 
 
 @dataclass(frozen=True, kw_only=True)
 class TimeoutConfig:
-    connect: float = field(default=5.0, metadata=key(number(gt=0, le=600)))
-    read: float = field(default=30.0, metadata=key(number(gt=0, le=3600)))
+    connect: float = field(default=5.0, metadata=parsed_by(number(gt=0, le=600)))
+    read: float = field(default=30.0, metadata=parsed_by(number(gt=0, le=3600)))
 
 
 @dataclass(frozen=True, kw_only=True)
 class RetryConfig:
-    max_attempts: int = field(default=8, metadata=key(whole(ge=1, le=100)))
-    base_delay: float = field(default=0.5, metadata=key(number(ge=0, le=600)))
-    max_delay: float = field(default=30.0, metadata=key(number(ge=0, le=3600)))
-    throttle_base_delay: float = field(default=5.0, metadata=key(number(ge=0, le=3600)))
-    budget_seconds: float = field(default=300.0, metadata=key(number(ge=0, le=86_400)))
+    max_attempts: int = field(default=8, metadata=parsed_by(whole(ge=1, le=100)))
+    base_delay: float = field(default=0.5, metadata=parsed_by(number(ge=0, le=600)))
+    max_delay: float = field(default=30.0, metadata=parsed_by(number(ge=0, le=3600)))
+    throttle_base_delay: float = field(default=5.0, metadata=parsed_by(number(ge=0, le=3600)))
+    budget_seconds: float = field(default=300.0, metadata=parsed_by(number(ge=0, le=86_400)))
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -432,22 +435,22 @@ def _access_token(value: Any) -> Secret:
 
 @dataclass(frozen=True, kw_only=True)
 class DestinationConfig:
-    endpoint: str = field(default="https://graph.facebook.com", metadata=key(checked_text(_check_endpoint)))
-    api_version: str = field(default="v24.0", metadata=key(checked_text(_check_api_version)))
-    dataset_id: str = field(metadata=key(_dataset_id))
-    access_token: Secret = field(metadata=key(_access_token))
-    app_secret: Secret | None = field(default=None, metadata=key(optional(_secret)))
-    test_event_code: str | None = field(default=None, metadata=key(optional(text)))
-    partner_agent: str | None = field(default=None, metadata=key(optional(text)))
-    upload_tag: str | None = field(default=None, metadata=key(optional(text)))
+    endpoint: str = field(default="https://graph.facebook.com", metadata=parsed_by(checked_text(_check_endpoint)))
+    api_version: str = field(default="v24.0", metadata=parsed_by(checked_text(_check_api_version)))
+    dataset_id: str = field(metadata=parsed_by(_dataset_id))
+    access_token: Secret = field(metadata=parsed_by(_access_token))
+    app_secret: Secret | None = field(default=None, metadata=parsed_by(optional(_secret)))
+    test_event_code: str | None = field(default=None, metadata=parsed_by(optional(text)))
+    partner_agent: str | None = field(default=None, metadata=parsed_by(optional(text)))
+    upload_tag: str | None = field(default=None, metadata=parsed_by(optional(text)))
     data_processing_options: DataProcessingOptions | None = field(
-        default=None, metadata=key(optional(model(DataProcessingOptions))))
-    batch_size: int = field(default=1000, metadata=key(whole(ge=1, le=1000)))
-    max_request_bytes: int = field(default=DEFAULT_MAX_REQUEST_BYTES, metadata=key(
+        default=None, metadata=parsed_by(optional(model(DataProcessingOptions))))
+    batch_size: int = field(default=1000, metadata=parsed_by(whole(ge=1, le=1000)))
+    max_request_bytes: int = field(default=DEFAULT_MAX_REQUEST_BYTES, metadata=parsed_by(
         lambda value: whole(ge=MIN_MAX_REQUEST_BYTES, le=MAX_MAX_REQUEST_BYTES)(parse_size(value))))
-    concurrency: int = field(default=4, metadata=key(whole(ge=1, le=64)))
-    timeout: TimeoutConfig = field(default_factory=TimeoutConfig, metadata=key(model(TimeoutConfig)))
-    retry: RetryConfig = field(default_factory=RetryConfig, metadata=key(model(RetryConfig)))
+    concurrency: int = field(default=4, metadata=parsed_by(whole(ge=1, le=64)))
+    timeout: TimeoutConfig = field(default_factory=TimeoutConfig, metadata=parsed_by(model(TimeoutConfig)))
+    retry: RetryConfig = field(default_factory=RetryConfig, metadata=parsed_by(model(RetryConfig)))
 
     @property
     def is_loopback(self) -> bool:
@@ -472,11 +475,11 @@ def _check_sync_name(value: str) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class SyncConfig:
-    name: str = field(default="offline_events", metadata=key(checked_text(_check_sync_name)))
-    source: DuckDBSourceConfig | BigQuerySourceConfig = field(default_factory=DuckDBSourceConfig, metadata=key(_source))
-    cursor: CursorConfig = field(default_factory=CursorConfig, metadata=key(model(CursorConfig)))
-    state: StateConfig = field(default_factory=StateConfig, metadata=key(model(StateConfig)))
-    destination: DestinationConfig = field(metadata=key(model(DestinationConfig)))
+    name: str = field(default="offline_events", metadata=parsed_by(checked_text(_check_sync_name)))
+    source: DuckDBSourceConfig | BigQuerySourceConfig = field(default_factory=DuckDBSourceConfig, metadata=parsed_by(_source))
+    cursor: CursorConfig = field(default_factory=CursorConfig, metadata=parsed_by(model(CursorConfig)))
+    state: StateConfig = field(default_factory=StateConfig, metadata=parsed_by(model(StateConfig)))
+    destination: DestinationConfig = field(metadata=parsed_by(model(DestinationConfig)))
 
     @property
     def checkpoint_every_batches(self) -> int:
