@@ -690,7 +690,7 @@ def _in_cursor_order_sorted(page: pa.Table) -> pa.Table:
     (bench/findings.md, session 14)."""
     if _in_cursor_order(page):
         return page
-    return page.sort_by([(CURSOR_KEY, "ascending"), ("event_id", "ascending")], null_placement="at_end")
+    return page.sort_by([(CURSOR_KEY, "ascending"), ("event_id", "ascending")])   # NULLs at the end: the default
 
 
 def _build_raw(raw, settings: EventSettings):
