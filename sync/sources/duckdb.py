@@ -683,8 +683,8 @@ def _in_cursor_order_sorted(page: pa.Table) -> pa.Table:
     """A page read without ORDER BY, in `_ready_order`'s order: as it came when it is in that
     order (`_in_cursor_order`), else sorted by Arrow: a stable sort on (_cursor, event_id),
     NULLs last, strings in byte order, as DuckDB's ORDER BY sorts them. DuckDB's scan does not
-    promise storage order: on the 1M-order benchmark table, stored in cursor order, about one
-    page in 35 came back with the rows of its first, partly matching vector last. Reading such
+    promise storage order: on the 1M-order benchmark table, stored in cursor order, 7 pages
+    of 197 came back with the rows of their first, partly matching vector last. Reading such
     a page again with ORDER BY (or, for a table that stores user_data_json, the exact way)
     made it the run's most expensive page: 11-12 MiB more peak RSS at 1M orders
     (bench/findings.md, session 14)."""
