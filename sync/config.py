@@ -134,7 +134,7 @@ def whole(ge: int | None = None, le: int | None = None):
         elif isinstance(value, float) and value.is_integer():
             number = int(value)
         elif isinstance(value, str) and _WHOLE.match(value.strip()):
-            number = int(float(value.strip())) if "." in value else int(value.strip())
+            number = int(value.strip().partition(".")[0])   # what follows a "." is zeros
         else:
             raise ValueError(f"must be a whole number (got {_got(value)})")
         return _bounded(number, value, ge=ge, le=le)
@@ -208,19 +208,17 @@ def parsed_by(parse, yaml_key: str | None = None) -> dict:
     return {"parse": parse, "key": yaml_key}
 
 
-def _keys(cls) -> list[str]:
-    return [f.metadata.get("key") or f.name for f in fields(cls)]
-
-
 def model(cls):
     """A mapping of `cls`'s keys -> an instance: every key parsed, required keys present, no
     other key (a close match is suggested)."""
+    keyed = [(f.metadata.get("key") or f.name, f) for f in fields(cls)]
+    allowed = [name for name, _ in keyed]
+
     def parse(value: Any):
         if not isinstance(value, dict):
             raise ValueError(f"must be a mapping of keys (got {_got(value)})")
         values, problems = {}, []
-        for f in fields(cls):
-            name = f.metadata.get("key") or f.name
+        for name, f in keyed:
             if name in value:
                 try:
                     values[f.name] = f.metadata["parse"](value[name])
@@ -230,7 +228,6 @@ def model(cls):
                     problems.append(((name,), str(exc)))
             elif f.default is MISSING and f.default_factory is MISSING:
                 problems.append(((name,), "is required"))
-        allowed = _keys(cls)
         for name in value:
             if name not in allowed:
                 close = difflib.get_close_matches(str(name), allowed, n=1)
