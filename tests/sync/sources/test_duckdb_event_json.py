@@ -114,6 +114,19 @@ def first_read_error(tmp_path, warehouse, chunk_size: int, monkeypatch, relation
     return raised.value
 
 
+def record_order_checks(monkeypatch) -> list[bool]:
+    """Per page read without ORDER BY, in order: whether it came back in cursor order
+    (`_in_cursor_order`; a page that did not is sorted by Arrow)."""
+    checks: list[bool] = []
+    original = duckdb_source._in_cursor_order
+
+    def checking(page):
+        checks.append(original(page))
+        return checks[-1]
+    monkeypatch.setattr(duckdb_source, "_in_cursor_order", checking)
+    return checks
+
+
 def flat(chunks):
     rows = []
     for c in chunks:
@@ -257,18 +270,14 @@ def test_a_table_stored_in_cursor_order_is_read_without_sorting(tmp_path, wareho
                     "ORDER BY event_time NULLS LAST, event_id NULLS LAST")
     finally:
         con.close()
-    sorted_queries, pages_in_order = [], []
-    original_order, original_check = DuckDBSource._ready_order, duckdb_source._in_cursor_order
+    sorted_queries = []
+    original_order = DuckDBSource._ready_order
 
     def counting(self):
         sorted_queries.append(self.relation)
         return original_order(self)
-
-    def checking(page):
-        pages_in_order.append(original_check(page))
-        return pages_in_order[-1]
     monkeypatch.setattr(DuckDBSource, "_ready_order", counting)
-    monkeypatch.setattr(duckdb_source, "_in_cursor_order", checking)
+    pages_in_order = record_order_checks(monkeypatch)
     reference, ordered = both_paths(tmp_path, warehouse, EventSettings(now=NOW), 7, monkeypatch,
                                     "analytics.offline_events_ordered")
     assert flat(ordered) == flat(reference)

@@ -13,7 +13,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from offline_events_fixture import create_offline_events, event_id, make_row, sha  # noqa: E402
-from test_duckdb_event_json import NOW, T, both_paths, first_read_error, fixture_rows, flat  # noqa: E402
+from test_duckdb_event_json import (NOW, T, both_paths, first_read_error, fixture_rows, flat,  # noqa: E402
+                                    record_order_checks)
 
 from sync.events import EventSettings  # noqa: E402
 from sync.sources.duckdb import DuckDBSource  # noqa: E402
@@ -159,14 +160,7 @@ def test_a_page_out_of_cursor_order_is_sorted_not_read_again(tmp_path, stored_pa
     """A page of a table not stored in cursor order is read with stored_select and sorted by
     Arrow: not read again the exact way, which scans the eleven hashed columns (the run's most
     expensive page; bench/findings.md, session 14). The events and skips are the reference's."""
-    import sync.sources.duckdb as duckdb_source
-    in_order: list[bool] = []
-    original = duckdb_source._in_cursor_order
-
-    def checking(page):
-        in_order.append(original(page))
-        return in_order[-1]
-    monkeypatch.setattr(duckdb_source, "_in_cursor_order", checking)
+    in_order = record_order_checks(monkeypatch)
     path = tmp_path / "warehouse.duckdb"
     create_offline_events(path, fixture_rows())   # rows inserted out of cursor order
     reference, stored = both_paths(tmp_path, path, EventSettings(now=NOW), 7, monkeypatch)
