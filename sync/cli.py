@@ -17,7 +17,7 @@ import traceback
 import orjson
 
 from sync.config import DEFAULT_CONFIG_PATH, SyncConfig, load_config
-from sync.errors import EXIT_INTERNAL, SyncError
+from sync.errors import EXIT_INTERNAL, InputError, SyncError
 from sync.redact import Redactor, RedactingFilter
 from sync.runner import Progress, RunSummary, SyncRun
 from sync.runtime_tuning import refuse_unused_imports
@@ -135,6 +135,7 @@ def _load(args) -> SyncConfig:
 
 
 def cmd_run(args, config: SyncConfig) -> int:
+    _check_output(args)
     os.umask(0o077)
     run = SyncRun(config, dry_run=args.dry_run, output=args.output, full_refresh=args.full_refresh,
                   config_file=args.config, progress=_progress())
@@ -230,8 +231,44 @@ def cmd_emulator(args) -> int:
 # --- parser -----------------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """A command-line mistake is one line and exit 2 (argparse prints its usage first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _count(text: str) -> int:
+    """A --limit: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number (got {text!r})") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more (got {value})")
+    return value
+
+
+def _check_output(args) -> None:
+    """`--output` only with `--dry-run`, naming a file whose folder can hold it."""
+    if args.output is None:
+        return
+    if not args.dry_run:
+        raise InputError("--output is the dry run's file; add --dry-run (a real run writes no file)")
+    if os.path.isdir(args.output):
+        raise InputError(f"--output: {args.output} is a folder; name a file, e.g. {os.path.join(args.output, 'dry-run.jsonl')}")
+    folder = os.path.dirname(os.path.abspath(args.output))
+    existing = folder
+    while not os.path.isdir(existing):
+        if os.path.exists(existing):
+            raise InputError(f"--output: {existing} is not a folder")
+        existing = os.path.dirname(existing)
+    if not os.access(existing, os.W_OK | os.X_OK) or os.path.exists(args.output) and not os.access(args.output, os.W_OK):
+        raise InputError(f"--output: cannot write {args.output} (permission denied)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="capi-sync", description=__doc__.split("\n\n")[0],
+    parser = _Parser(prog="capi-sync", description=__doc__.split("\n\n")[0],
                                      epilog="Exit codes: 0 ok, 1 internal error, 2 config/input error, "
                                             "3 destination refused, 4 retries exhausted, 5 locked/busy, "
                                             "6 source/view problem.")
@@ -252,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_status = sub.add_parser("status", help="show the watermark, last runs and dead-letter count")
     common(p_status, "print the status as JSON")
-    p_status.add_argument("--limit", type=int, default=5, help="how many runs to show (default 5)")
+    p_status.add_argument("--limit", type=_count, default=5, help="how many runs to show (default 5)")
 
     p_dead = sub.add_parser("dead-letter", help="list or retry events the API or the checks refused")
     p_dead.add_argument("action", choices=("list", "retry"))
@@ -260,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_dead.add_argument("--event-id", action="append", dest="event_ids", default=[], metavar="ID",
                         help="only this event id (repeatable)")
     p_dead.add_argument("--all", action="store_true", help="list: include resolved dead letters")
-    p_dead.add_argument("--limit", type=int, default=None, help="list: at most N")
+    p_dead.add_argument("--limit", type=_count, default=None, help="list: at most N")
 
     p_emu = sub.add_parser("emulator", help="run the local Conversions API emulator")
     try:

@@ -1,15 +1,16 @@
-"""The sync's YAML configuration: rendered with Jinja2 like dbt, validated into frozen dataclasses.
+"""The sync's YAML configuration: read like dbt reads profiles.yml, validated into frozen dataclasses.
 
-`{{ env_var('NAME') }}` and `{{ env_var('NAME', 'default') }}` read the environment.
-Every user mistake becomes one `ConfigError` line naming the file and the key, e.g.
+YAML is parsed first, then each string value holding `{{ ... }}` is rendered in a Jinja
+sandbox whose only function is `env_var('NAME'[, 'default'])` (sync/config_render.py): an
+environment value is inserted as it is, never read as YAML. Every user mistake becomes one
+`ConfigError` line naming the file and the key, e.g.
 `config/sync.yml: destination.batch_size: must be at most 1000 (got 5000)`.
-Secrets (access token, app secret) may only come from env_var() and are held as
-`Secret`, so repr/str/logs show `**********`.
+Secrets (access token, app secret) may only come from env_var(), are stripped of surrounding
+whitespace and held as `Secret`, so repr/str/logs show `**********`.
 
 Each key's parser is in its field's metadata (`parsed_by(...)`); `model` walks a mapping with them.
-A validation library (pydantic until session 14) cost every `capi-sync` process 8.4 MiB of
-resident memory and about 0.1 s of start-up for what these few functions do
-(bench/findings.md, session 14).
+A validation library (pydantic, earlier) cost every `capi-sync` process 8.4 MiB of resident
+memory and about 0.1 s of start-up for what these few functions do (bench/findings.md).
 """
 from __future__ import annotations
 
@@ -25,9 +26,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import jinja2
-import yaml
-
+from sync.config_render import Rendered, key_path as _key_path, read_document, render_document
 from sync.errors import ConfigError
 from sync.identifiers import is_identifier, is_project_id
 
@@ -42,8 +41,6 @@ DUCKDB_CHECKPOINT_EVERY_BATCHES = 8
 # memory_limit, and fit in 32MB (bench/findings.md, session 11).
 DUCKDB_CHUNK_SIZE = 5_000
 
-_MISSING = "\ue000capi-sync-missing-env-var:{}\ue001"
-_MISSING_RE = re.compile("\ue000capi-sync-missing-env-var:([^\ue001]*)\ue001")
 _DURATION_PART = re.compile(r"(\d+)\s*([smhdw]?)")
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _MEMORY = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\Z", re.IGNORECASE)
@@ -173,11 +170,13 @@ def optional(parse):
 
 
 def one_of(*choices: Any):
-    """Exactly one of `choices` (of the same type: `true` is not 1)."""
+    """Exactly one of `choices` (of the same type: `true` is not 1; a whole number may be text)."""
     shown = [repr(c) for c in choices]
     expected = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
 
     def parse(value: Any) -> Any:
+        if isinstance(value, str) and _WHOLE.match(value.strip()) and all(type(c) is int for c in choices):
+            value = int(value.strip().partition(".")[0])   # a whole number written as text (env_var())
         if not any(type(value) is type(c) and value == c for c in choices):
             raise ValueError(f"must be one of {expected} (got {_got(value)})")
         return value
@@ -420,7 +419,8 @@ def _dataset_id(value: Any) -> str:
 
 
 def _secret(value: Any) -> Secret:
-    return Secret(text(value))
+    """Surrounding whitespace is not part of a secret (a mounted secret file ends with a newline)."""
+    return Secret(text(value).strip())
 
 
 def _access_token(value: Any) -> Secret:
@@ -497,52 +497,6 @@ class SyncConfig:
 # --- loading -----------------------------------------------------------------------------
 
 
-def _render(text: str, file: str) -> tuple[str, set[str]]:
-    """Render Jinja; missing env vars become markers (reported later with their key)."""
-    env_values: set[str] = set()
-
-    def env_var(name: str, default: Any = None) -> str:
-        value = os.environ.get(name)
-        if value is None:
-            if default is None:
-                return _MISSING.format(name)
-            value = str(default)
-        env_values.add(value)
-        return value
-
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,
-                             keep_trailing_newline=True)
-    try:
-        return env.from_string(text).render(env_var=env_var), env_values
-    except jinja2.TemplateSyntaxError as exc:
-        raise ConfigError(file, f"line {exc.lineno}", f"template error: {exc.message}") from None
-    except jinja2.UndefinedError as exc:
-        raise ConfigError(file, None, f"template error: {exc.message} "
-                                      "(only env_var('NAME'[, 'default']) is available)") from None
-
-
-def _key_path(loc: tuple) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
-
-
-def _find_missing(node: Any, path: tuple = ()) -> tuple[tuple, str] | None:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found = _find_missing(value, path + (key,))
-            if found:
-                return found
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            found = _find_missing(value, path + (i,))
-            if found:
-                return found
-    elif isinstance(node, str):
-        m = _MISSING_RE.search(node)
-        if m:
-            return path, m.group(1)
-    return None
-
-
 def _get(node: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         if not isinstance(node, dict) or part not in node:
@@ -555,40 +509,56 @@ def load_config(path: str | os.PathLike = DEFAULT_CONFIG_PATH) -> SyncConfig:
     """Read, render and validate a config file; raise ConfigError (one line) on any mistake."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise ConfigError(file, None, "config file not found") from None
     except OSError as exc:
         raise ConfigError(file, None, f"cannot read the config file ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError(file, f"line {line}", f"is not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+                                                "save the file as UTF-8") from None
     return parse_config(text, file)
 
 
+def _check_secrets(data: dict, origins: dict[tuple, Rendered], file: str) -> None:
+    """Secrets come from env_var(), never as literal text in the file; the access token, with
+    its surrounding whitespace stripped (a mounted secret file ends with a newline), must be
+    sendable in an HTTP header: visible ASCII only (Meta's tokens are letters and digits)."""
+    for key in SECRET_KEYS:
+        value = _get(data, key)
+        if value is None:
+            continue
+        path = tuple(key.split("."))
+        origin = origins.get(path)
+        calls = origin.env_calls if origin is not None else []
+        source = next((name for name, env_value in calls if env_value == value), None)
+        if source is None:
+            raise ConfigError(file, key, "must not be written in the file: secrets come from the "
+                                         "environment, e.g. \"{{ env_var('META_ACCESS_TOKEN') }}\"")
+        if key == "destination.access_token" and isinstance(value, str):
+            token = value.strip()
+            bad = next((i for i, ch in enumerate(token) if not "\x21" <= ch <= "\x7e"), None)
+            if bad is not None:
+                ch = token[bad]
+                what = ("a space" if ch == " " else "a control character" if ord(ch) < 32 or ord(ch) == 127
+                        else "a character that is not ASCII")
+                raise ConfigError(file, key, f"the value of environment variable {source} has {what} at "
+                                             f"character {bad + 1}; an access token is sent in the Authorization "
+                                             "header and may only hold visible ASCII characters; nothing was sent")
+
+
 def parse_config(text: str, file: str = "<config>") -> SyncConfig:
-    """Render and validate config text; `file` names it in error messages."""
-    rendered, env_values = _render(text, file)
-    try:
-        data = yaml.safe_load(rendered)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(file, where, f"malformed YAML: {problem}") from None
+    """Parse, render and validate config text; `file` names it in error messages."""
+    data = read_document(text, file)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(file, None, "must be a mapping of keys (name, source, cursor, state, destination)")
-    missing = _find_missing(data)
-    if missing:
-        loc, var = missing
-        raise ConfigError(file, _key_path(loc),
-                          f"environment variable {var} is not set "
-                          f"(set it, or give a default: env_var('{var}', '...'))")
-    # Secrets must come from the environment, never as literal text in the file.
-    for key in SECRET_KEYS:
-        value = _get(data, key)
-        if value is not None and str(value) not in env_values:
-            raise ConfigError(file, key, "must not be written in the file: secrets come from the "
-                                         "environment, e.g. \"{{ env_var('META_ACCESS_TOKEN') }}\"")
+    data, origins = render_document(data, file)
+    _check_secrets(data, origins, file)
     try:
         config = model(SyncConfig)(data)
     except _Problems as exc:

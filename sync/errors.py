@@ -41,6 +41,12 @@ class ConfigError(SyncError):
         super().__init__(f"{file}: {key}: {message}" if key else f"{file}: {message}")
 
 
+class InputError(SyncError):
+    """A command-line mistake (an option that does not fit the others, a file that cannot be written)."""
+
+    exit_code = EXIT_CONFIG
+
+
 class SourceError(SyncError):
     """The warehouse relation is missing, malformed, or unreadable."""
 

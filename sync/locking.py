@@ -10,7 +10,7 @@ import fcntl
 import os
 import socket
 
-from sync.errors import LockHeldError
+from sync.errors import LockHeldError, SourceError
 
 
 def holder_id() -> str:
@@ -43,7 +43,10 @@ class FileLock:
         self._fd: int | None = None
 
     def acquire(self) -> "FileLock":
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise SourceError(self._cannot_create(exc)) from None
         try:
             os.fchmod(fd, 0o600)
         except OSError:
@@ -61,6 +64,14 @@ class FileLock:
         os.pwrite(fd, holder_id().encode(), 0)
         self._fd = fd
         return self
+
+    def _cannot_create(self, exc: OSError) -> str:
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(folder):
+            return (f"source.path: the folder {folder} does not exist, so neither does the DuckDB file "
+                    "(create it with `dbt build`, or set DUCKDB_PATH); nothing was sent")
+        return (f"cannot create the lock file {self.path} ({exc.strerror}): the folder of the DuckDB file must "
+                "be writable by the sync (its lock and DuckDB's write-ahead log live there); nothing was sent")
 
     def release(self) -> None:
         if self._fd is not None:

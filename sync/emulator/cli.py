@@ -20,11 +20,21 @@ ACCESS_TOKEN_ENV = "CAPI_EMULATOR_ACCESS_TOKEN"
 APP_SECRET_ENV = "CAPI_EMULATOR_APP_SECRET"
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a port number (got {text!r})") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0-65535 (got {port})")
+    return port
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the emulator's options to `parser` (used by `capi-sync emulator`)."""
     server = parser.add_argument_group("server")
     server.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    server.add_argument("--port", type=int, default=DEFAULT_PORT,
+    server.add_argument("--port", type=_port, default=DEFAULT_PORT,
                         help=f"port to listen on; 0 picks a free one (default {DEFAULT_PORT})")
     server.add_argument("--access-token", default=None,
                         help=f"the token to accept (default ${ACCESS_TOKEN_ENV}, else {DEFAULT_ACCESS_TOKEN!r})")
@@ -132,6 +142,12 @@ def run(args: argparse.Namespace) -> int:
     # events with 200 ms latency this is the difference between 81% and 93% of the ideal
     # throughput (docs/emulator.md).
     gc.freeze()
+    if args.record is not None:
+        try:
+            emulator.open_record_file()
+        except OSError as exc:
+            print(f"capi-sync emulator: --record: cannot write {args.record}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     try:
         emulator.start()
     except OSError as exc:

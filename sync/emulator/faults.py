@@ -1,6 +1,8 @@
 """Fault injection settings (`Faults`) and the per-request draw (`FaultPlan`)."""
 from __future__ import annotations
 
+import math
+
 import random
 import threading
 from dataclasses import dataclass, field, fields
@@ -76,6 +78,8 @@ class Faults:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"faults: {name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"faults: {name} must be a finite number, got {value!r}")
             if value < 0:
                 raise ValueError(f"faults: {name} must not be negative, got {value!r}")
         for name in _RATE_FIELDS:

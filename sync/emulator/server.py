@@ -154,16 +154,20 @@ class ConversionsApiEmulator:
     def start(self) -> "ConversionsApiEmulator":
         if self._server is not None:
             return self
-        if self.record_path is not None:
-            self.record_path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.record_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            self._record_file = os.fdopen(fd, "ab")
+        self.open_record_file()
         self._stopping.clear()
         self._server = _Server((self.host, self._requested_port), _Handler, self)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
                                         name="capi-emulator", daemon=True)
         self._thread.start()
         return self
+
+    def open_record_file(self) -> None:
+        """Open record_path for appending (once; `start` does it too), creating its folder."""
+        if self.record_path is not None and self._record_file is None:
+            self.record_path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.record_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._record_file = os.fdopen(fd, "ab")
 
     def close(self) -> None:
         server, self._server = self._server, None

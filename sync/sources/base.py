@@ -48,6 +48,13 @@ def require_columns(relation: str, present: Iterable[str], cursor_column: str) -
                               f"(has: {', '.join(sorted(present))})")
 
 
+def require_integer_cursor(relation: str, column: str, type_name: str, integer_types: Iterable[str]) -> None:
+    """Raise SourceError when the cursor column is not of an integer type (unix seconds)."""
+    if type_name.upper() not in integer_types:
+        raise SourceError(f"cursor.column: column {column!r} of {relation} is {type_name}; the cursor must be "
+                          "an integer column of unix seconds, like event_time; nothing was sent")
+
+
 def required_columns_sql(quote_identifier: Callable[[str], str], double_type: str, alias: str = "v") -> list[str]:
     """The select list of REQUIRED_COLUMNS from `alias`, `value` cast to `double_type` (so it
     arrives as a float, a JSON number); identifiers quoted in the warehouse's dialect."""

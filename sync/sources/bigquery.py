@@ -19,7 +19,7 @@ from sync.config import SyncConfig
 from sync.errors import SourceError
 from sync.events import COPIES_COLUMN, REQUIRED_COLUMNS
 from sync.identifiers import quote_backtick
-from sync.sources.base import CURSOR_KEY, Chunk, require_columns, required_columns_sql
+from sync.sources.base import CURSOR_KEY, Chunk, require_columns, require_integer_cursor, required_columns_sql
 from sync.state.base import DEAD_LETTERS, SENT_EVENTS
 
 if TYPE_CHECKING:
@@ -155,10 +155,12 @@ class BigQuerySource:
                               "(run `dbt build --target bigquery` first?)") from None
         except GoogleAPICallError as exc:
             raise SourceError(f"source.relation: cannot read {self.relation}: {first_line(exc)}") from None
+        self._types = {field.name: field.field_type for field in table.schema}
         return [field.name for field in table.schema]
 
     def check_columns(self) -> None:
         require_columns(self.relation, self.columns(), self.cursor_column)
+        require_integer_cursor(self.relation, self.cursor_column, self._types[self.cursor_column], ("INTEGER", "INT64"))
 
     def _query(self, where: str) -> str:
         """The rows as one JSON text each (TO_JSON_STRING of the row): google-cloud-bigquery

@@ -20,7 +20,7 @@ from sync.errors import LockHeldError, SourceError, first_line
 from sync.events import (COPIES_COLUMN, REQUIRED_COLUMNS, USER_DATA_COLUMNS, EventSettings, ReadyChunk,
                          build_events, invalid_hash_message)
 from sync.identifiers import quote, quote_relation
-from sync.sources.base import CURSOR_KEY, Chunk, require_columns, required_columns_sql
+from sync.sources.base import CURSOR_KEY, Chunk, require_columns, require_integer_cursor, required_columns_sql
 from sync.sources.duckdb_event_json import (CUSTOM_COLUMN, CUSTOM_DATA_COLUMN, HEAD_COLUMN, JSON_COLUMN, RAW_COLUMN,
                                            SMALL_COLUMN, SMALL_COLUMNS, USER_DATA_COLUMN, USER_DATA_JSON_COLUMN,
                                            bad_hashes, ldu_suffix, ready_select, stored_select)
@@ -28,6 +28,8 @@ from sync.sources.user_data_check import all_hashed_user_data
 from sync.state.base import DEAD_LETTERS, SENT_EVENTS
 
 _PID = re.compile(r"PID (\d+)")
+# The DuckDB types a cursor column may have: integers that fit in an int64.
+CURSOR_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER")
 # Rows at the start of every read whose events are also built by the reference and compared.
 VERIFY_ROWS = 1000
 # Rows per Arrow batch of the read's plan (the sorted id hashes, the counts per cursor value):
@@ -138,6 +140,7 @@ class DuckDBSource:
         self._q_relation = quote_relation(self.relation)
         self._q_state = quote(config.state.schema_)
         self._columns: list[str] | None = None
+        self._types: dict[str, str] = {}
         self._view = False   # the relation being read is a view (set by read_ready)
 
     def error_line(self, exc: BaseException) -> str:
@@ -157,6 +160,7 @@ class DuckDBSource:
         except duckdb.Error as exc:
             raise SourceError(f"source.relation: cannot read {self.relation}: {self.error_line(exc)}") from None
         self._columns = [d[0] for d in cur.description]
+        self._types = {d[0]: str(d[1]) for d in cur.description}
         # Finish the query: left open, its result kept memory in DuckDB's pool for the whole run
         # (a page of 5,000 new rows that fit in 32MB without it did not with it;
         # bench/findings.md, session 13).
@@ -165,6 +169,7 @@ class DuckDBSource:
 
     def check_columns(self) -> None:
         require_columns(self.relation, self.columns(), self.cursor_column)
+        require_integer_cursor(self.relation, self.cursor_column, self._types[self.cursor_column], CURSOR_TYPES)
 
     def _select(self) -> str:
         cols = required_columns_sql(quote, "DOUBLE")

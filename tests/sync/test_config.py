@@ -167,8 +167,14 @@ def test_missing_env_var_names_key(monkeypatch):
 
 def test_env_var_default_and_types(monkeypatch):
     monkeypatch.setenv("BATCH", "250")
-    config = parse_config(cfg("", "batch_size: {{ env_var('BATCH') }}\nconcurrency: {{ env_var('CONC', '2') }}\n"), FILE)
+    config = parse_config(cfg("", "batch_size: \"{{ env_var('BATCH') }}\"\nconcurrency: \"{{ env_var('CONC', '2') }}\"\n"
+                                  "data_processing_options: {country: \"{{ env_var('CONC', '1') }}\"}\n"), FILE)
     assert config.destination.batch_size == 250 and config.destination.concurrency == 2
+    assert config.destination.data_processing_options.country == 1
+    # as in dbt's profiles.yml, a value holding a template is quoted YAML text
+    assert error_of(cfg("", "batch_size: {{ env_var('BATCH') }}\n")) == (
+        "config/sync.yml: line 4: malformed YAML: found unhashable key "
+        "(a value holding {{ ... }} must be quoted: key: \"{{ env_var('NAME') }}\")")
 
 
 def test_literal_token_is_refused():
@@ -190,8 +196,9 @@ def test_malformed_yaml_names_line():
     assert "malformed YAML" in error_of(text)
 
 
-def test_bad_template_names_line():
-    assert error_of("name: {{ env_var('X' }}\n") .startswith("config/sync.yml: line 1: template error:")
+def test_bad_template_names_key():
+    assert error_of(cfg("name: \"{{ env_var('X' }}\"\n")) == (
+        "config/sync.yml: name: template error: unexpected '}', expected ')'")
 
 
 def test_missing_file():
@@ -277,3 +284,80 @@ def test_the_command_line_loads_no_validation_library():
                           "if m.split('.')[0] in ('pydantic', 'pydantic_core')))"],
                          cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("value", ["C:\\data\\new\\warehouse.duckdb", 'a "quoted" path.duckdb',
+                                   "x.duckdb\ndestination: {test_event_code: TEST1}", "{{ 7 * 7 }}.duckdb",
+                                   "  spaced.duckdb  ", "null", "'single'"])
+def test_env_value_is_inserted_as_it_is(monkeypatch, value):
+    """YAML is parsed before rendering: an environment value is never read as YAML or Jinja."""
+    monkeypatch.setenv("DB", value)
+    config = parse_config(cfg("source:\n  type: duckdb\n  path: \"{{ env_var('DB') }}\"\n"), FILE)
+    assert config.source.path == value
+    assert config.destination.test_event_code is None
+
+
+@pytest.mark.parametrize("template, expected", [
+    ("{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+     "template error: access to attribute '__init__' of 'StrictUndefined' object is unsafe (only env_var('NAME'[, 'default']) is available)"),
+    ("{{ env_var.__globals__ }}",
+     "template error: access to attribute '__globals__' of 'function' object is unsafe (only env_var('NAME'[, 'default']) is available)"),
+    ("{{ ''.__class__.__mro__ }}",
+     "template error: access to attribute '__class__' of 'str' object is unsafe (only env_var('NAME'[, 'default']) is available)"),
+    ("{{ range(3) }}", "template error: 'range' is undefined (only env_var('NAME'[, 'default']) is available)"),
+    ("{{ cycler }}", "template error: 'cycler' is undefined (only env_var('NAME'[, 'default']) is available)"),
+    ("{{ 10 ** (10 ** 10) }}",
+     "template error: exponent 10000000000 is too large (only env_var('NAME'[, 'default']) is available)"),
+    ("{{ 'x' * 1000000 }}",
+     "template error: the result would be longer than 100000 (only env_var('NAME'[, 'default']) is available)"),
+    ("{{ 1 / 0 }}", "template error: ZeroDivisionError: division by zero"),
+    ("{{ env_var(1) }}", "template error: env_var() takes the variable's name as text, e.g. env_var('NAME')"),
+])
+def test_template_sandbox(template, expected):
+    assert error_of(cfg(f"name: \"{template}\"\n")) == f"config/sync.yml: name: {expected}"
+
+
+def test_duplicate_key_names_both_lines():
+    text = cfg("cursor:\n  column: event_time\n  lookback: 3d\n  column: other\n")
+    assert error_of(text) == "config/sync.yml: line 4: duplicate key 'column' (first written at line 2); write each key once"
+    # a YAML merge key is not a duplicate
+    merged = cfg("x: &base {column: event_time}\ncursor:\n  <<: *base\n  lookback: 1d\n")
+    assert error_of(merged) == "config/sync.yml: x: unknown key (allowed: name, source, cursor, state, destination)"
+
+
+def test_recursive_alias():
+    assert error_of(cfg("cursor: &a {column: [*a]}\n")) == (
+        "config/sync.yml: cursor.column.0: a YAML alias refers to a value that contains it")
+
+
+@pytest.mark.parametrize("value, shown", [("tok en", "a space at character 4"),
+                                          ("tok\tX", "a control character at character 4"),
+                                          ("tok\u00e9", "a character that is not ASCII at character 4")])
+def test_token_that_cannot_be_a_header(monkeypatch, value, shown):
+    monkeypatch.setenv("META_ACCESS_TOKEN", value)
+    message = error_of(cfg())
+    assert message == (f"config/sync.yml: destination.access_token: the value of environment variable "
+                       f"META_ACCESS_TOKEN has {shown}; an access token is sent in the Authorization header and "
+                       "may only hold visible ASCII characters; nothing was sent")
+    assert value not in message
+
+
+def test_secret_whitespace_is_stripped(monkeypatch):
+    monkeypatch.setenv("META_ACCESS_TOKEN", "  tok-from-a-mounted-file\n")
+    monkeypatch.setenv("S", "app-secret\r\n")
+    config = parse_config(cfg("", "app_secret: \"{{ env_var('S') }}\"\n"), FILE)
+    assert config.destination.access_token.get_secret_value() == "tok-from-a-mounted-file"
+    assert config.destination.app_secret.get_secret_value() == "app-secret"
+    monkeypatch.setenv("META_ACCESS_TOKEN", "\n")
+    assert error_of(cfg()) == "config/sync.yml: destination.access_token: is empty; set it through env_var('META_ACCESS_TOKEN')"
+    # a literal, even made by a template, is not from the environment
+    assert error_of(cfg("", "app_secret: \"{{ 'lit' ~ 'eral' }}\"\n")).startswith(
+        "config/sync.yml: destination.app_secret: must not be written in the file")
+
+
+def test_config_that_is_not_utf8(tmp_path):
+    path = tmp_path / "latin1.yml"
+    path.write_bytes(cfg("name: caf\xe9\n").encode("latin-1"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}: line 1: is not UTF-8 text (byte 0xe9); save the file as UTF-8"
