@@ -61,7 +61,7 @@ def _ensure_venv(env_dir: Path, requirements: list[str], key_files: list[Path]) 
 
 
 def setup(with_bigquery_emulator: bool) -> Path:
-    python = _ensure_venv(VENV, ["-e", ".[dbt,test,bench]"], [ROOT / "pyproject.toml"])
+    python = _ensure_venv(VENV, ["-e", ".[dbt,test,bench,report]"], [ROOT / "pyproject.toml"])
     if with_bigquery_emulator:
         _ensure_venv(CRUCIBLE_VENV, [CRUCIBLE_REQUIREMENT], [])
     return python
@@ -98,6 +98,7 @@ def demo(args: argparse.Namespace) -> int:
     endpoint = f"http://127.0.0.1:{port}"
     env["CAPI_ENDPOINT"] = endpoint
     received = data_dir / "emulator-received.jsonl"
+    report = data_dir / "capi-sync-report.html"
 
     log(f"generating sample data into {duckdb_path} "
         f"({args.customers} customers, {args.orders} orders, {args.days} days)")
@@ -125,6 +126,8 @@ def demo(args: argparse.Namespace) -> int:
         run([bindir / "capi-sync", "run", "--config", "config/sync.yml"], env=env, cwd=ROOT)
         log("capi-sync status")
         run([bindir / "capi-sync", "status", "--config", "config/sync.yml"], env=env, cwd=ROOT)
+        log("capi-sync report")
+        run([bindir / "capi-sync", "report", "--config", "config/sync.yml", "--output", report], env=env, cwd=ROOT)
     finally:
         emulator.terminate()
         try:
@@ -134,6 +137,7 @@ def demo(args: argparse.Namespace) -> int:
     if received.exists():
         lines = sum(1 for _ in received.open())
         log(f"the emulator accepted {lines} events; they are in {received.relative_to(ROOT)}")
+    log(f"the report (open it in a browser; it works offline): {report}")
     return 0
 
 

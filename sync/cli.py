@@ -223,6 +223,19 @@ def cmd_dead_letter(args, config: SyncConfig) -> int:
     return 0
 
 
+def cmd_report(args, config: SyncConfig) -> int:
+    from sync.report.command import DEFAULT_OUTPUT, collect, write_page
+    figures = collect(config, args.since)
+    output = args.output or (None if args.json else DEFAULT_OUTPUT)
+    if output:
+        write_page(figures, output)
+    if args.json:
+        _print_json(figures)
+    if output:
+        (sys.stderr if args.json else sys.stdout).write(f"report written to {output}\n")
+    return 0
+
+
 def cmd_emulator(args) -> int:
     from sync.emulator import cli as emulator_cli
     return emulator_cli.run(args)
@@ -299,6 +312,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_dead.add_argument("--all", action="store_true", help="list: include resolved dead letters")
     p_dead.add_argument("--limit", type=_count, default=None, help="list: at most N")
 
+    p_report = sub.add_parser("report", help="what reached Meta: charts in one HTML file, or the figures as JSON")
+    common(p_report, "print the report's figures as JSON (the page is written only with --output)")
+    p_report.add_argument("--output", default=None,
+                          help="the HTML file to write (default data/capi-sync-report.html; with --json: none)")
+    p_report.add_argument("--since", default=None, metavar="DATE",
+                          help="start of the period, YYYY-MM-DD or YYYY-MM-DDTHH:MM UTC (default: 30 days ago)")
+
     p_emu = sub.add_parser("emulator", help="run the local Conversions API emulator")
     try:
         from sync.emulator import cli as emulator_cli
@@ -319,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = _load(args)
         redactor.secrets = Redactor(config.secrets()).secrets
-        commands = {"run": cmd_run, "status": cmd_status, "dead-letter": cmd_dead_letter}
+        commands = {"run": cmd_run, "status": cmd_status, "dead-letter": cmd_dead_letter, "report": cmd_report}
         return commands[args.command](args, config)
     except SyncError as exc:
         sys.stderr.write(f"capi-sync: error: {redactor(str(exc))}\n")

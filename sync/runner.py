@@ -32,6 +32,7 @@ from sync.destination import (ConversionsApiDestination, Delivery, DestinationEr
 from sync.errors import EXIT_OK, SourceError, SyncError, first_line
 from sync.events import DAY, MAX_AGE_PHYSICAL_STORE, EventSettings, ReadyChunk, ready_chunk, value_offsets
 from sync.locking import FileLock, holder_id
+from sync.match_keys import MATCH_KEYS, count_keys, key_bits
 from sync.read_ahead import ReadAhead
 from sync.retry import RetryBudget
 from sync.sources import CURSOR_KEY, Chunk, Source, open_source
@@ -68,6 +69,7 @@ class RunSummary:
     dead_lettered: int = 0
     failed: int = 0
     resolved: int = 0              # dead-letter retry: dead letters now delivered
+    match_keys: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MATCH_KEYS, 0))   # sent events carrying each
     not_found: list[str] = field(default_factory=list)
     watermark_before: int | None = None
     watermark_after: int | None = None
@@ -99,6 +101,7 @@ class Batch:
     order_ids: pa.Array = field(default_factory=lambda: _EMPTY_STRING)
     dead_letters: list[dict] = field(default_factory=list)
     max_cursor: int | None = None
+    key_bits: np.ndarray | None = None   # per event, the match keys it carries (sync.match_keys)
 
     def __len__(self) -> int:
         return len(self.encoded)
@@ -298,6 +301,7 @@ class SyncRun:
                                      "watermark_after", "error"):
                             setattr(record, name, getattr(summary, name))
                         record.skipped = summary.skipped
+                        record.match_keys = dict(summary.match_keys)
                         record.fbtrace_ids = self._fbtrace_ids[-1000:]
                         state.finish_run(record)
                     state.release_lock(self.run_id)
@@ -597,7 +601,7 @@ class SyncRun:
                         if not len(batch):
                             tracker.finish(batch.seq)
                             continue
-                        in_flight[pool.submit(destination.deliver, batch.encoded)] = batch
+                        in_flight[pool.submit(_deliver, destination, batch)] = batch
                         self._collect(in_flight, block=len(in_flight) >= max_in_flight)
                         self._checkpoint()
                         if self.stop.is_set():
@@ -628,7 +632,10 @@ class SyncRun:
         ids, times = batch.event_ids, batch.event_times
         pending = self._pending
         accepted = delivery.accepted_count
+        match_keys = summary.match_keys
         for start, stop, trace in delivery.accepted:
+            for key, count in zip(MATCH_KEYS, count_keys(batch.key_bits[start:stop])):
+                match_keys[key] += count
             accepted_ids = ids.slice(start, stop - start)
             pending.add_sent(accepted_ids, times.slice(start, stop - start), trace)
             if self._retry_ids is not None:
@@ -681,6 +688,13 @@ class SyncRun:
                     self.summary.events_written += len(batch)
                     self.summary.batches_sent += 1
                     self.progress.update(self.summary, len(batch))
+
+
+def _deliver(destination, batch: Batch) -> Delivery:
+    """A sender thread: which match keys each event carries (numpy, mostly outside the GIL),
+    then the batch's delivery."""
+    batch.key_bits = key_bits(batch.encoded)
+    return destination.deliver(batch.encoded)
 
 
 def _value_lengths(encoded: pa.Array) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,6 +19,11 @@ SENT_EVENTS = "sent_events"
 DEAD_LETTERS = "dead_letters"
 RUNS = "sync_runs"
 LOCKS = "sync_locks"
+MATCH_KEY_COUNTS = "sent_match_keys"     # per run: how many sent events carried each match key
+QUALITY = "dataset_quality"              # each answer of the Dataset Quality API (capi-sync quality)
+
+if TYPE_CHECKING:
+    from sync.state.history import History
 
 DEAD_LETTER_FIELDS = ("event_id", "order_id", "event_time", "stage", "reason", "message", "code",
                       "error_subcode", "fbtrace_id")
@@ -50,6 +55,7 @@ class RunRecord:
     watermark_before: int | None = None
     watermark_after: int | None = None
     error: str | None = None
+    match_keys: dict[str, int] = field(default_factory=dict)   # key -> sent events carrying it
 
 
 SENT_SCHEMA = pa.schema([("event_id", pa.string()), ("event_time", pa.int64()), ("fbtrace_id", pa.string())])
@@ -99,6 +105,7 @@ class Checkpoint:
 
 class StateStore(Protocol):
     sync_name: str
+    history: "History"   # the report's reads and the quality answers' writes (sync/state/history.py)
 
     def tables_exist(self) -> bool: ...
     def ensure_tables(self) -> None: ...
@@ -127,4 +134,5 @@ class StateStore(Protocol):
     def dead_letters(self, event_ids: list[str] | None = None, include_resolved: bool = False,
                      limit: int | None = None) -> list[dict]: ...
     def dead_letter_count(self) -> int: ...
+    def record_quality(self, rows: list[dict]) -> None: ...
     def close(self) -> None: ...

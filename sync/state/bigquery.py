@@ -26,6 +26,7 @@ from sync.sources.bigquery import (BigQuerySource, bool_literal, first_line, int
                                    string_literal, timestamp_literal)
 from sync.state.base import (DEAD_LETTER_FIELDS, DEAD_LETTERS, LOCKS, RUNS, SENT_EVENTS, WATERMARKS,
                              Checkpoint, RunRecord)
+from sync.state.history import History, ddl
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
@@ -47,7 +48,23 @@ DDL = {
           "watermark_before INT64, watermark_after INT64, error STRING",
     LOCKS: "sync_name STRING NOT NULL, run_id STRING, holder STRING, acquired_at TIMESTAMP, "
            "heartbeat_at TIMESTAMP, expires_at TIMESTAMP",
+    **ddl({"STRING": "STRING", "INT": "INT64", "TIMESTAMP": "TIMESTAMP", "FLOAT": "FLOAT64"}),
 }
+
+
+def _literal(value) -> str:
+    """A GoogleSQL literal for a value of the sync's own making or a number of an API answer."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return bool_literal(value)
+    if isinstance(value, int):
+        return int_literal(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        return timestamp_literal(value)
+    return string_literal(str(value))
 # The ledger is read by sync_name and event_id (the anti-join) and pruned by event_time.
 CLUSTERING = {SENT_EVENTS: "sync_name, event_time", DEAD_LETTERS: "sync_name"}
 RUN_COLUMNS = ("run_id", "sync_name", "started_at", "ended_at", "status", "dry_run", "full_refresh", "rows_read",
@@ -88,6 +105,7 @@ class BigQueryStateStore:
         self.location = config.state.location or config.source.location
         self.q = {name: source.state_table(name) for name in DDL}
         self._name = string_literal(self.sync_name)
+        self.history = History(self.sync_name, self.q, self._rows, _literal)
 
     # --- statements ------------------------------------------------------------------------
 
@@ -225,6 +243,15 @@ class BigQueryStateStore:
             f"WHEN MATCHED THEN UPDATE SET {updates} "
             f"WHEN NOT MATCHED THEN INSERT ({', '.join(RUN_COLUMNS)}) "
             f"VALUES ({', '.join('S.' + c for c in RUN_COLUMNS)})")
+        match_keys = self.history.insert_match_keys(run)
+        if match_keys:
+            self._query(match_keys)
+
+    def record_quality(self, rows: list[dict]) -> None:
+        """One answer of the Dataset Quality API, a row per event name (history: never replaced)."""
+        statement = self.history.insert_quality(rows)
+        if statement:
+            self._query(statement)
 
     def mark_abandoned(self, run_id: str, now: dt.datetime, reason: str) -> None:
         self._query(

@@ -14,6 +14,7 @@ from sync.identifiers import quote, sql_literal
 from sync.locking import holder_alive
 from sync.state.base import (DEAD_LETTER_FIELDS, DEAD_LETTERS, LOCKS, RUNS, SENT_EVENTS, WATERMARKS,
                              Checkpoint, RunRecord)
+from sync.state.history import History, ddl
 
 DDL = {
     WATERMARKS: "sync_name VARCHAR NOT NULL, cursor_column VARCHAR, watermark BIGINT, run_id VARCHAR, "
@@ -29,7 +30,12 @@ DDL = {
           "watermark_before BIGINT, watermark_after BIGINT, error VARCHAR",
     LOCKS: "sync_name VARCHAR NOT NULL, run_id VARCHAR, holder VARCHAR, acquired_at TIMESTAMP, "
            "heartbeat_at TIMESTAMP, expires_at TIMESTAMP",
+    **ddl({"STRING": "VARCHAR", "INT": "BIGINT", "TIMESTAMP": "TIMESTAMP", "FLOAT": "DOUBLE"}),
 }
+
+
+def _literal(value) -> str:
+    return repr(float(value)) if isinstance(value, float) else sql_literal(value)
 
 
 def _reported(method):
@@ -54,6 +60,7 @@ class DuckDBStateStore:
         self.schema = schema
         self.sync_name = sync_name
         self.q = {name: f"{quote(schema)}.{quote(name)}" for name in DDL}
+        self.history = History(sync_name, self.q, self._select, _literal)
 
     # --- tables ---------------------------------------------------------------------------
 
@@ -152,10 +159,25 @@ class DuckDBStateStore:
     @_reported
     def finish_run(self, run: RunRecord) -> None:
         values = self._run_values(run)
+        match_keys = self.history.insert_match_keys(run)
         self._transaction(lambda: [
             self.con.execute(f"DELETE FROM {self.q[RUNS]} WHERE run_id = ?", [run.run_id]),
             self.con.execute(f"INSERT INTO {self.q[RUNS]} VALUES ({', '.join('?' * 17)})", values),
+            match_keys and self.con.execute(match_keys),
         ])
+
+    @_reported
+    def _select(self, sql: str) -> list[dict]:
+        cur = self.con.execute(sql)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    @_reported
+    def record_quality(self, rows: list[dict]) -> None:
+        """One answer of the Dataset Quality API, a row per event name (history: never replaced)."""
+        statement = self.history.insert_quality(rows)
+        if statement:
+            self.con.execute(statement)
 
     @_reported
     def mark_abandoned(self, run_id: str, now: dt.datetime, reason: str) -> None:

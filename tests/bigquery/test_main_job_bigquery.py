@@ -16,6 +16,7 @@ import pytest
 
 from sample_data.generator import generate
 from sync.emulator import ConversionsApiEmulator
+from sync.match_keys import MATCH_KEYS, user_data_keys
 from tests.support.bigquery_emulator import copy_duckdb_sources
 from tests.support.dbt_bigquery import EMULATOR_VARS, run_dbt_bigquery
 from tests.support.main_job import check_first_run, check_second_run_and_status, run_cli
@@ -27,7 +28,8 @@ DATASET_ID = "2718281828"
 SOURCE_DATASET = "amperity_main_job"
 VIEW_DATASET = "analytics_main_job"
 STATE_DATASET = "capi_sync_main_job"
-STATE_TABLES = ["dead_letters", "sent_events", "sync_locks", "sync_runs", "sync_watermarks"]
+STATE_TABLES = ["dataset_quality", "dead_letters", "sent_events", "sent_match_keys", "sync_locks", "sync_runs",
+                           "sync_watermarks"]
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +93,13 @@ def test_main_job_on_bigquery_sends_exactly_the_view_once(bigquery_emulator, bui
         human = run_cli(["status", "--config", str(config)], env)
         assert human.returncode == 0 and (f"source:       {bigquery_emulator.project}.{VIEW_DATASET}.offline_events"
                                           in human.stdout)
+        # the report's figures, read from the BigQuery state: the keys the emulator received
+        report = run_cli(["report", "--config", str(config), "--json"], env)
+        assert report.returncode == 0, report.stderr[-3000:]
+        figures = json.loads(report.stdout)
+        received = emu.accepted_events()
+        assert figures["match_key_events"] == len(received) and figures["match_key_counts"] == {
+            key: sum(1 for e in received if key in user_data_keys(e)) for key in MATCH_KEYS}
 
     # the state lives in the BigQuery dataset named in the config
     project = bigquery_emulator.project

@@ -77,20 +77,21 @@ def test_statements_of_a_100000_event_run(bigquery_emulator, statements, monkeyp
     assert (first.status, first.events_sent, first.batches_sent) == ("succeeded", EVENTS, 100)
     assert (second.status, second.events_sent, second.rows_read) == ("succeeded", 0, 0)
 
-    # The first run also creates the 5 state tables. Then: lock (read, MERGE, read back),
+    # The first run also creates the 7 state tables. Then: lock (read, MERGE, read back),
     # the runs to mark abandoned, the watermark, the run row, the source query, the checkpoints
-    # (each: ledger INSERTs of <= ~10,000 events, one watermark MERGE), prune, run row, release.
-    checkpoint_inserts = first_run["INSERT"] - 1
+    # (each: ledger INSERTs of <= ~10,000 events, one watermark MERGE), prune, run row, its
+    # match-key counts, release.
+    checkpoint_inserts = first_run["INSERT"] - 2
     checkpoint_merges = first_run["MERGE"] - 4        # lock, prune, finish_run, release
     print(f"\n100,000-event run: {sum(first_run.values())} statements {dict(first_run)} in {seconds:.1f}s; "
           f"checkpoints: {checkpoint_merges} ({checkpoint_inserts} ledger INSERTs); "
           f"next run: {len(statements)} {dict(Counter(statements))}")
-    assert first_run["CREATE"] == 5
+    assert first_run["CREATE"] == 7
     assert first_run["SELECT"] == 5
     # at least one checkpoint per 50 batches (2), at most one per batch plus the final one;
     # every 5 s at the least, so a slow run makes more: ledger INSERTs <= checkpoints + 10
     assert 2 <= checkpoint_merges <= 101
     assert checkpoint_merges <= checkpoint_inserts <= checkpoint_merges + EVENTS // 8000
-    assert sum(first_run.values()) == 5 + 5 + 1 + checkpoint_inserts + 4 + checkpoint_merges
+    assert sum(first_run.values()) == 7 + 5 + 2 + checkpoint_inserts + 4 + checkpoint_merges
     # a run with nothing new: lock 3, runs 1, watermark 1, run row 1, source 1, prune 1, run row 1, release 1
     assert Counter(statements) == {"SELECT": 5, "MERGE": 4, "INSERT": 1}

@@ -95,7 +95,8 @@ def test_no_command_leaks_the_token_or_app_secret(tmp_path, warehouse, now):
     con = duckdb.connect(str(warehouse), read_only=True)
     tables = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
                                         "WHERE table_schema = 'capi_sync'").fetchall()]
-    assert sorted(tables) == ["dead_letters", "sent_events", "sync_locks", "sync_runs", "sync_watermarks"]
+    assert sorted(tables) == ["dataset_quality", "dead_letters", "sent_events", "sent_match_keys", "sync_locks", "sync_runs",
+                           "sync_watermarks"]
     for table in tables:
         secret_free(str(con.execute(f"SELECT * FROM capi_sync.{table}").fetchall()), f"capi_sync.{table}")
     errors = [r[0] for r in con.execute("SELECT error FROM capi_sync.sync_runs WHERE error IS NOT NULL").fetchall()]

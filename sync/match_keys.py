@@ -1,0 +1,52 @@
+"""Which match keys (user_data keys) each sent event carries, counted without parsing its JSON.
+
+The state keeps, per checkpoint, how many of the accepted events carried each key
+(`sent_match_keys`), never a value: the report and the metrics read those counts.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from sync.events import USER_DATA_COLUMNS, value_offsets
+
+MATCH_KEYS = USER_DATA_COLUMNS   # em, ph, fn, ln, db, ge, ct, st, zp, country, external_id
+
+_QUOTE, _COLON = ord('"'), ord(":")
+_TOKENS = [np.frombuffer(f'"{key}"'.encode(), np.uint8) for key in MATCH_KEYS]
+
+
+def key_bits(encoded: pa.Array) -> np.ndarray:
+    """For each event (orjson text, as built by sync.events), a bit per match key it carries
+    (bit i: MATCH_KEYS[i]). A key is found where its quoted name is followed by a colon:
+    the eleven names are keys of user_data only (the head and custom_data use other names),
+    and a quote inside a JSON string is escaped, so a value never looks like a key."""
+    n = len(encoded)
+    bits = np.zeros(n, np.uint16)
+    if n == 0:
+        return bits
+    offsets = value_offsets(encoded).astype(np.int64)
+    data = np.frombuffer(encoded.buffers()[2], np.uint8)
+    base = int(offsets[0])
+    text = data[base:int(offsets[-1])]
+    ends = np.flatnonzero(text[1:] == _COLON)          # the byte before each colon
+    ends = ends[text[ends] == _QUOTE]                  # ... when it closes a quoted name
+    for bit, token in enumerate(_TOKENS):
+        at = ends[ends >= len(token) - 1]
+        found = np.ones(len(at), bool)
+        for back, byte in enumerate(token[::-1]):
+            found &= text[at - back] == byte
+        rows = np.searchsorted(offsets, at[found] + base, side="right") - 1
+        bits[rows] |= np.uint16(1 << bit)
+    return bits
+
+
+def count_keys(bits: np.ndarray) -> list[int]:
+    """How many of the events of `bits` carry each key, in MATCH_KEYS order."""
+    return [int(np.count_nonzero(bits & (1 << bit))) for bit in range(len(MATCH_KEYS))]
+
+
+def user_data_keys(event: dict) -> set[str]:
+    """The match keys an event (a decoded dict) carries with a value."""
+    user_data = event.get("user_data") or {}
+    return {key for key in MATCH_KEYS if user_data.get(key) not in (None, "", [])}
