@@ -86,9 +86,14 @@ def _progress() -> Progress:
 
 
 def _time(seconds: int | None) -> str:
+    """A cursor value with its date; a value no date has (a watermark written in milliseconds
+    by an earlier version) is shown as it is."""
     if seconds is None:
         return "none"
-    return f"{seconds} ({dt.datetime.fromtimestamp(seconds, dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC)"
+    try:
+        return f"{seconds} ({dt.datetime.fromtimestamp(seconds, dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC)"
+    except (OverflowError, OSError, ValueError):
+        return f"{seconds} (not a date in unix seconds)"
 
 
 def human_summary(summary: RunSummary) -> str:

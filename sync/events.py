@@ -31,6 +31,8 @@ MAX_AGE_OTHER = 7 * DAY
 # Events are checked a while before they are sent: refuse them this much early.
 EVENT_TIME_SAFETY_MARGIN = 3_600
 MAX_FUTURE_SKEW = 60
+# An event_time this large is surely not unix seconds (year 5138): the skip says so.
+MILLISECONDS_FROM = 100_000_000_000
 
 hash_match = re.compile(r"[0-9a-f]{64}\Z").match
 
@@ -133,8 +135,9 @@ def build_events(chunk: dict[str, list], settings: EventSettings,
             skips.append((i, "missing_event_time", "event_time is NULL"))
             continue
         if event_time > newest:
+            unit = " (milliseconds? event_time is unix seconds)" if event_time >= MILLISECONDS_FROM else ""
             skips.append((i, "event_time_in_future",
-                          f"event_time {event_time} is {event_time - now} s in the future"))
+                          f"event_time {event_time} is {event_time - now} s in the future{unit}"))
             continue
         if event_time < (oldest_store if source == "physical_store" else oldest_other):
             limit = 62 if source == "physical_store" else 7

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Generic, Iterator, TypeVar
+from typing import Callable, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
 
@@ -19,9 +19,12 @@ _CHUNK, _END, _ERROR = range(3)
 class ReadAhead(Generic[T]):
     """Iterate `chunks` (a generator) on a thread named capi-read, up to `depth` items ahead.
     An exception of the generator is raised by `__next__` where the item would have been;
-    `close()` stops the thread and closes the generator there (its `finally` runs)."""
+    `close()` stops the thread and closes the generator there (its `finally` runs). When
+    `stop_requested()` turns true while the consumer waits, iteration ends there (a graceful
+    stop does not wait for the warehouse's next page)."""
 
-    def __init__(self, chunks: Iterator[T], depth: int = 2):
+    def __init__(self, chunks: Iterator[T], depth: int = 2, stop_requested: Callable[[], bool] | None = None):
+        self._stop_requested = stop_requested
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._done = False
@@ -56,7 +59,14 @@ class ReadAhead(Generic[T]):
     def __next__(self) -> T:
         if self._done:
             raise StopIteration
-        kind, value = self._queue.get()
+        while True:
+            try:
+                kind, value = self._queue.get(timeout=None if self._stop_requested is None else 0.1)
+                break
+            except queue.Empty:
+                if self._stop_requested():
+                    self._done = True
+                    raise StopIteration from None
         if kind == _CHUNK:
             return value
         self._done = True
