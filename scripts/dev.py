@@ -126,6 +126,8 @@ def demo(args: argparse.Namespace) -> int:
         run([bindir / "capi-sync", "run", "--config", "config/sync.yml"], env=env, cwd=ROOT)
         log("capi-sync status")
         run([bindir / "capi-sync", "status", "--config", "config/sync.yml"], env=env, cwd=ROOT)
+        log("capi-sync quality (the emulator's Dataset Quality API)")
+        run([bindir / "capi-sync", "quality", "--config", "config/sync.yml"], env=env, cwd=ROOT)
         log("capi-sync report")
         run([bindir / "capi-sync", "report", "--config", "config/sync.yml", "--output", report], env=env, cwd=ROOT)
     finally:

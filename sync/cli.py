@@ -241,6 +241,37 @@ def cmd_report(args, config: SyncConfig) -> int:
     return 0
 
 
+def cmd_quality(args, config: SyncConfig) -> int:
+    from sync.quality import agent_name, fetch_quality, quality_rows
+    from sync.sources import open_source
+    from sync.state import open_state, utcnow
+    destination = config.destination
+    agent = args.agent_name if args.agent_name is not None else agent_name(destination.partner_agent)
+    answer = fetch_quality(destination, agent or None)
+    rows = quality_rows(answer, destination.dataset_id, destination.api_version, agent or None, utcnow())
+    source = open_source(config, read_only=False)
+    try:
+        state = open_state(config, source)
+        try:
+            state.ensure_tables()
+            state.record_quality(rows)
+        finally:
+            state.close()
+    finally:
+        source.close()
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        sys.stdout.write(f"dataset {destination.dataset_id}: no offline events in Meta's answer (stored)\n")
+    for r in rows:
+        sys.stdout.write(f"dataset {destination.dataset_id} {r['event_name']}: composite {r['composite_score']}, "
+                         f"match key {r['match_key_score']} (email {r['email_coverage']}%, phone "
+                         f"{r['phone_coverage']}%), frequency {r['frequency_score']}, freshness "
+                         f"{r['freshness_score']} (out of 10; stored in dataset_quality)\n")
+    return 0
+
+
 def cmd_emulator(args) -> int:
     from sync.emulator import cli as emulator_cli
     return emulator_cli.run(args)
@@ -324,6 +355,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_report.add_argument("--since", default=None, metavar="DATE",
                           help="start of the period, YYYY-MM-DD or YYYY-MM-DDTHH:MM UTC (default: 30 days ago)")
 
+    p_quality = sub.add_parser("quality", help="ask Meta's Dataset Quality API about the dataset's offline events; "
+                                                 "store the answer")
+    common(p_quality, "print the stored rows as JSON")
+    p_quality.add_argument("--agent-name", default=None, metavar="NAME",
+                           help="only events sent with this partner agent (default: from destination.partner_agent)")
+
     p_emu = sub.add_parser("emulator", help="run the local Conversions API emulator")
     try:
         from sync.emulator import cli as emulator_cli
@@ -344,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = _load(args)
         redactor.secrets = Redactor(config.secrets()).secrets
-        commands = {"run": cmd_run, "status": cmd_status, "dead-letter": cmd_dead_letter, "report": cmd_report}
+        commands = {"run": cmd_run, "status": cmd_status, "dead-letter": cmd_dead_letter, "report": cmd_report,
+                    "quality": cmd_quality}
         return commands[args.command](args, config)
     except SyncError as exc:
         sys.stderr.write(f"capi-sync: error: {redactor(str(exc))}\n")

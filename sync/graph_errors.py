@@ -72,7 +72,7 @@ def classify_graph_error(status: int, body: Any) -> GraphError:
         return make(PERMANENT, f"the access token was refused ({text}); set a valid token in "
                                "META_ACCESS_TOKEN (or whatever env_var the file names)",
                     "destination.access_token")
-    if code == 100 and subcode == 33:
+    if code == 100 and subcode in (33, 2044055):   # 2044055: the Dataset Quality API's unknown dataset
         return make(PERMANENT, f"the dataset does not exist or this token cannot reach it ({text})",
                     "destination.dataset_id")
     if code == 10 or (code is not None and 200 <= code <= 299):

@@ -29,6 +29,7 @@ import orjson
 from . import graph_errors as ge
 from .faults import Fault, FaultPlan, Faults
 from .graph_errors import GraphError
+from .quality import QualityLedger, check_request
 from .request_body import events_of, parse_body, parse_query
 from .validation import check_events, check_request_size
 
@@ -39,6 +40,7 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 REQUEST_PARAMETERS = ("test_event_code", "partner_agent", "upload_tag", "namespace_id", "upload_id",
                       "upload_source")
 _EVENTS_PATH = re.compile(r"^/(?:(v\d+\.\d+)/)?([^/]+)/events/?$")
+_QUALITY_PATH = re.compile(r"^/(?:(v\d+\.\d+)/)?dataset_quality/?$")   # sync/emulator/quality.py
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
             413: "Payload Too Large", 429: "Too Many Requests", 500: "Internal Server Error",
             502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
@@ -140,6 +142,7 @@ class ConversionsApiEmulator:
         self._clock = clock
         self._on_request = on_request
         self._plan = FaultPlan(faults if faults is not None else Faults())
+        self._quality = QualityLedger()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._batches: list[AcceptedBatch] = []
@@ -244,6 +247,7 @@ class ConversionsApiEmulator:
             self._batches = []
             self._requests = []
             self._events_received = 0
+            self._quality = QualityLedger()
 
     def stats(self) -> dict:
         with self._lock:
@@ -304,6 +308,13 @@ class ConversionsApiEmulator:
         return record, status, payload, stall, fbtrace_id
 
     def _answer(self, handler, method, path, query, body, record, fbtrace_id, started) -> tuple[int, dict]:
+        quality = _QUALITY_PATH.match(path)
+        if quality:
+            record.api_version = quality.group(1)
+            record.dataset_id = check_request(method, query, None)
+            self._check_auth(handler, query, dict(query), record, Fault("ok"), check_dataset=False)
+            check_request(method, query, self.dataset_ids)
+            return 200, self._quality.answer(record.dataset_id, self._clock())
         match = _EVENTS_PATH.match(path)
         if not match:
             raise ge.unknown_path(path)
@@ -360,7 +371,7 @@ class ConversionsApiEmulator:
             raise _Drop()
         return 200, {"events_received": len(events), "messages": [], "fbtrace_id": fbtrace_id}
 
-    def _check_auth(self, handler, query, params, record, fault: Fault) -> None:
+    def _check_auth(self, handler, query, params, record, fault: Fault, check_dataset: bool = True) -> None:
         token = None
         authorization = handler.headers.get("Authorization", "")
         scheme, _, credentials = authorization.strip().partition(" ")
@@ -375,7 +386,7 @@ class ConversionsApiEmulator:
         if fault.kind == "bad_token" or not isinstance(token, str) or not hmac.compare_digest(
                 token.encode("utf-8"), self.access_token.encode("utf-8")):
             raise ge.bad_token()
-        if self.dataset_ids is not None and record.dataset_id not in self.dataset_ids:
+        if check_dataset and self.dataset_ids is not None and record.dataset_id not in self.dataset_ids:
             raise ge.unknown_dataset(record.dataset_id)
         proof = params.get("appsecret_proof")
         record.had_appsecret_proof = bool(proof)
@@ -401,6 +412,7 @@ class ConversionsApiEmulator:
             head = {"dataset_id": record.dataset_id, "test_event_code": parameters.get("test_event_code"),
                     "fbtrace_id": fbtrace_id, "received_at": record.received_at}
             lines = b"".join(orjson.dumps({**head, "event": event}) + b"\n" for event in events)
+        self._quality.add(record.dataset_id, events, record.received_at)
         with self._lock:
             if self.keep != "count":
                 self._batches.append(batch)

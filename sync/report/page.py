@@ -133,7 +133,7 @@ def _quality_section(c: _Charts, figures: dict) -> str:
     fig = c.go.Figure([c.go.Bar(name=row["event_name"], x=[s.replace("_score", "") for s in scores],
                                 y=[row[s] for s in scores], text=[row[s] for s in scores], textposition="outside")
                        for row in latest])
-    fig.update_layout(title=f"Latest Dataset Quality scores (out of 10), {str(latest[0]['fetched_at'])[:19]} UTC",
+    fig.update_layout(title=f"Dataset Quality (of 10), {str(latest[0]['fetched_at'])[:16]} UTC",
                       yaxis=dict(range=[0, 11]))
     history = quality["history"]
     names = sorted({row["event_name"] for row in history})

@@ -58,6 +58,8 @@ def test_report_shows_what_the_emulator_received(tmp_path, monkeypatch, capsys, 
         insert_rows(warehouse, _rows(1000, 230, now, rng))
         two = SyncRun(config, config_file=str(config_path)).run()
         received = emu.accepted_events()
+        assert main(["quality", "--config", str(config_path), "--json"]) == 0
+        stored = orjson.loads(capsys.readouterr().out)
     assert (one.events_sent, two.events_sent) == (447, 229)
     counts, shares = _shares_of(received)
     assert len(received) == 676 and one.match_keys == _shares_of(received[:447])[0]
@@ -70,6 +72,10 @@ def test_report_shows_what_the_emulator_received(tmp_path, monkeypatch, capsys, 
                                  "rejected_by_api": 2, "failed_runs": 0}
     assert [r["events_sent"] for r in figures["runs"]] == [447, 229]
     assert figures["skipped_by_reason"] == {"missing_currency": 2}
+    assert figures["quality"]["latest"] == stored
+    assert [(q["event_name"], q["email_coverage"], q["phone_coverage"], q["match_key_score"]) for q in stored] == [
+        ("Purchase", round(100 * shares["em"], 1), round(100 * shares["ph"], 1),
+         round(10 * (shares["em"] + shares["ph"]) / 2, 1))]
     assert figures["api_rejections_by_code"] == [{"code": 100, "error_subcode": REJECTED_EVENT, "count": 2}]
 
     page = tmp_path / "report.html"
@@ -83,6 +89,26 @@ def test_report_shows_what_the_emulator_received(tmp_path, monkeypatch, capsys, 
     cells = [html.unescape(c) for c in re.findall(r"<td>(.*?)</td>", table)]
     assert cells == [v for key in MATCH_KEYS for v in (key, str(counts[key]), f"{shares[key] * 100:.1f}%")]
     assert re.search(r"data-figure=\"events sent\"><b>676</b>", dom)
+    quality = re.search(r'<table id="quality">(.*?)</table>', dom, re.S).group(1)
+    assert re.findall(r"<td>(.*?)</td>", quality)[5:7] == [str(stored[0]["email_coverage"]),
+                                                            str(stored[0]["phone_coverage"])]
     runs = re.search(r'<table id="runs">(.*?)</table>', dom, re.S).group(1)
     rows = [re.findall(r"<td>(.*?)</td>", tr) for tr in re.findall(r"<tr>(.*?)</tr>", runs)]
     assert [(r[2], r[4], r[5]) for r in rows[1:]] == [("succeeded", "447", "1"), ("succeeded", "229", "1")]
+
+
+def test_quality_refusals_name_the_key(tmp_path, monkeypatch, capsys):
+    """A wrong token and an unknown dataset: exit 3, one line naming the key; nothing stored."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    create_offline_events(warehouse, [])
+    with ConversionsApiEmulator(access_token=TOKEN, dataset_ids={"42"}) as emu:
+        config_path = write_config(tmp_path, warehouse, emu.url)
+        monkeypatch.setenv("META_ACCESS_TOKEN", "wrong-token")
+        assert main(["quality", "--config", str(config_path)]) == 3
+        assert "destination.access_token" in capsys.readouterr().err
+        monkeypatch.setenv("META_ACCESS_TOKEN", TOKEN)
+        assert main(["quality", "--config", str(config_path)]) == 3
+        err = capsys.readouterr().err
+        assert "destination.dataset_id" in err and "2044055" in err and TOKEN not in err
+        assert [(r.path, r.token_source, r.had_token_in_url) for r in emu.requests] == [
+            ("/v24.0/dataset_quality", "header", False)] * 2

@@ -1,0 +1,92 @@
+"""`capi-sync quality`: Meta's Dataset Quality API for offline events, one answer stored per call.
+
+`GET {endpoint}/{api_version}/dataset_quality?dataset_id=...&fields=offline[&agent_name=...]`
+(https://developers.facebook.com/docs/marketing-api/conversions-api/dataset-quality-api/offline-events/).
+The token travels in the Authorization header only, as for /events. The answer gives, per
+event name, a composite score, a match key score with the email and phone coverage, a
+frequency and a freshness score (each out of 10, with a recommendation); every answer is
+appended to the state table `dataset_quality`, which the report charts.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import httpx
+import orjson
+
+from sync.config import DestinationConfig
+from sync.destination import USER_AGENT
+from sync.errors import DestinationRefusedError, RetriesExhaustedError
+from sync.graph_errors import PERMANENT, classify_graph_error
+from sync.redact import Redactor
+
+SCORES = ("composite", "match_key", "frequency", "freshness")
+
+
+def agent_name(partner_agent: str | None) -> str | None:
+    """The normalized agent of `partner_agent` (`name_1_2` -> `name`), as the API filters by it."""
+    if not partner_agent:
+        return None
+    return re.split(r"[_\s]", partner_agent.strip(), maxsplit=1)[0].lower() or None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def quality_rows(answer: dict, dataset_id: str, api_version: str, agent: str | None,
+                 fetched_at: dt.datetime) -> list[dict]:
+    """One state row per event name of an answer (`offline`); unknown fields are ignored."""
+    rows = []
+    for item in answer.get("offline") or []:
+        if not isinstance(item, dict):
+            continue
+        parts = {name: item.get(name) if isinstance(item.get(name), dict) else {} for name in SCORES}
+        coverage = parts["match_key"].get("coverage") or item.get("coverage") or {}
+        coverage = coverage if isinstance(coverage, dict) else {}
+        rows.append({
+            "dataset_id": dataset_id, "fetched_at": fetched_at, "api_version": api_version, "agent_name": agent,
+            "event_name": str(item.get("event_name") or ""),
+            **{f"{name}_score": _number(parts[name].get("score")) for name in SCORES},
+            "email_coverage": _number(coverage.get("email")), "phone_coverage": _number(coverage.get("phone")),
+            "recommendations": {name: str(parts[name]["recommendation"]) for name in SCORES
+                                if parts[name].get("recommendation")},
+        })
+    return rows
+
+
+def fetch_quality(config: DestinationConfig, agent: str | None) -> dict:
+    """The API's answer (parsed JSON); a refusal or an unreachable API raises one clear line."""
+    redact = Redactor([config.access_token.get_secret_value()]
+                      + ([config.app_secret.get_secret_value()] if config.app_secret else []))
+    params = {"dataset_id": config.dataset_id, "fields": "offline"}
+    if agent:
+        params["agent_name"] = agent
+    proof = config.appsecret_proof()
+    if proof:
+        params["appsecret_proof"] = proof   # an HMAC of the token, never the token
+    url = f"{config.endpoint}/{config.api_version}/dataset_quality"
+    loopback = config.is_loopback
+    try:
+        with httpx.Client(timeout=httpx.Timeout(config.timeout.read, connect=config.timeout.connect),
+                          headers={"Authorization": f"Bearer {config.access_token.get_secret_value()}",
+                                   "User-Agent": USER_AGENT},
+                          verify=not (loopback and url.startswith("http://")), trust_env=not loopback,
+                          follow_redirects=False) as client:
+            response = client.get(url, params=params)
+    except httpx.HTTPError as exc:
+        raise RetriesExhaustedError(f"destination.endpoint: the Dataset Quality API could not be reached "
+                                    f"({type(exc).__name__}: {redact(str(exc))})") from None
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        body = None
+    if response.status_code == 200 and isinstance(body, dict):
+        return body
+    error = classify_graph_error(response.status_code, body)
+    message = redact(error.describe("Dataset Quality API: "))
+    if error.kind == PERMANENT:
+        raise DestinationRefusedError(message)
+    raise RetriesExhaustedError(message)
