@@ -84,3 +84,18 @@
 {% macro bigquery__format_date_yyyymmdd(date) -%}
   format_date('%Y%m%d', {{ date }})
 {%- endmacro %}
+
+
+{#- The UTC calendar date of whole unix seconds. -#}
+{% macro utc_date_of_epoch_seconds(seconds) -%}
+  {{ return(adapter.dispatch('utc_date_of_epoch_seconds', 'capi_offline_events')(seconds)) }}
+{%- endmacro %}
+
+{#- Plain TIMESTAMP arithmetic: no session time zone is involved. -#}
+{% macro default__utc_date_of_epoch_seconds(seconds) -%}
+  cast(make_timestamp(cast({{ seconds }} as bigint) * 1000000) as date)
+{%- endmacro %}
+
+{% macro bigquery__utc_date_of_epoch_seconds(seconds) -%}
+  date(timestamp_seconds({{ seconds }}), 'UTC')
+{%- endmacro %}
