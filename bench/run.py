@@ -31,7 +31,7 @@ from bench import payload, sdk_baseline, workload
 from bench.processes import ROOT, BenchError, start_emulator, start_sink
 from bench.sync_runs import TABLE_MEMORY_LIMIT, cli_run, latency_run, make_latency_sample, make_sample
 from sync.config import DUCKDB_CHUNK_SIZE
-from sync.runtime_tuning import allocator_environment
+from sync.__main__ import allocator_environment
 from sync.sources.duckdb import DEFAULT_TABLE_MEMORY_LIMIT
 
 RESULTS = ROOT / "bench" / "results"

@@ -1,11 +1,62 @@
-"""The `capi-sync` command (and `python -m sync`): the process is tuned first
-(sync/runtime_tuning.py: pyarrow's allocator settings, and imports it never needs refused,
-before anything imports them), then the command line runs (sync/cli.py)."""
+"""The `capi-sync` command (and `python -m sync`): tunes its own process, then runs the command
+line (sync/cli.py). The library (`sync.cli.main`, `SyncRun`) changes nothing process-wide.
+
+Before anything imports pyarrow, DuckDB or httpx, the command (CAPI_SYNC_PROCESS_TUNING=0 turns
+this off; a variable already in the environment is kept):
+- has the allocators give freed memory back after 10 ms instead of a second: mimalloc's
+  `MIMALLOC_PURGE_DELAY`; on Linux DuckDB's and pyarrow's jemalloc (`DUCKDB_JE_MALLOC_CONF`,
+  `JE_ARROW_MALLOC_CONF`); on x86-64 Linux pyarrow allocates from jemalloc
+  (`ARROW_DEFAULT_MEMORY_POOL`, where pyarrow's wheel has it);
+- refuses imports it never needs, so the libraries take their paths without them: pandas (which
+  DuckDB and pyarrow load only to check for a DataFrame), `pyarrow.dataset`, httpx's own command
+  line. docs/benchmarks.md has what each costs.
+"""
 from __future__ import annotations
 
+import importlib.abc
+import os
+import platform
 import sys
 
-from sync.runtime_tuning import tune_process
+TUNING_VARIABLE = "CAPI_SYNC_PROCESS_TUNING"
+REFUSED = ("pandas", "pyarrow.dataset", "httpx._main")
+ALLOCATOR_ENVIRONMENT = {"MIMALLOC_PURGE_DELAY": "10"}
+LINUX_ALLOCATOR_ENVIRONMENT = {
+    "JE_ARROW_MALLOC_CONF": "dirty_decay_ms:10,muzzy_decay_ms:0",
+    "DUCKDB_JE_MALLOC_CONF": "dirty_decay_ms:10,muzzy_decay_ms:0",
+}
+X86_64_LINUX_ALLOCATOR_ENVIRONMENT = {"ARROW_DEFAULT_MEMORY_POOL": "jemalloc"}
+
+
+class _RefuseUnused(importlib.abc.MetaPathFinder):
+    def __init__(self, names: tuple[str, ...]):
+        self.names = names
+
+    def find_spec(self, fullname, path=None, target=None):
+        if any(fullname == name or fullname.startswith(name + ".") for name in self.names):
+            raise ModuleNotFoundError(f"No module named {fullname!r} (refused by capi-sync: not needed)",
+                                      name=fullname)
+        return None
+
+
+def allocator_environment(system: str = sys.platform, machine: str | None = None) -> dict[str, str]:
+    """The allocator settings of the command on this platform (`sys.platform`, `platform.machine()`)."""
+    if not system.startswith("linux"):
+        return dict(ALLOCATOR_ENVIRONMENT)
+    machine = platform.machine() if machine is None else machine
+    pool = X86_64_LINUX_ALLOCATOR_ENVIRONMENT if machine == "x86_64" else {}
+    return {**ALLOCATOR_ENVIRONMENT, **pool, **LINUX_ALLOCATOR_ENVIRONMENT}
+
+
+def tune_process() -> None:
+    """The command's own process tuning (module docstring), unless CAPI_SYNC_PROCESS_TUNING=0."""
+    if os.environ.get(TUNING_VARIABLE, "1").strip() == "0":
+        return
+    for name, value in allocator_environment().items():
+        os.environ.setdefault(name, value)
+    names = tuple(name for name in REFUSED if name not in sys.modules)
+    if names and not any(isinstance(f, _RefuseUnused) for f in sys.meta_path):
+        sys.meta_path.insert(0, _RefuseUnused(names))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,6 @@ from sync.config import DEFAULT_CONFIG_PATH, SyncConfig, load_config
 from sync.errors import EXIT_INTERNAL, InputError, SyncError
 from sync.redact import Redactor, RedactingFilter
 from sync.runner import Progress, RunSummary, SyncRun
-from sync.runtime_tuning import refuse_unused_imports
 
 log = logging.getLogger("capi_sync")
 
@@ -375,7 +374,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "emulator":
         return cmd_emulator(args)
-    refuse_unused_imports()
     redactor = Redactor()
     _setup_logging(redactor, getattr(args, "verbose", False))
     try:

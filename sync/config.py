@@ -36,9 +36,8 @@ SECRET_KEYS = ("destination.access_token", "destination.app_secret")
 # Batches per ledger commit on DuckDB (BigQuery: 50); the crash re-send window is
 # 2 x concurrency + this many batches (docs/reliability.md).
 DUCKDB_CHECKPOINT_EVERY_BATCHES = 8
-# Rows per page of a DuckDB table (per Arrow chunk of a view). End to end, pages of 5,000 rows
-# were as fast as 10,000 at 100,000 and 1M orders, need 10-20 MiB less at the same
-# memory_limit, and fit in 32MB (bench/findings.md, session 11).
+# Rows per page of a DuckDB table (per Arrow chunk of a view): as fast as 10,000, fits in 32MB
+# (docs/sync.md, Memory).
 DUCKDB_CHUNK_SIZE = 5_000
 
 _DURATION_PART = re.compile(r"(\d+)\s*([smhdw]?)")

@@ -50,8 +50,7 @@ def request_body_parts(encoded_events: Sequence[bytes] | pa.Array, tail: bytes =
     the events joined by commas (by Arrow: no Python object per event), the tail. h11,
     httpx's HTTP/1.1 layer, copies every part that is not `bytes` into a new one before it
     writes it to the socket, so the joined events go as views of BODY_PART_BYTES each of
-    Arrow's buffer: a copy of 256 KiB at a time instead of the whole body (about 1.1 MB a
-    request, in glibc's heap of every sender thread; bench/findings.md, session 12)."""
+    Arrow's buffer: a copy of 256 KiB at a time instead of the whole body."""
     if isinstance(encoded_events, pa.Array):
         joined = memoryview(_comma_joined(encoded_events))
         views = tuple(joined[i:i + BODY_PART_BYTES] for i in range(0, len(joined), BODY_PART_BYTES))

@@ -35,23 +35,13 @@ VERIFY_ROWS = 1000
 # Rows per Arrow batch of the read's plan (the sorted id hashes, the counts per cursor value):
 # the plan is streamed, so its memory does not grow with the read.
 PLAN_BATCH_ROWS = 65_536
-# DuckDB checkpoints its write-ahead log into the file when the log reaches this size (its
-# default: 16MB, about 150,000 ledger rows). A writing connection of the sync waits until
-# 256MB, about 2 million ledger rows: a run that sends fewer events never checkpoints before
-# its end, where the state store does (`DuckDBStateStore.checkpoint_wal`; DuckDB again at
-# close). A checkpoint during the run compresses the ledger rows next to the pages and
-# requests in flight (30-45 MiB above the run's level at 1M orders), and a commit that
-# triggers one can fail under a small memory_limit. Without any bound, the rows not yet
-# checkpointed keep memory DuckDB cannot evict, growing with the run (a 3M-event run at 32MB
-# ran out after 2.7M). bench/findings.md, session 11. Every commit is in the log all the
-# same: after a crash DuckDB replays it at the next open.
+# A writing connection checkpoints DuckDB's write-ahead log only past this size (about 2 million
+# ledger rows), so a run of fewer events checkpoints once, at its end (`checkpoint_wal`), and a
+# longer one is still bounded (docs/sync.md, Memory). Every commit is in the log meanwhile.
 CHECKPOINT_THRESHOLD = "256MB"
-# DuckDB's memory_limit for reading a table when source.memory_limit is not set. A table run
-# holds a page of chunk_size rows, the ledger's commits and the table's blocks kept as a cache:
-# pages of 5,000 rows of the sample data need about 28MB. With DuckDB's default (80% of RAM)
-# the cache grows with the table: 875-887 MiB peak RSS at 1M orders against 313-323 MiB at
-# 64MB, at the same speed (bench/findings.md, session 11). A view keeps DuckDB's default: it
-# is evaluated whole at every read.
+# DuckDB's memory_limit on a table when source.memory_limit is not set: twice what a page of
+# 5,000 rows needs, so DuckDB's block cache does not grow with the table (docs/sync.md, Memory).
+# A view keeps DuckDB's default: it is evaluated whole at every read.
 DEFAULT_TABLE_MEMORY_LIMIT = "64MB"
 # The event ids an incremental read leaves out, copied when its plan is made (a temporary
 # table of the reading connection: `DuckDBSource._snapshot_exclusions`).
@@ -161,9 +151,7 @@ class DuckDBSource:
             raise SourceError(f"source.relation: cannot read {self.relation}: {self.error_line(exc)}") from None
         self._columns = [d[0] for d in cur.description]
         self._types = {d[0]: str(d[1]) for d in cur.description}
-        # Finish the query: left open, its result kept memory in DuckDB's pool for the whole run
-        # (a page of 5,000 new rows that fit in 32MB without it did not with it;
-        # bench/findings.md, session 13).
+        # Finish the query: left open, its result would hold memory in DuckDB's pool all run.
         cur.fetchall()
         return self._columns
 
@@ -204,10 +192,8 @@ class DuckDBSource:
         about 8MB of DuckDB's pool however few its rows. A whole read (or its plan) excludes
         them with a hash anti-join built from the ids. A `page` of a read excludes them with a
         correlated NOT EXISTS, which DuckDB plans as a delim join built from the page's own event
-        ids: bounded by the page, whatever the size of the ledger. Over a whole read the delim
-        join collects all of its ids, which ran out of 32MB planning a 3M-row catch-up; on a
-        page of 5,000 new rows after 1M orders it needs 28MB of DuckDB's pool, the anti-join
-        32MB (bench/findings.md, session 13)."""
+        ids: bounded by the page, whatever the size of the ledger (over a whole read it would
+        collect all of the read's ids)."""
         q_cursor = f"v.{quote(self.cursor_column)}"
         joins, conditions, params = "", [], []
         if exclude_sent:
@@ -349,14 +335,10 @@ class DuckDBSource:
     def _stream_ready(self, settings: EventSettings, pages: bool, read_filter: ReadFilter | None = None,
                       lower_bound: int | None = None, exclude_sent: bool = False) -> Iterator[ReadyChunk]:
         """The read of `read_filter`, or else of `_filter(lower_bound, exclude_sent)`."""
-        # A separate connection. The plan (duplicates, pages) is made in one read transaction;
-        # each page is then read in its own: a transaction held across the run keeps in
-        # DuckDB's memory the ledger rows that a checkpoint during the run replaces (a first run
-        # on 3M orders ran out of 32MB after 2.2-2.6M events with it, a catch-up after 2.4M;
-        # both finished without it: bench/findings.md, sessions 12 and 13). Nothing else can
-        # write this file while the run has it open, and the pages exclude the ids copied with
-        # the plan (`_snapshot_exclusions`), so every page sees the relation and the ledger as
-        # the plan did.
+        # A separate connection. The plan (duplicates, pages) is made in one read transaction,
+        # each page read in its own (a transaction held across the run would keep in memory the
+        # ledger rows a checkpoint replaces); the pages exclude the ids copied with the plan
+        # (`_snapshot_exclusions`), so every page sees the relation and the ledger as the plan did.
         reader_con = self.connection.cursor()
         try:
             try:
@@ -688,11 +670,7 @@ def _in_cursor_order_sorted(page: pa.Table) -> pa.Table:
     """A page read without ORDER BY, in `_ready_order`'s order: as it came when it is in that
     order (`_in_cursor_order`), else sorted by Arrow: a stable sort on (_cursor, event_id),
     NULLs last, strings in byte order, as DuckDB's ORDER BY sorts them. DuckDB's scan does not
-    promise storage order: on the 1M-order benchmark table, stored in cursor order, 7 pages
-    of 197 came back with the rows of their first, partly matching vector last. Reading such
-    a page again with ORDER BY (or, for a table that stores user_data_json, the exact way)
-    made it the run's most expensive page: 11-12 MiB more peak RSS at 1M orders
-    (bench/findings.md, session 14)."""
+    promise storage order, even of a table stored in cursor order."""
     if _in_cursor_order(page):
         return page
     return page.sort_by([(CURSOR_KEY, "ascending"), ("event_id", "ascending")])   # NULLs at the end: the default

@@ -9,10 +9,12 @@ __all__ = ["Checkpoint", "RunRecord", "StateStore", "open_state", "utcnow"]
 
 
 def open_state(config: SyncConfig, source: Source) -> StateStore:
-    """The state store for the config; a DuckDB store shares the source's connection."""
+    """The state store for the config, on a connection of its own: on DuckDB a second connection
+    to the database the source opened (one writing process per file), worded like the source's
+    errors (they share its memory_limit); on BigQuery its own client."""
     if config.source.type == "duckdb":
         from sync.state.duckdb import DuckDBStateStore
-        return DuckDBStateStore(source.connection, config.state.schema_, config.name,  # type: ignore[attr-defined]
+        return DuckDBStateStore(source.connection.cursor(), config.state.schema_, config.name,  # type: ignore[attr-defined]
                                 error_line=source.error_line)  # type: ignore[attr-defined]
     from sync.state.bigquery import BigQueryStateStore  # type: ignore[import-not-found]
-    return BigQueryStateStore(config, source)
+    return BigQueryStateStore(config)

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from sync.config import SyncConfig
 from sync.errors import LockHeldError, SourceError
 from sync.locking import holder_alive
-from sync.sources.bigquery import (BigQuerySource, bool_literal, first_line, int_literal, naive_utc,
-                                   string_literal, timestamp_literal)
+from sync.sources.bigquery import (DEFAULT_STATE_DATASET, bool_literal, first_line, int_literal, make_client,
+                                   naive_utc, string_literal, table_name, timestamp_literal)
 from sync.state.base import (DEAD_LETTER_FIELDS, DEAD_LETTERS, LOCKS, RUNS, SENT_EVENTS, WATERMARKS,
                              Checkpoint, RunRecord)
 from sync.state.history import History, ddl
@@ -95,15 +95,16 @@ def _json_rows(doc: str) -> str:
 
 
 class BigQueryStateStore:
-    """The StateStore protocol (sync/state/base.py) on BigQuery, sharing the source's client."""
+    """The StateStore protocol (sync/state/base.py) on BigQuery, with a client of its own."""
 
-    def __init__(self, config: SyncConfig, source: BigQuerySource, client: bigquery.Client | None = None):
+    def __init__(self, config: SyncConfig, client: bigquery.Client | None = None):
         self.sync_name = config.name
-        self.client = client or source.client
-        self.project = source.state_project
-        self.dataset = source.state_dataset
+        self._own_client = client is None
+        self.client = client or make_client(config)
+        self.project = config.state.project or config.source.project
+        self.dataset = config.state.dataset or DEFAULT_STATE_DATASET
         self.location = config.state.location or config.source.location
-        self.q = {name: source.state_table(name) for name in DDL}
+        self.q = {name: table_name(self.project, self.dataset, name) for name in DDL}
         self._name = string_literal(self.sync_name)
         self.history = History(self.sync_name, self.q, self._rows, _literal)
 
@@ -369,4 +370,8 @@ class BigQueryStateStore:
         return None   # BigQuery has no write-ahead log to checkpoint: every job is stored when it ends
 
     def close(self) -> None:
-        pass  # the client belongs to the source
+        if self._own_client:
+            try:
+                self.client.close()
+            except Exception:  # noqa: BLE001 - closing must never fail a run
+                pass

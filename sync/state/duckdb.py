@@ -306,4 +306,8 @@ class DuckDBStateStore:
                                 "AND resolved_at IS NULL", [self.sync_name]).fetchone()[0]
 
     def close(self) -> None:
-        pass  # the connection belongs to the source
+        """Close the store's connection (the database stays open while another connection has it)."""
+        try:
+            self.con.close()
+        except duckdb.Error:
+            pass

@@ -67,7 +67,7 @@ def both(bigquery_emulator, tmp_path_factory):
     create_offline_events(path, ROWS)
     con = duckdb.connect(str(path))
     bq_source = BigQuerySource(bigquery_config(bigquery_emulator, dataset, state_dataset, chunk_size=7))
-    stores = [DuckDBStateStore(con, "capi_sync", "offline_events"), BigQueryStateStore(bq_source.config, bq_source)]
+    stores = [DuckDBStateStore(con, "capi_sync", "offline_events"), BigQueryStateStore(bq_source.config)]
     for store in stores:
         store.ensure_tables()
         store.checkpoint("r1", "event_time", Checkpoint.of_sent(

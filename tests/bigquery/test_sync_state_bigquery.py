@@ -53,7 +53,7 @@ def stores(bigquery_emulator, tmp_path):
     state = bigquery_emulator.create_dataset("state")
     source = BigQuerySource(bigquery_config(bigquery_emulator, "analytics", state))
     counting = Counting(source.client)
-    bq = BigQueryStateStore(source.config, source, client=counting)
+    bq = BigQueryStateStore(source.config, client=counting)
     con = duckdb.connect(str(tmp_path / "state.duckdb"))
     duck = DuckDBStateStore(con, "capi_sync", "offline_events")
     yield {"bq": bq, "duck": duck, "counting": counting, "dataset": state, "client": source.client}

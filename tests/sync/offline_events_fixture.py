@@ -132,7 +132,12 @@ def write_config(directory: Path, duckdb_path: str | Path, endpoint: str, *, nam
           retry: {{max_attempts: 5, base_delay: 0.01, max_delay: 0.05, throttle_base_delay: 0.02, budget_seconds: 5}}
         """)
     if extra_destination:
-        text += textwrap.indent(textwrap.dedent(extra_destination), "  ")
+        # a key given in extra_destination replaces the one above (a YAML key is written once)
+        extra_lines = textwrap.dedent(extra_destination).splitlines()
+        keys = {line.split(":")[0] + ":" for line in extra_lines if line and not line.startswith(" ")}
+        text = "".join(line for line in text.splitlines(keepends=True) if line.strip().split(" ")[0] not in keys
+                       or not line.startswith("  ") or line.startswith("    "))
+        text += textwrap.indent("\n".join(extra_lines) + "\n", "  ")
     text += textwrap.dedent(extra)
     path = Path(directory) / name
     path.write_text(text)

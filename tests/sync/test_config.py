@@ -277,7 +277,7 @@ def test_config_is_frozen():
 
 
 def test_the_command_line_loads_no_validation_library():
-    """pydantic cost every capi-sync process 8.4 MiB and about 0.1 s (bench/findings.md, session 14)."""
+    """pydantic cost every capi-sync process 8.4 MiB and about 0.1 s (bench/findings.md)."""
     import subprocess
     import sys
     out = subprocess.run([sys.executable, "-c", "import sys, sync.cli; print(sorted(m for m in sys.modules "

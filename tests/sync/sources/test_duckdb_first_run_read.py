@@ -93,7 +93,7 @@ def ids_around_writes(tmp_path, warehouse, monkeypatch, ledger_event_id: str | N
 def test_a_first_run_reads_its_pages_outside_the_plans_transaction(tmp_path, warehouse, monkeypatch):
     """A first run's pages (no ledger anti-join) each run in their own transaction, so a
     transaction held across the run does not keep what DuckDB's checkpoints of the ledger
-    replace (bench/findings.md, session 12): a row deleted after the first page is not read."""
+    replace: a row deleted after the first page is not read."""
     last, recorded, ids = ids_around_writes(tmp_path, warehouse, monkeypatch, None)
     assert last not in ids
     assert recorded in ids
@@ -102,7 +102,7 @@ def test_a_first_run_reads_its_pages_outside_the_plans_transaction(tmp_path, war
 
 def test_an_incremental_run_excludes_only_what_was_recorded_before_its_plan(tmp_path, warehouse, monkeypatch):
     """An incremental run's pages each run in their own transaction too (a catch-up of 3M
-    orders ran out of 32MB after 2.4M events when they did not, bench/findings.md, session 13),
+    orders ran out of 32MB after 2.4M events when they did not),
     and their anti-join reads the ledger's ids copied when the plan was made: an event recorded
     after the plan (the run's own commits) is still read, one recorded before it is not."""
     first = fixture_rows()[0]["event_id"]
@@ -119,7 +119,7 @@ def test_the_exclusions_are_one_hash_anti_join_on_a_copy_made_with_the_plan(tmp_
     (a correlated NOT EXISTS per table was planned as delim joins over the whole read, which
     collect its distinct event ids and ran out of 32MB planning a 3M-row catch-up), a page
     with one delim join, built from the page's own ids (an anti-join's build side grows with
-    the ledger: 32MB for a page of 5,000 new rows after 1M orders; bench/findings.md, session 13)."""
+    the ledger: 32MB for a page of 5,000 new rows after 1M orders)."""
     rows = fixture_rows()
     first, second, third = (rows[i]["event_id"] for i in range(3))
     write_ledger(warehouse, sent("offline_events", first), sent("other", second),

@@ -159,7 +159,7 @@ def test_a_null_user_data_json_is_built_from_the_columns(tmp_path, stored_pages,
 def test_a_page_out_of_cursor_order_is_sorted_not_read_again(tmp_path, stored_pages, monkeypatch):
     """A page of a table not stored in cursor order is read with stored_select and sorted by
     Arrow: not read again the exact way, which scans the eleven hashed columns (the run's most
-    expensive page; bench/findings.md, session 14). The events and skips are the reference's."""
+    expensive page). The events and skips are the reference's."""
     in_order = record_order_checks(monkeypatch)
     path = tmp_path / "warehouse.duckdb"
     create_offline_events(path, fixture_rows())   # rows inserted out of cursor order

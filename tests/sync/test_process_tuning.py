@@ -1,5 +1,6 @@
-"""The capi-sync process refuses imports it never needs (pandas, pyarrow.dataset, httpx's
-command line); DuckDB, pyarrow and httpx still work without them."""
+"""The capi-sync command tunes its own process (allocator settings, imports it never needs
+refused; DuckDB, pyarrow and httpx work without them); the library leaves the interpreter as it
+found it, and CAPI_SYNC_PROCESS_TUNING=0 turns the command's tuning off."""
 from __future__ import annotations
 
 import os
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sync.runtime_tuning import allocator_environment
+from sync.__main__ import allocator_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 # The modules a refused import would have brought in.
@@ -37,8 +38,8 @@ def test_duckdb_and_pyarrow_work_without_the_refused_imports():
     pyarrow.dataset."""
     assert _python(f"""
         import sys
-        from sync.runtime_tuning import refuse_unused_imports
-        refuse_unused_imports()
+        from sync.__main__ import tune_process
+        tune_process()
         import duckdb, pyarrow as pa
         con = duckdb.connect()
         batch = pa.table({{"id": pa.array(["a", "b", "c"], pa.string()), "n": pa.array([1, 2, 3], pa.int64()),
@@ -77,6 +78,29 @@ def test_the_command_refuses_them_before_importing_the_cli():
         import httpx, sync.runner
         print(code, {_LOADED})
     """) == ["2 []"]
+
+
+def test_the_library_run_in_process_leaves_every_import_working():
+    """`sync.cli.main` inside another program (Airflow, Dagster, a notebook) installs nothing
+    process-wide: pandas and pyarrow.dataset import afterwards, the allocator settings are unset."""
+    assert _python("""
+        import os, sys
+        import sync.cli
+        print(sync.cli.main(["status", "--config", "no-such-config.yml"]))
+        import pandas, pyarrow.dataset
+        print(type(pandas.DataFrame({"a": [1]})).__name__, [f for f in sys.meta_path if "capi" in repr(type(f))],
+              os.environ.get("MIMALLOC_PURGE_DELAY"))
+    """) == ["2", "DataFrame [] None"]
+
+
+def test_the_command_tuning_is_off_with_the_variable():
+    assert _run("""
+        import os
+        from sync.__main__ import main
+        code = main(["status", "--config", "no-such-config.yml"])
+        import pandas
+        print(code, os.environ.get("MIMALLOC_PURGE_DELAY"))
+    """, env=_clean_environment(CAPI_SYNC_PROCESS_TUNING="0")).stdout.splitlines() == ["2 None"]
 
 
 def test_importing_the_cli_does_not_import_pandas():
@@ -132,7 +156,7 @@ def _jemalloc_settings(environment: dict[str, str]) -> tuple[str, list[str], lis
     put in front of what it set, prints every setting it reads."""
     result = _run("""
         import os
-        from sync.runtime_tuning import tune_process
+        from sync.__main__ import tune_process
         tune_process()
         for name in ("JE_ARROW_MALLOC_CONF", "DUCKDB_JE_MALLOC_CONF"):
             os.environ[name] = "confirm_conf:true," + os.environ[name]
@@ -171,8 +195,8 @@ def test_a_module_already_imported_is_not_refused():
     other refusals still hold."""
     assert _python("""
         import sys, pandas
-        from sync.runtime_tuning import refuse_unused_imports
-        refuse_unused_imports()
+        from sync.__main__ import tune_process
+        tune_process()
         import pandas.io.formats.style, httpx
         print("pandas.io.formats.style" in sys.modules, "httpx._main" in sys.modules)
     """) == ["True False"]

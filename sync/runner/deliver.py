@@ -1,0 +1,157 @@
+"""Deliver: send the batches, several requests in flight, and record each answer (accepted
+ranges to the ledger, rejected events as `api` dead letters) for the group commit. Whether a
+failure is retried, splits the batch or stops the run is decided in one place, by
+`sync.graph_errors.classify_graph_error` inside `ConversionsApiDestination.send`."""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Callable, Iterable, Iterator
+
+from sync.config import SyncConfig
+from sync.destination import Delivery, DestinationError, StoppedError, body_tail, request_body
+from sync.errors import SyncError
+from sync.match_keys import MATCH_KEYS, count_keys, key_bits
+from sync.retry import RetryBudget
+from sync.runner.batch import Batch
+from sync.runner.commit import GroupCommit
+from sync.runner.summary import Progress, RunSummary
+
+log = logging.getLogger("capi_sync")
+
+
+class Sender:
+    """Sends one run's batches and hands what the API answered to the `GroupCommit`."""
+
+    def __init__(self, config: SyncConfig, commit: GroupCommit, summary: RunSummary, progress: Progress,
+                 stop: threading.Event, set_error: Callable[[SyncError], None], *, config_file: str,
+                 resolve: bool, fbtrace_ids: list[str]):
+        self.config = config
+        self.commit = commit
+        self.summary = summary
+        self.progress = progress
+        self.stop = stop
+        self.set_error = set_error
+        self.config_file = config_file
+        self.resolve = resolve             # a dead-letter retry: accepted events resolve their dead letters
+        self.fbtrace_ids = fbtrace_ids
+
+    def send(self, batches: Iterator[Batch], destination_factory, advance_watermark: bool) -> None:
+        config = self.config.destination
+        tracker = self.commit.tracker
+        destination = destination_factory(config, budget=RetryBudget(config.retry.budget_seconds), stop=self.stop)
+        in_flight: dict[Future, Batch] = {}
+        self.progress.start(self.summary)
+        try:
+            with ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="capi-send") as pool:
+                try:
+                    for batch in batches:
+                        batch.seq = tracker.register(batch.max_cursor if advance_watermark else None)
+                        self.commit.queue_dead_letters(batch.dead_letters)
+                        if not len(batch):
+                            tracker.finish(batch.seq)
+                            continue
+                        in_flight[pool.submit(_deliver, destination, batch)] = batch
+                        self._collect(in_flight, block=len(in_flight) >= 2 * config.concurrency)
+                        self.commit.checkpoint()
+                        if self.stop.is_set():
+                            break
+                        self._bound_window(in_flight)
+                finally:
+                    batches.close()
+                    while in_flight:
+                        self._collect(in_flight, block=True)
+                        self.commit.checkpoint()
+        finally:
+            destination.close()
+
+    def _bound_window(self, in_flight: dict) -> None:
+        """Before the next submission: keep in-flight + uncommitted batches under the window."""
+        limit = self.commit.window_batches
+        while len(in_flight) + self.commit.uncommitted_batches >= limit:
+            if self.commit.uncommitted_batches:
+                self.commit.checkpoint(hand_off=True)   # waits for the running commit, starts the next
+            else:
+                self._collect(in_flight, block=True)
+                self.commit.checkpoint()
+
+    def _collect(self, in_flight: dict[Future, Batch], block: bool) -> None:
+        done, _ = wait(list(in_flight), timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        for future in done:
+            batch = in_flight.pop(future)
+            self._handle(batch, future.result())
+
+    def _handle(self, batch: Batch, delivery: Delivery) -> None:
+        """Main thread: record what the API accepted and rejected for one batch."""
+        summary, pending = self.summary, self.commit.pending
+        ids, times = batch.event_ids, batch.event_times
+        for start, stop, trace in delivery.accepted:
+            for key, count in zip(MATCH_KEYS, count_keys(batch.key_bits[start:stop])):
+                summary.match_keys[key] += count
+            accepted_ids = ids.slice(start, stop - start)
+            pending.add_sent(accepted_ids, times.slice(start, stop - start), trace)
+            if self.resolve:
+                pending.resolved_event_ids.extend(accepted_ids.to_pylist())
+        accepted = delivery.accepted_count
+        if self.resolve:
+            summary.resolved += accepted
+        letters = [{"event_id": ids[index].as_py(), "order_id": batch.order_ids[index].as_py(),
+                    "event_time": times[index].as_py(), "stage": "api", "reason": "invalid_event",
+                    "message": error.message, "code": error.code, "error_subcode": error.subcode,
+                    "fbtrace_id": error.fbtrace_id} for index, error in delivery.rejected]
+        self.commit.queue_dead_letters(letters)
+        summary.rejected_by_api += len(letters)
+        summary.events_sent += accepted
+        summary.requests += delivery.requests
+        summary.retries += delivery.retries
+        self.fbtrace_ids.extend(delivery.fbtrace_ids)
+        self.commit.answered()
+        if delivery.error is None:
+            summary.batches_sent += 1
+            self.commit.tracker.finish(batch.seq)
+            if letters:
+                log.warning("batch %d: the API rejected %d of %d events (dead-lettered): %s",
+                            batch.seq, len(letters), len(ids), letters[0]["message"])
+        else:
+            self.commit.tracker.fail(batch.seq)
+            summary.failed += len(ids) - accepted - len(letters)
+            if not isinstance(delivery.error, StoppedError):
+                error = delivery.error
+                if isinstance(error, DestinationError):
+                    error = type(error)(error.error, f"{self.config_file}: {error}", error.exhausted)
+                self.set_error(error)
+        self.progress.update(summary, accepted)
+
+    def dry_run(self, batches: Iterable[Batch], path: str) -> None:
+        """Write the request bodies exactly as they would be sent, one per line, to `path`
+        (mode 0600); the token is never part of a body."""
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        self.summary.output = path
+        tail = body_tail(self.config.destination)
+        self.progress.start(self.summary)
+        with _create_private(path) as out:
+            for batch in batches:
+                self.commit.queue_dead_letters(batch.dead_letters)
+                if len(batch):
+                    out.write(request_body(batch.encoded, tail) + b"\n")
+                    self.summary.events_written += len(batch)
+                    self.summary.batches_sent += 1
+                    self.progress.update(self.summary, len(batch))
+
+
+def _deliver(destination, batch: Batch) -> Delivery:
+    """A sender thread: which match keys each event carries (numpy, mostly outside the GIL),
+    then the batch's delivery."""
+    batch.key_bits = key_bits(batch.encoded)
+    return destination.deliver(batch.encoded)
+
+
+def _create_private(path: str):
+    """Open `path` for writing, readable by the owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "wb")
