@@ -185,7 +185,7 @@ def render_markdown(results: dict, source: str) -> str:
            f"dbt table, `{results.get('view_memory_limit') or 'not set'}` on the view (not set: "
            f"{results.get('default_table_memory_limit', '64MB')} on a table, DuckDB's default of 80% of RAM on a view)"
            + (f", `source.chunk_size: {results['chunk_size']}`" if results.get("chunk_size") else "")
-           + ("; allocator settings of the `capi-sync` processes (sync/runtime_tuning.py): "
+           + ("; allocator settings of the `capi-sync` processes (sync/__main__.py): "
               + ", ".join(f"`{k}={v}`" for k, v in results["allocator_environment"].items())
               if results.get("allocator_environment") else "")
            + (f"; the \"before\" column: `{results['before']}` (same machine, an earlier commit; what changed "
