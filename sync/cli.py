@@ -17,7 +17,7 @@ import traceback
 import orjson
 
 from sync.config import DEFAULT_CONFIG_PATH, SyncConfig, load_config
-from sync.errors import EXIT_INTERNAL, InputError, SyncError
+from sync.errors import EXIT_CONFIG, EXIT_INTERNAL, InputError, SyncError
 from sync.redact import Redactor, RedactingFilter
 from sync.runner import Progress, RunSummary, SyncRun
 
@@ -140,11 +140,37 @@ def _load(args) -> SyncConfig:
 
 def cmd_run(args, config: SyncConfig) -> int:
     _check_output(args)
+    if args.metrics_file:
+        from sync.metrics import check_metrics_file
+        check_metrics_file(args.metrics_file)
     os.umask(0o077)
     run = SyncRun(config, dry_run=args.dry_run, output=args.output, full_refresh=args.full_refresh,
                   config_file=args.config, progress=_progress())
     summary = run.run()
     _report(args, summary)
+    return _publish_metrics(args, summary)
+
+
+def _publish_metrics(args, summary: RunSummary) -> int:
+    """--metrics-file and OTLP: the run's gauges. A failure here is one line; a run that
+    succeeded then exits 2 (its events are sent and recorded all the same)."""
+    from sync.metrics import otlp_endpoint
+    endpoint = otlp_endpoint(args.otlp_endpoint)
+    if not (args.metrics_file or endpoint):
+        return summary.exit_code
+    from sync.metrics import export_otlp, prometheus_text, run_gauges, write_textfile
+    gauges = run_gauges(summary)
+    try:
+        if args.metrics_file:
+            write_textfile(args.metrics_file, prometheus_text(gauges))
+        if endpoint:
+            export_otlp(gauges, endpoint)
+    except OSError as exc:
+        sys.stderr.write(f"capi-sync: error: --metrics-file: {args.metrics_file}: {exc.strerror}\n")
+        return summary.exit_code or EXIT_CONFIG
+    except SyncError as exc:
+        sys.stderr.write(f"capi-sync: error: {exc}\n")
+        return summary.exit_code or exc.exit_code
     return summary.exit_code
 
 
@@ -334,6 +360,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--output", default=None, help="dry-run output file (default data/capi-sync-dry-run.jsonl)")
     p_run.add_argument("--full-refresh", action="store_true",
                        help="ignore the watermark and ledger: resend every eligible event (the API deduplicates by event_id)")
+    p_run.add_argument("--metrics-file", default=None, metavar="PATH",
+                       help="write the run's figures in Prometheus text format (node-exporter textfile collector)")
+    p_run.add_argument("--otlp-endpoint", default=None, metavar="URL",
+                       help="export the run's figures over OTLP/HTTP to this URL (default: OTEL_EXPORTER_OTLP_"
+                            "METRICS_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/metrics, when set)")
 
     p_status = sub.add_parser("status", help="show the watermark, last runs and dead-letter count")
     common(p_status, "print the status as JSON")

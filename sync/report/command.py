@@ -5,7 +5,7 @@ import datetime as dt
 import os
 
 from sync.config import SyncConfig
-from sync.errors import ConfigError
+from sync.errors import InputError
 from sync.report.figures import report_figures
 from sync.state.base import utcnow
 
@@ -20,7 +20,7 @@ def parse_since(text: str | None, now: dt.datetime) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise ConfigError(f"--since: {text!r} is not a date (YYYY-MM-DD) or a date and time "
+        raise InputError(f"--since: {text!r} is not a date (YYYY-MM-DD) or a date and time "
                           "(YYYY-MM-DDTHH:MM)") from None
     if value.tzinfo is not None:
         value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
@@ -38,7 +38,7 @@ def collect(config: SyncConfig, since_text: str | None) -> dict:
         state = open_state(config, source)
         try:
             if not state.tables_exist():
-                raise ConfigError(f"sync '{config.name}' has no state tables yet ({source.description}): "
+                raise InputError(f"sync '{config.name}' has no state tables yet ({source.description}): "
                                   "run `capi-sync run` first")
             return report_figures(state.history, config.name, since, now)
         finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 
-from sync.errors import ConfigError
+from sync.errors import InputError
 from sync.match_keys import MATCH_KEYS
 
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -31,7 +31,7 @@ def _plotly():
         import plotly.graph_objects as go
         import plotly.offline
     except ImportError:
-        raise ConfigError("capi-sync report needs plotly: pip install 'capi-sync[report]'") from None
+        raise InputError("capi-sync report needs plotly: pip install 'capi-sync[report]'") from None
     return go, plotly.offline
 
 
