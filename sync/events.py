@@ -6,7 +6,6 @@ instead of being sent. Events are plain dicts; no per-event classes on this hot 
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,35 +13,17 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-# Columns the sync reads from the view, in the view's order (store_id is not sent).
-EVENT_COLUMNS = ("event_id", "event_name", "event_time", "action_source", "order_id", "currency",
-                 "value", "num_items", "contents")
-USER_DATA_COLUMNS = ("em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id")
-ARRAY_USER_KEYS = frozenset(("em", "ph", "external_id"))
-REQUIRED_COLUMNS = EVENT_COLUMNS + USER_DATA_COLUMNS
+from sync.contract import (ACTION_SOURCES, ARRAY_USER_DATA_KEYS, CUSTOM_DATA, DAY, EVENT_COLUMNS,  # noqa: F401
+                           EVENT_TIME_SAFETY_MARGIN, MAX_AGE_OTHER, MAX_AGE_PHYSICAL_STORE, MAX_FUTURE_SKEW,
+                           MILLISECONDS_FROM, REQUIRED_COLUMNS, SHA256_HEX, SKIP_REASONS, USER_DATA_KEYS,
+                           future_unit, max_age, oldest_allowed, skip_message)
+
+# The names the sources and tests use for the contract's user_data keys.
+USER_DATA_COLUMNS, ARRAY_USER_KEYS = USER_DATA_KEYS, ARRAY_USER_DATA_KEYS
+
 # Extra column every source adds: how many rows of this read carry the same event_id.
 COPIES_COLUMN = "_copies"
-
-ACTION_SOURCES = frozenset(("email", "website", "app", "phone_call", "chat", "physical_store",
-                            "system_generated", "business_messaging", "other"))
-DAY = 86_400
-MAX_AGE_PHYSICAL_STORE = 62 * DAY
-MAX_AGE_OTHER = 7 * DAY
-# Events are checked a while before they are sent: refuse them this much early.
-EVENT_TIME_SAFETY_MARGIN = 3_600
-MAX_FUTURE_SKEW = 60
-# An event_time this large is surely not unix seconds (year 5138): the skip says so.
-MILLISECONDS_FROM = 100_000_000_000
-
-hash_match = re.compile(r"[0-9a-f]{64}\Z").match
-
-# Skip reasons, in the order they are checked (the first failing one is recorded).
-SKIP_REASONS = (
-    "missing_event_id", "duplicate_event_id", "missing_event_name", "invalid_action_source",
-    "missing_event_time", "event_time_in_future", "event_time_too_old", "invalid_hash",
-    "no_customer_identifier", "missing_currency", "missing_value", "non_positive_value",
-    "empty_contents",
-)
+hash_match = SHA256_HEX.match
 
 
 @dataclass(frozen=True)
@@ -67,14 +48,8 @@ class BuiltChunk:
     skips: list[tuple[int, str, str]] = field(default_factory=list)
 
 
-def oldest_allowed(now: int, action_source: str | None) -> int:
-    """The oldest event_time the sync still sends for this action source."""
-    max_age = MAX_AGE_PHYSICAL_STORE if action_source == "physical_store" else MAX_AGE_OTHER
-    return now - max_age + EVENT_TIME_SAFETY_MARGIN
-
-
 def invalid_hash_message(key: str) -> str:
-    return f"user_data {key} is not a lowercase hex SHA-256; raw personal data is never sent"
+    return skip_message("invalid_hash", key=key)
 
 
 def _bad_hash_rows(chunk: dict[str, list]) -> dict[int, str]:
@@ -93,94 +68,86 @@ def _bad_hash_rows(chunk: dict[str, list]) -> dict[int, str]:
 
 def build_events(chunk: dict[str, list], settings: EventSettings,
                  seen_duplicates: set[str] | None = None) -> BuiltChunk:
-    """Build and check the events of one columnar chunk (column name -> list of values).
+    """Build and check the events of one columnar chunk (column name -> list of values), by
+    the contract's CHECKS in their order (sync/contract.py).
 
     `seen_duplicates` remembers, across chunks of one read, the ids of rows whose
     event_id occurs more than once (COPIES_COLUMN > 1): the first is sent, later ones skipped.
     """
-    if seen_duplicates is None:
-        seen_duplicates = set()
-    now = settings.now
-    newest = now + MAX_FUTURE_SKEW
-    oldest_store = oldest_allowed(now, "physical_store")
-    oldest_other = oldest_allowed(now, None)
-    ldu = settings.data_processing_options
-    bad_hash = _bad_hash_rows(chunk)
+    seen = set() if seen_duplicates is None else seen_duplicates
     n = len(chunk["event_id"])
+    bad_hash = _bad_hash_rows(chunk)
     copies = chunk.get(COPIES_COLUMN) or [1] * n
     user_columns = [(key, chunk[key], key in ARRAY_USER_KEYS) for key in USER_DATA_COLUMNS]
+    custom_columns = [(field.key, chunk[field.key]) for field in CUSTOM_DATA]
     events: list[dict | None] = [None] * n
     skips: list[tuple[int, str, str]] = []
-    rows = zip(chunk["event_id"], chunk["event_name"], chunk["event_time"], chunk["action_source"],
-               chunk["order_id"], chunk["currency"], chunk["value"], chunk["num_items"],
-               chunk["contents"], copies)
-    for i, (event_id, name, event_time, source, order_id, currency, value, num_items, contents,
-            n_copies) in enumerate(rows):
-        if not event_id:
-            skips.append((i, "missing_event_id", "event_id is empty"))
-            continue
-        if n_copies is not None and n_copies > 1:
-            if event_id in seen_duplicates:
-                skips.append((i, "duplicate_event_id",
-                              f"event_id occurs {n_copies} times in this read; the first was kept"))
-                continue
-            seen_duplicates.add(event_id)
-        if not name:
-            skips.append((i, "missing_event_name", "event_name is empty"))
-            continue
-        if source not in ACTION_SOURCES:
-            skips.append((i, "invalid_action_source", f"action_source {source!r} is not one the API accepts"))
-            continue
-        if event_time is None:
-            skips.append((i, "missing_event_time", "event_time is NULL"))
-            continue
-        if event_time > newest:
-            unit = " (milliseconds? event_time is unix seconds)" if event_time >= MILLISECONDS_FROM else ""
-            skips.append((i, "event_time_in_future",
-                          f"event_time {event_time} is {event_time - now} s in the future{unit}"))
-            continue
-        if event_time < (oldest_store if source == "physical_store" else oldest_other):
-            limit = 62 if source == "physical_store" else 7
-            skips.append((i, "event_time_too_old",
-                          f"event_time {event_time} is older than the API accepts for "
-                          f"{source} ({limit} days)"))
-            continue
-        if i in bad_hash:
-            skips.append((i, "invalid_hash", invalid_hash_message(bad_hash[i])))
-            continue
+    for i in range(n):
+        skip = _first_failing_check(chunk, i, settings, copies[i], seen, bad_hash)
         user_data: dict[str, Any] = {}
-        for key, column, as_array in user_columns:
-            v = column[i]
-            if v is not None:
-                user_data[key] = [v] if as_array else v
-        if not user_data:
-            skips.append((i, "no_customer_identifier", "no user_data value to match a customer"))
+        if skip is None:
+            for key, column, as_array in user_columns:
+                v = column[i]
+                if v is not None:
+                    user_data[key] = [v] if as_array else v
+            skip = _after_identifiers(chunk, i, user_data)
+        if skip is not None:
+            skips.append((i, *skip))
             continue
-        if not currency:
-            skips.append((i, "missing_currency", "currency is NULL (not a 3-letter ISO 4217 code)"))
-            continue
-        if value is None:
-            skips.append((i, "missing_value", "value is NULL"))
-            continue
-        if value <= 0:
-            skips.append((i, "non_positive_value", f"value {value} is not positive"))
-            continue
-        if not contents:
-            skips.append((i, "empty_contents", "contents is empty"))
-            continue
-        custom_data: dict[str, Any] = {"currency": currency, "value": value, "contents": contents}
-        if order_id is not None:
-            custom_data["order_id"] = order_id
-        if num_items is not None:
-            custom_data["num_items"] = num_items
-        event = {"event_name": name, "event_time": event_time, "event_id": event_id,
-                 "action_source": source, "user_data": user_data, "custom_data": custom_data}
-        if ldu is not None:
-            event["data_processing_options"] = ldu
+        custom_data = {key: column[i] for key, column in custom_columns if column[i] is not None}
+        event = {"event_name": chunk["event_name"][i], "event_time": chunk["event_time"][i],
+                 "event_id": chunk["event_id"][i], "action_source": chunk["action_source"][i],
+                 "user_data": user_data, "custom_data": custom_data}
+        if settings.data_processing_options is not None:
+            event["data_processing_options"] = settings.data_processing_options
             event["data_processing_options_country"] = settings.data_processing_options_country
             event["data_processing_options_state"] = settings.data_processing_options_state
         events[i] = event
     return BuiltChunk(events, skips)
+
+
+def _first_failing_check(chunk: dict[str, list], i: int, settings: EventSettings, n_copies, seen: set[str],
+                         bad_hash: dict[int, str]) -> tuple[str, str] | None:
+    """(reason, message) of the first failing check up to invalid_hash, or None."""
+    event_id, source, event_time = chunk["event_id"][i], chunk["action_source"][i], chunk["event_time"][i]
+    if not event_id:
+        return "missing_event_id", skip_message("missing_event_id")
+    if n_copies is not None and n_copies > 1:
+        if event_id in seen:
+            return "duplicate_event_id", skip_message("duplicate_event_id", copies=n_copies)
+        seen.add(event_id)
+    if not chunk["event_name"][i]:
+        return "missing_event_name", skip_message("missing_event_name")
+    if source not in ACTION_SOURCES:
+        return "invalid_action_source", skip_message("invalid_action_source", action_source=source)
+    if event_time is None:
+        return "missing_event_time", skip_message("missing_event_time")
+    now = settings.now
+    if event_time > now + MAX_FUTURE_SKEW:
+        return "event_time_in_future", skip_message("event_time_in_future", event_time=event_time,
+                                                    ahead=event_time - now, unit=future_unit(event_time))
+    if event_time < oldest_allowed(now, source):
+        return "event_time_too_old", skip_message("event_time_too_old", event_time=event_time, action_source=source,
+                                                  days=max_age(source) // DAY)
+    if i in bad_hash:
+        return "invalid_hash", invalid_hash_message(bad_hash[i])
+    return None
+
+
+def _after_identifiers(chunk: dict[str, list], i: int, user_data: dict) -> tuple[str, str] | None:
+    """(reason, message) of the first failing check after invalid_hash, or None."""
+    value = chunk["value"][i]
+    if not user_data:
+        return "no_customer_identifier", skip_message("no_customer_identifier")
+    if not chunk["currency"][i]:
+        return "missing_currency", skip_message("missing_currency")
+    if value is None:
+        return "missing_value", skip_message("missing_value")
+    if value <= 0:
+        return "non_positive_value", skip_message("non_positive_value", value=value)
+    if not chunk["contents"][i]:
+        return "empty_contents", skip_message("empty_contents")
+    return None
 
 
 @dataclass

@@ -1,0 +1,113 @@
+"""The Conversions API event this project sends, declared once.
+
+Everything else reads it: the checks and the event builder (sync/events.py), the SQL of the
+sources (sync/sources/), the user_data hash check (sync/sources/user_data_check.py); the dbt
+macros that write the event's JSON in the warehouse (dbt_project/macros/conversions_api/) and
+the emulator's rules are tested against it (tests/sync/test_contract.py).
+
+Adding a user_data or custom_data field: declare it here, compute its column in the model
+(dbt_project/models/marts/offline_events.sql and its contract in _marts__models.yml), and add
+it to the tests' fixture rows; nothing else.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# The event's top-level keys, in the order they are written; the LDU keys follow when configured.
+EVENT_KEYS = ("event_name", "event_time", "event_id", "action_source", "user_data", "custom_data")
+LDU_KEYS = ("data_processing_options", "data_processing_options_country", "data_processing_options_state")
+
+
+@dataclass(frozen=True)
+class UserDataKey:
+    """A user_data key; its model column has the same name. Every value is a SHA-256 of the
+    normalized identifier, 64 lowercase hex characters (raw personal data never leaves)."""
+
+    key: str
+    array: bool = False   # sent as a one-element array, ["<hash>"]
+
+
+USER_DATA = (UserDataKey("em", array=True), UserDataKey("ph", array=True), UserDataKey("fn"), UserDataKey("ln"),
+             UserDataKey("db"), UserDataKey("ge"), UserDataKey("ct"), UserDataKey("st"), UserDataKey("zp"),
+             UserDataKey("country"), UserDataKey("external_id", array=True))
+USER_DATA_KEYS = tuple(k.key for k in USER_DATA)
+ARRAY_USER_DATA_KEYS = frozenset(k.key for k in USER_DATA if k.array)
+SHA256_HEX = re.compile(r"[0-9a-f]{64}\Z")
+
+
+@dataclass(frozen=True)
+class CustomDataField:
+    """A custom_data key, written from the model column of the same name. `required`: a row
+    without it is skipped (its check below); otherwise a NULL value leaves the key out."""
+
+    key: str
+    required: bool = False
+
+
+CUSTOM_DATA = (CustomDataField("currency", required=True), CustomDataField("value", required=True),
+               CustomDataField("contents", required=True), CustomDataField("order_id"),
+               CustomDataField("num_items"))
+CUSTOM_DATA_KEYS = tuple(f.key for f in CUSTOM_DATA)
+
+# The columns the sync reads from the model (store_id is not sent): the head, custom_data, user_data.
+EVENT_COLUMNS = ("event_id", "event_name", "event_time", "action_source", *CUSTOM_DATA_KEYS)
+REQUIRED_COLUMNS = EVENT_COLUMNS + USER_DATA_KEYS
+
+# Which events the API takes.
+ACTION_SOURCES = frozenset(("email", "website", "app", "phone_call", "chat", "physical_store",
+                            "system_generated", "business_messaging", "other"))
+DAY = 86_400
+MAX_AGE_PHYSICAL_STORE = 62 * DAY
+MAX_AGE_OTHER = 7 * DAY
+EVENT_TIME_SAFETY_MARGIN = 3_600   # events are checked a while before they are sent: refuse them this much early
+MAX_FUTURE_SKEW = 60
+MILLISECONDS_FROM = 100_000_000_000   # an event_time this large is surely not unix seconds: the skip says so
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check before sending; a failing row is skipped with `reason` (the first failing
+    check, in CHECKS order) and dead-lettered with the message made from `message`."""
+
+    reason: str
+    message: str
+
+
+CHECKS = (
+    Check("missing_event_id", "event_id is empty"),
+    Check("duplicate_event_id", "event_id occurs {copies} times in this read; the first was kept"),
+    Check("missing_event_name", "event_name is empty"),
+    Check("invalid_action_source", "action_source {action_source!r} is not one the API accepts"),
+    Check("missing_event_time", "event_time is NULL"),
+    Check("event_time_in_future", "event_time {event_time} is {ahead} s in the future{unit}"),
+    Check("event_time_too_old", "event_time {event_time} is older than the API accepts for {action_source} "
+                                "({days} days)"),
+    Check("invalid_hash", "user_data {key} is not a lowercase hex SHA-256; raw personal data is never sent"),
+    Check("no_customer_identifier", "no user_data value to match a customer"),
+    Check("missing_currency", "currency is NULL (not a 3-letter ISO 4217 code)"),
+    Check("missing_value", "value is NULL"),
+    Check("non_positive_value", "value {value} is not positive"),
+    Check("empty_contents", "contents is empty"),
+)
+SKIP_REASONS = tuple(c.reason for c in CHECKS)
+_MESSAGES = {c.reason: c.message for c in CHECKS}
+
+
+def skip_message(reason: str, **values) -> str:
+    """The dead letter's message of a skip."""
+    return _MESSAGES[reason].format(**values)
+
+
+def future_unit(event_time: int) -> str:
+    """What an event_time_in_future message adds when the time looks like milliseconds."""
+    return " (milliseconds? event_time is unix seconds)" if event_time >= MILLISECONDS_FROM else ""
+
+
+def max_age(action_source: str | None) -> int:
+    return MAX_AGE_PHYSICAL_STORE if action_source == "physical_store" else MAX_AGE_OTHER
+
+
+def oldest_allowed(now: int, action_source: str | None) -> int:
+    """The oldest event_time the sync still sends for this action source."""
+    return now - max_age(action_source) + EVENT_TIME_SAFETY_MARGIN
