@@ -61,7 +61,7 @@ def _ensure_venv(env_dir: Path, requirements: list[str], key_files: list[Path]) 
 
 
 def setup(with_bigquery_emulator: bool) -> Path:
-    python = _ensure_venv(VENV, ["-e", ".[dbt,test,bench,report,otlp]"], [ROOT / "pyproject.toml"])
+    python = _ensure_venv(VENV, ["-e", ".[dbt,test,bench,report,otlp,deploy]"], [ROOT / "pyproject.toml"])
     if with_bigquery_emulator:
         _ensure_venv(CRUCIBLE_VENV, [CRUCIBLE_REQUIREMENT], [])
     return python
