@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sync.config import SyncConfig, load_config, parse_config
+from sync.config_render import read_document
 from sync.errors import (EXIT_CONFIG, EXIT_DESTINATION_REFUSED, EXIT_INTERNAL, EXIT_LOCKED, EXIT_OK,
                          EXIT_RETRIES_EXHAUSTED, EXIT_SOURCE, ConfigError)
 
@@ -84,18 +83,9 @@ def _entry_document(entry: dict, shared: dict, file: str) -> dict:
     return _merge(_merge(shared, entry), override)
 
 
-def _raw_document(text: str) -> Any:
-    """The file read as YAML before rendering (Jinja sits in quoted values), or None when it
-    is not plain YAML; a file with `syncs:` must be."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return None
-
-
 def parse_syncs(text: str, file: str = "<config>") -> list[SyncEntry]:
     """The syncs of config text, in file order (one for a file without `syncs:`)."""
-    raw = _raw_document(text)
+    raw = read_document(text, file)
     if not isinstance(raw, dict) or "syncs" not in raw:
         config = parse_config(text, file)
         return [SyncEntry(config.name, config)]
@@ -125,9 +115,9 @@ def parse_syncs(text: str, file: str = "<config>") -> list[SyncEntry]:
 def load_syncs(path: str) -> list[SyncEntry]:
     """The syncs of a config file; ConfigError (one line) when the file cannot be read."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError:
-        config = load_config(path)   # raises the file's one-line error (not found, unreadable)
+        text = Path(path).read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        config = load_config(path)   # raises the file's one-line error (not found, not UTF-8)
         return [SyncEntry(config.name, config)]
     return parse_syncs(text, str(path))
 
