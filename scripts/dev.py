@@ -110,7 +110,8 @@ def demo(args: argparse.Namespace) -> int:
          "--orders", args.orders, "--days", args.days], env=env, cwd=ROOT)
 
     log("dbt build (DuckDB)")
-    run([bindir / "dbt", "build", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project"],
+    # --full-refresh: the sample data was just (re)written, so no event built before stands
+    run([bindir / "dbt", "build", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project", "--full-refresh"],
         env=env, cwd=ROOT)
 
     log(f"starting the local Conversions API emulator on {endpoint}")
