@@ -43,13 +43,19 @@
 {%- endmacro %}
 
 
-{#- BigQuery's pre-hook on an incremental build: delete the rows the build replaces
-    (the merge after it then inserts the window). The window start is a literal, so the
-    delete prunes partitions. Empty on a full build. -#}
+{#- BigQuery's pre-hook on an incremental build: delete the rows the build replaces (the
+    merge after it then inserts the window). A MERGE ... WHEN MATCHED THEN DELETE rather than a
+    DELETE, so it also runs on the emulator (which refuses DELETE); the window start is a
+    literal and the conditions are on both sides, so it prunes partitions. Empty on a full build. -#}
 {% macro offline_events_clear_window() -%}
   {%- set start = offline_events_window_start() -%}
   {%- if start is not none -%}
-    delete from {{ this }} where event_time >= {{ start }} or {{ offline_events_expired_rows('event_time') }}
+    {%- set replaced = "(event_time >= " ~ start ~ " or " ~ offline_events_expired_rows('event_time') ~ ")" -%}
+    merge into {{ this }} as built
+    using (select event_id from {{ this }} where {{ replaced }}) as replaced
+    on built.event_id = replaced.event_id
+       and (built.event_time >= {{ start }} or {{ offline_events_expired_rows('built.event_time') }})
+    when matched then delete
   {%- endif -%}
 {%- endmacro %}
 

@@ -2,8 +2,8 @@
   Incremental strategy `replace_window` (DuckDB): the model's new rows replace a window of
   the existing table. In one transaction it deletes the rows matching any of the model's
   `incremental_predicates` (evaluated on the table before the change) or whose unique_key
-  is among the new rows, then inserts the new rows ordered by the model's `sort_by` config
-  (default: as selected). Rows that vanish from the window (an order returned or cancelled
+  is among the new rows, then inserts the new rows in the order the model's SQL gives them
+  (DuckDB keeps a table's insertion order). Rows that vanish from the window (an order returned or cancelled
   after it was built) are deleted, which `merge` and `delete+insert` would keep.
 -#}
 {% macro get_incremental_replace_window_sql(arg_dict) -%}
@@ -12,7 +12,6 @@
   {%- set unique_key = arg_dict['unique_key'] -%}
   {%- set predicates = arg_dict['incremental_predicates'] or [] -%}
   {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
-  {%- set sort_by = config.get('sort_by') -%}
   {%- if not predicates and not unique_key -%}
     {{ exceptions.raise_compiler_error("incremental_strategy replace_window needs incremental_predicates or a unique_key") }}
   {%- endif -%}
@@ -22,7 +21,4 @@
 
   insert into {{ target }} ({{ columns }})
   select {{ columns }} from {{ source }}
-  {%- if sort_by %}
-  order by {{ sort_by | join(', ') if sort_by is not string else sort_by }}
-  {%- endif %}
 {%- endmacro %}

@@ -12,7 +12,6 @@
         ['DBT_INTERNAL_DEST.event_time > ' ~ epoch_seconds(timestamp_minus_days(as_of_timestamp(), var('lookback_days')))]
         if on_bigquery else offline_events_replaced_rows()),
     pre_hook=(["{{ offline_events_clear_window() }}"] if on_bigquery and materialization == 'incremental' else []),
-    sort_by=['event_time', 'event_id'],
     partition_by=({'field': 'event_time', 'data_type': 'int64',
                    'range': {'start': 1577836800, 'end': 2208988800, 'interval': 86400}}
                   if on_bigquery and materialization != 'view' else none),
