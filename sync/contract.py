@@ -49,6 +49,8 @@ CUSTOM_DATA = (CustomDataField("currency", required=True), CustomDataField("valu
                CustomDataField("contents", required=True), CustomDataField("order_id"),
                CustomDataField("num_items"))
 CUSTOM_DATA_KEYS = tuple(f.key for f in CUSTOM_DATA)
+# Numbers written as JSON doubles: a whole one as `12.0`.
+DOUBLE_KEYS = frozenset(("value", "item_price"))
 
 # The columns the sync reads from the model (store_id is not sent): the head, custom_data, user_data.
 EVENT_COLUMNS = ("event_id", "event_name", "event_time", "action_source", *CUSTOM_DATA_KEYS)

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from sync.events import (ACTION_SOURCES, ARRAY_USER_KEYS, MAX_FUTURE_SKEW, REQUIRED_COLUMNS, SKIP_REASONS,
                          USER_DATA_COLUMNS, EventSettings, hash_match, oldest_allowed, value_offsets)
 from sync.identifiers import quote, sql_literal
-from sync.sources.base import required_columns_sql
+from sync.sources.base import required_columns_sql, row_checks
 from sync.sources.user_data_check import hex_digit_count
 
 RAW_COLUMN = "_raw"
@@ -48,40 +48,11 @@ def ldu_suffix(settings: EventSettings) -> str:
             + ',"data_processing_options_state":' + orjson.dumps(settings.data_processing_options_state).decode())
 
 
-def _row_checks(settings: EventSettings, c: dict[str, str], user_data: str, contents: str) -> list[tuple[str, str]]:
-    """(skip reason, the SQL condition a row must meet) of the contract's checks in their order,
-    but for duplicates and the 64-hex check of the user_data values (made on the read's Arrow
-    arrays); `user_data` and `contents` are the conditions that the row has an identifier and
-    contents (c: column name -> its SQL). Also BigQuery's SQL."""
-    now = int(settings.now)
-    sources = ", ".join(sql_literal(s) for s in sorted(ACTION_SOURCES))
-    conditions = {
-        "missing_event_id": f"coalesce({c['event_id']}, '') <> ''",
-        "missing_event_name": f"coalesce({c['event_name']}, '') <> ''",
-        "invalid_action_source": f"{c['action_source']} IN ({sources})",
-        "missing_event_time": f"{c['event_time']} IS NOT NULL",
-        "event_time_in_future": f"{c['event_time']} <= {now + MAX_FUTURE_SKEW}",
-        "event_time_too_old": f"{c['event_time']} >= CASE WHEN {c['action_source']} = 'physical_store' "
-                              f"THEN {oldest_allowed(now, 'physical_store')} ELSE {oldest_allowed(now, None)} END",
-        "no_customer_identifier": user_data,
-        "missing_currency": f"coalesce({c['currency']}, '') <> ''",
-        "missing_value": f"{c['value']} IS NOT NULL",
-        "non_positive_value": f"{c['value']} > 0",
-        "empty_contents": contents,
-    }
-    return [(reason, conditions[reason]) for reason in SKIP_REASONS if reason in conditions]
-
-
-def check_reasons() -> list[str]:
-    """The skip reasons the SQL decides, in order."""
-    return [reason for reason, _ in _row_checks(EventSettings(now=0), dict.fromkeys(REQUIRED_COLUMNS, "x"), "u", "c")]
-
-
 def passes_checks_sql(settings: EventSettings, alias: str = "v") -> str:
     """TRUE when the row passes every check of `build_events` except the 64-hex check of the
     user_data values (done in Python, `bad_hashes`) and duplicates."""
     c = {name: f"{alias}.{quote(name)}" for name in REQUIRED_COLUMNS}
-    checks = _row_checks(settings, c, f"coalesce({', '.join(c[k] for k in USER_DATA_COLUMNS)}) IS NOT NULL",
+    checks = row_checks(settings, c, f"coalesce({', '.join(c[k] for k in USER_DATA_COLUMNS)}) IS NOT NULL",
                          f"coalesce(len({c['contents']}), 0) > 0")
     return " AND ".join(condition for _, condition in checks)
 
@@ -140,7 +111,7 @@ def stored_checks_sql(settings: EventSettings, alias: str = "v") -> str:
     the hashed columns and contents (user_data_json is NULL without an identifier,
     custom_data_json without contents, or where DuckDB writes a number its own way)."""
     c = {name: f"{alias}.{quote(name)}" for name in REQUIRED_COLUMNS}
-    checks = _row_checks(settings, c, f"{alias}.{quote(USER_DATA_JSON_COLUMN)} IS NOT NULL",
+    checks = row_checks(settings, c, f"{alias}.{quote(USER_DATA_JSON_COLUMN)} IS NOT NULL",
                          f"{alias}.{quote(CUSTOM_DATA_COLUMN)} IS NOT NULL")
     return " AND ".join(condition for _, condition in checks)
 

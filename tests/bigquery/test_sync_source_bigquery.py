@@ -1,6 +1,6 @@
-"""sync.sources.bigquery against the emulator: the same chunks as the DuckDB source on the same rows
-and ledger (order, lower bound, anti-join, _copies, value, contents), paging, read by event ids,
-one-line errors, credentials."""
+"""sync.sources.bigquery against the emulator: byte for byte the DuckDB source's events and skips on
+the same rows and ledger (order, lower bound, anti-join, duplicates, value, contents), a value
+that is not a hash never sent, paging, read by event ids, one-line errors, credentials."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -10,10 +10,12 @@ import json
 import textwrap
 
 import duckdb
+import orjson
 import pytest
 
 from sync.config import parse_config
 from sync.errors import SourceError
+from sync.events import EventSettings
 from sync.sources.bigquery import BigQuerySource, make_client, string_literal
 from sync.sources.duckdb import DuckDBSource
 from sync.state.base import Checkpoint
@@ -80,46 +82,67 @@ def both(bigquery_emulator, tmp_path_factory):
     con.close()
 
 
-def rows_of(chunks) -> list[dict]:
+SETTINGS = EventSettings(now=T + 3600)
+
+
+def rows_of(chunks) -> list[tuple]:
+    """Per row: event_id, order_id, event_time, cursor, the event's bytes, its skip."""
     out = []
     for chunk in chunks:
-        names = list(chunk)
-        out += [dict(zip(names, values)) for values in zip(*chunk.values())]
+        out += [(*values, chunk.skips.get(i)) for i, values in enumerate(zip(
+            chunk.event_ids.to_pylist(), chunk.order_ids.to_pylist(), chunk.event_times.to_pylist(),
+            chunk.cursors.to_pylist(), chunk.encoded.to_pylist()))]
     return out
 
 
 @pytest.mark.parametrize("lower, exclude", [(None, False), (T, False), (T, True), (None, True)])
-def test_read_equals_the_duckdb_source(both, lower, exclude):
-    bq_chunks = list(both["bq"].read(lower, exclude_sent=exclude))
-    duck = rows_of(both["duck"].read(lower, exclude_sent=exclude))
+def test_read_gives_the_duckdb_sources_bytes(both, lower, exclude):
+    """The same rows give byte-identical events (written by BigQuery from the contract, by
+    DuckDB from the model's JSON columns) and the same skips with the same messages."""
+    bq_chunks = list(both["bq"].read_ready(lower, exclude, SETTINGS))
     bq = rows_of(bq_chunks)
-    assert bq == duck
-    assert all(len(c["event_id"]) <= 7 for c in bq_chunks) and len(bq_chunks) == -(-len(bq) // 7)
-    assert set(bq_chunks[0]) == set(duck[0])
+    assert bq == rows_of(both["duck"].read_ready(lower, exclude, SETTINGS))
+    assert all(len(c) <= 7 for c in bq_chunks) and len(bq_chunks) == -(-len(bq) // 7)
 
 
-def test_read_order_bound_anti_join_and_copies(both):
-    rows = rows_of(both["bq"].read(T, exclude_sent=True))
-    orders = [r["order_id"] for r in rows]
+def test_read_order_bound_anti_join_and_skips(both):
+    rows = rows_of(both["bq"].read_ready(T, True, SETTINGS))
+    orders = [r[1] for r in rows]
     expected_first = sorted(["o1", "o2"], key=lambda o: event_id(o))
     assert orders[:4] == [*expected_first, "o5", "o6"]
     assert "o3" not in orders and "o7" not in orders and "o8" not in orders and "o9" in orders
-    assert orders[-1] == "o4" and rows[-1]["_cursor"] is None
-    copies = {r["order_id"]: r["_copies"] for r in rows}
-    assert copies["o1"] == copies["o5"] == 2 and copies["o2"] == 1
-    o2 = next(r for r in rows if r["order_id"] == "o2")
-    assert o2["value"] == 0.1 and isinstance(o2["value"], float) and o2["contents"] == []
-    o1 = next(r for r in rows if r["order_id"] == "o1")
-    assert o1["contents"] == [{"id": "p1", "quantity": 2, "item_price": 10.0},
-                              {"id": "p2", "quantity": 1, "item_price": 10.5}]
-    assert o1["_cursor"] == o1["event_time"] == T + 10
+    assert orders[-1] == "o4" and rows[-1][3] is None
+    skips = {r[1]: r[5] for r in rows if r[5]}
+    assert skips["o5"] == ("duplicate_event_id", "event_id occurs 2 times in this read; the first was kept")
+    assert skips["o2"] == ("empty_contents", "contents is empty")
+    assert skips["o6"] == ("missing_event_id", "event_id is empty")
+    assert skips["o4"] == ("missing_event_time", "event_time is NULL")
+    o1 = orjson.loads(next(r[4] for r in rows if r[1] == "o1"))
+    assert o1["custom_data"]["contents"] == [{"id": "p1", "quantity": 2, "item_price": 10.0},
+                                             {"id": "p2", "quantity": 1, "item_price": 10.5}]
+    assert list(o1) == ["event_name", "event_time", "event_id", "action_source", "user_data", "custom_data"]
+
+
+def test_a_value_that_is_not_a_hash_is_never_sent(both, bigquery_emulator):
+    """The SQL names the first user_data key that is not 64 lowercase hex; the row is skipped."""
+    client = both["client"]
+    table = f"{client.project}.{both['dataset']}.raw"
+    client.query_and_wait(f"CREATE OR REPLACE TABLE `{table}` AS SELECT * REPLACE "
+                          "(IF(order_id = 'o10', 'jane@example.com', em) AS em, IF(order_id = 'o11', UPPER(ph), ph) AS ph) "
+                          f"FROM `{client.project}.{both['dataset']}.offline_events`")
+    config = replace(both["bq"].config, source=replace(both["bq"].config.source, relation="raw"))
+    rows = {r[1]: r for r in rows_of(BigQuerySource(config).read_ready(T, False, SETTINGS))}
+    message = "user_data {} is not a lowercase hex SHA-256; raw personal data is never sent"
+    assert rows["o10"][4:] == (None, ("invalid_hash", message.format("em")))
+    assert rows["o11"][4:] == (None, ("invalid_hash", message.format("ph")))
+    assert rows["o12"][4] is not None
 
 
 def test_read_event_ids(both):
     ids = [event_id("o12"), event_id("o3"), event_id("o1"), "no-such-id", "it's\\odd"]
-    bq = rows_of(both["bq"].read_event_ids(ids))
-    assert bq == rows_of(both["duck"].read_event_ids(ids))
-    assert [r["order_id"] for r in bq] == ["o3", "o1", "o5", "o12"]
+    bq = rows_of(both["bq"].read_event_ids_ready(ids, SETTINGS))
+    assert bq == rows_of(both["duck"].read_event_ids_ready(ids, SETTINGS))
+    assert [r[1] for r in bq] == ["o3", "o1", "o5", "o12"]
 
 
 def test_check_columns_names_the_missing_column(bigquery_emulator, both):
@@ -161,10 +184,11 @@ def test_pages_stream_a_large_read(bigquery_emulator):
                           + " FROM UNNEST(GENERATE_ARRAY(1, 12000)) AS n")
     source = BigQuerySource(bigquery_config(bigquery_emulator, dataset, "unused_state", chunk_size=5000))
     sizes, last = [], 0
-    for chunk in source.read(None, exclude_sent=False):
-        sizes.append(len(chunk["event_id"]))
-        assert chunk["_cursor"][0] > last and chunk["_cursor"] == sorted(chunk["_cursor"])
-        last = chunk["_cursor"][-1]
+    for chunk in source.read_ready(None, False, EventSettings(now=1751012000)):
+        cursors = chunk.cursors.to_pylist()
+        sizes.append(len(chunk))
+        assert cursors[0] > last and cursors == sorted(cursors) and not chunk.skips
+        last = cursors[-1]
     assert sizes == [5000, 5000, 2000] and last == 1751012000
     source.close()
 
@@ -230,6 +254,6 @@ def test_the_read_query_is_bigquery_sql(both):
     import sqlglot
     from sqlglot import exp
 
-    tree = sqlglot.parse_one(both["bq"].read_sql(T, exclude_sent=True), read="bigquery")
+    tree = sqlglot.parse_one(both["bq"].read_sql(T, True, SETTINGS), read="bigquery")
     assert sorted(t.name for t in tree.find_all(exp.Table)) == ["dead_letters", "offline_events", "sent_events"]
     assert not list(tree.find_all(exp.Placeholder)) and not list(tree.find_all(exp.Parameter))

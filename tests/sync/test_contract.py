@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sync import contract
 from sync.emulator import validation
-from sync.sources import duckdb_event_json
+from sync.sources import base
 
 ROOT = Path(__file__).resolve().parents[2]
 MACROS = ROOT / "dbt_project" / "macros" / "conversions_api"
@@ -36,7 +36,7 @@ def test_the_custom_data_macro_writes_the_contracts_keys_in_order():
 def test_the_sql_checks_follow_the_contracts_order():
     """Every check the SQL makes is the contract's, in its order (duplicates and the 64-hex
     check are made on the read's Arrow arrays)."""
-    reasons = duckdb_event_json.check_reasons()
+    reasons = base.check_reasons()
     assert reasons == [r for r in contract.SKIP_REASONS if r not in ("duplicate_event_id", "invalid_hash")]
 
 

@@ -1,0 +1,128 @@
+"""A page of warehouse-built events -> ReadyChunk, the step a source hands the run.
+
+The source's query gives, per row in cursor order: event_id, order_id, event_time, _cursor,
+_copies (rows of this read with the same event_id), _skip (the first failing check the SQL
+made, or NULL), _bad_key (the first user_data key whose value is not 64 lowercase hex, or
+NULL), action_source and value (for a skip's message), and, for a row it would send, _head
+(the event's first four keys as JSON text), _user_data and _custom_data (the two objects as
+JSON text). Here: duplicates (the first copy in read order is sent), the skip reasons in the
+contract's order with their messages, every sent user_data checked once more to be hashes
+(sync/sources/user_data_check.py), and each event's bytes joined by Arrow."""
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sync.contract import DAY, SKIP_REASONS, USER_DATA, max_age, skip_message
+from sync.events import EventSettings, ReadyChunk, hash_match
+from sync.sources.user_data_check import all_hashed_user_data
+
+# The SQL's checks that come before the 64-hex check of the user_data values.
+_BEFORE_HASH = frozenset(SKIP_REASONS[:SKIP_REASONS.index("invalid_hash")])
+
+
+def ldu_suffix(settings: EventSettings) -> bytes:
+    """The data_processing_options keys every event ends with when LDU is configured, and `}`."""
+    if settings.data_processing_options is None:
+        return b"}"
+    return (b',"data_processing_options":' + orjson.dumps(settings.data_processing_options)
+            + b',"data_processing_options_country":' + orjson.dumps(settings.data_processing_options_country)
+            + b',"data_processing_options_state":' + orjson.dumps(settings.data_processing_options_state) + b"}")
+
+
+def ready_page(page: dict[str, pa.Array], settings: EventSettings, seen: set[str]) -> ReadyChunk:
+    """`page`: the columns above (Arrow arrays of one length); `seen`: the duplicated ids sent
+    so far in this read (updated)."""
+    n = len(page["event_id"])
+    reasons = page["_skip"].to_pylist()
+    bad_keys = page["_bad_key"].to_pylist()
+    skips: dict[int, tuple[str, str]] = {}
+    rows = [i for i in range(n) if reasons[i] is not None or bad_keys[i] is not None]
+    duplicates = _duplicates(page, seen, reasons)
+    for i in sorted({*rows, *duplicates}):
+        skip = _skip(page, i, reasons[i], bad_keys[i], duplicates.get(i), settings)
+        if skip is not None:
+            skips[i] = skip
+    sent = np.ones(n, np.bool_)
+    sent[list(skips)] = False
+    mask = pa.array(sent)
+    user_data = pc.if_else(mask, page["_user_data"], None).cast(pa.binary())
+    if not all_hashed_user_data(user_data):   # the SQL's hash check missed a value: never send it
+        for i in _not_hashed(user_data):
+            skips[i] = ("invalid_hash", skip_message("invalid_hash", key="user_data"))
+            sent[i] = False
+        mask = pa.array(sent)
+    encoded = pc.binary_join_element_wise(page["_head"].cast(pa.binary()), b',"user_data":', user_data,
+                                          b',"custom_data":', page["_custom_data"].cast(pa.binary()),
+                                          ldu_suffix(settings), b"")
+    encoded = pc.if_else(mask, encoded, pa.scalar(None, pa.binary()))
+    return ReadyChunk(page["event_id"], page["order_id"], page["event_time"], page["_cursor"], encoded, skips)
+
+
+def _duplicates(page: dict[str, pa.Array], seen: set[str], reasons: list) -> dict[int, int]:
+    """Row -> its copies, for the later copies of a duplicated event_id (the first copy in read
+    order, which goes into `seen`, is kept whatever its other checks say)."""
+    copies = page["_copies"]
+    candidates = np.flatnonzero(pc.fill_null(pc.greater(copies, 1), False).to_numpy(zero_copy_only=False))
+    later: dict[int, int] = {}
+    for i in candidates.tolist():
+        if reasons[i] == "missing_event_id":
+            continue
+        event_id = page["event_id"][i].as_py()
+        if event_id in seen:
+            later[i] = copies[i].as_py()
+        else:
+            seen.add(event_id)
+    return later
+
+
+def _skip(page: dict[str, pa.Array], i: int, reason: str | None, bad_key: str | None, copies: int | None,
+          settings: EventSettings) -> tuple[str, str] | None:
+    """The row's (reason, message) by the contract's order of checks."""
+    if reason == "missing_event_id":
+        return reason, skip_message(reason)
+    if copies is not None:
+        return "duplicate_event_id", skip_message("duplicate_event_id", copies=copies)
+    if reason is None or reason not in _BEFORE_HASH:
+        if bad_key is not None:
+            return "invalid_hash", skip_message("invalid_hash", key=bad_key)
+        if reason is None:
+            return None
+    event_time, source = page["event_time"][i].as_py(), page["action_source"][i].as_py()
+    values = {"action_source": source, "event_time": event_time, "value": page["value"][i].as_py()}
+    if reason == "event_time_in_future":
+        values["ahead"] = event_time - settings.now
+    if reason == "event_time_too_old":
+        values["days"] = max_age(source) // DAY
+    return reason, skip_message(reason, **values)
+
+
+def _not_hashed(user_data: pa.Array) -> list[int]:
+    """The rows whose user_data text is not an object of hashed identifiers as the contract writes it."""
+    bad = []
+    for i, text in enumerate(user_data.to_pylist()):
+        if text is not None and not _is_hashed_object(text):
+            bad.append(i)
+    return bad
+
+
+def _is_hashed_object(text: bytes) -> bool:
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    if not isinstance(value, dict) or not value or set(value) - {k.key for k in USER_DATA}:
+        return False
+    for key in USER_DATA:
+        item = value.get(key.key)
+        if item is None:
+            continue
+        if key.array:
+            if not (isinstance(item, list) and len(item) == 1):
+                return False
+            item = item[0]
+        if not (isinstance(item, str) and hash_match(item)):
+            return False
+    return True
