@@ -5,6 +5,9 @@
 -- line and a customer with a valid email or phone (the Amperity rules). An order whose
 -- eligible lines are worth nothing stays in the view (the value > 0 test warns; the
 -- sync skips it as non_positive_value). The sync reads this view; its cursor is event_time.
+-- Customers the consent and opt-out rules exclude (int_customers__consent) are left out;
+-- without a rule configured the model is not joined.
+-- depends_on: {{ ref('int_customers__consent') }}
 with orders as (
 
     select * from {{ ref('int_orders__summarized') }}
@@ -53,6 +56,11 @@ events as (
         on contents.order_id = orders.order_id
     inner join customers
         on customers.amperity_id = orders.amperity_id
+    {%- if consent_rules() %}
+    inner join {{ ref('int_customers__consent') }} as consent
+        on consent.amperity_id = orders.amperity_id
+        and consent.exclusion_reason is null
+    {%- endif %}
     where customers.em is not null or customers.ph is not null
 
 ),

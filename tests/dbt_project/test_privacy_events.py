@@ -1,0 +1,91 @@
+"""Per-customer privacy controls end to end: the fixture set with consent and opt-out columns
+in customer_360, `dbt build` with the vars naming them, then a sync to the emulator. The
+excluded customers' orders are not in offline_events, the exclusions are counted per reason,
+and the emulator receives exactly the other events. Without the vars (the fixture warehouse
+of test_offline_events) nothing changes."""
+from __future__ import annotations
+
+import calendar
+import textwrap
+
+import duckdb
+import pytest
+from dbt_runner import run_dbt
+from test_offline_events import COLUMNS, expected_rows
+
+from sample_data.fixtures import AS_OF, AS_OF_VAR, load_fixtures
+from sync.config import load_config
+from sync.emulator import ConversionsApiEmulator
+from sync.runner import SyncRun
+from tests.support.main_job import expected_event, expected_skip_reason
+
+TOKEN = "privacy-token-3b9e"
+DATASET_ID = "271828"
+AS_OF_UNIX = calendar.timegm(AS_OF.timetuple())
+
+# customer: (marketing_opt_in VARCHAR, ccpa_do_not_sell BOOLEAN, erasure_requested INTEGER); others opted in ('y')
+CONSENT = {
+    "C001": (" Yes ", False, 0),
+    "C002": ("no", False, 0),        # no_marketing_consent
+    "C003": ("y", True, 0),          # do_not_sell_or_share
+    "C004": (None, None, 1),         # deletion_requested (named before the missing consent)
+    "C005": (None, None, None),      # no_marketing_consent: NULL is no consent
+    "C010": (None, None, None),      # no_marketing_consent, but never an event (no valid email or phone)
+}
+EXCLUDED_ORDERS = {"O002", "O003", "O004", "O005"}
+CONSENT_VARS = {"as_of": AS_OF_VAR, "marketing_consent_column": "marketing_opt_in",
+                "do_not_sell_or_share_column": "ccpa_do_not_sell", "deletion_requested_column": "erasure_requested"}
+
+
+@pytest.fixture(scope="module")
+def consent_warehouse(tmp_path_factory):
+    work = tmp_path_factory.mktemp("consent_warehouse")
+    path = work / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as con:
+        load_fixtures(con)
+        con.execute("alter table amperity.customer_360 add column marketing_opt_in varchar default 'y'")
+        con.execute("alter table amperity.customer_360 add column ccpa_do_not_sell boolean default false")
+        con.execute("alter table amperity.customer_360 add column erasure_requested integer default 0")
+        for customer, values in CONSENT.items():
+            con.execute("update amperity.customer_360 set marketing_opt_in = ?, ccpa_do_not_sell = ?, "
+                        "erasure_requested = ? where amperity_id = ?", [*values, customer])
+    run_dbt(["build", "--select", "+offline_events", "+offline_events__consent_exclusions"], path, work, CONSENT_VARS)
+    return work, path
+
+
+def test_excluded_customers_are_not_in_offline_events_and_are_counted(consent_warehouse):
+    _, path = consent_warehouse
+    with duckdb.connect(str(path), read_only=True) as con:
+        rows = con.execute(f"select {', '.join(COLUMNS)} from analytics.offline_events order by order_id").fetchall()
+        exclusions = con.execute("select * from analytics.offline_events__consent_exclusions "
+                                 "order by exclusion_reason").fetchall()
+    assert rows == [r for r in expected_rows() if r[4] not in EXCLUDED_ORDERS]
+    assert exclusions == [("deletion_requested", 1, 1), ("do_not_sell_or_share", 1, 1),
+                          ("no_marketing_consent", 3, 2)]
+
+
+def test_the_emulator_receives_exactly_the_consented_events(consent_warehouse):
+    work, path = consent_warehouse
+    with duckdb.connect(str(path), read_only=True) as con:
+        cur = con.execute("select * from analytics.offline_events")
+        names = [d[0] for d in cur.description]
+        view = [dict(zip(names, r)) for r in cur.fetchall()]
+    config = work / "sync.yml"
+    with ConversionsApiEmulator(access_token=TOKEN, dataset_ids={DATASET_ID}, clock=lambda: AS_OF_UNIX) as emu:
+        config.write_text(textwrap.dedent(f"""\
+            name: privacy
+            source: {{type: duckdb, path: "{path}", relation: analytics.offline_events}}
+            cursor: {{column: event_time, lookback: 3d}}
+            destination:
+              endpoint: "{emu.url}"
+              dataset_id: "{DATASET_ID}"
+              access_token: "{{{{ env_var('PRIVACY_TOKEN') }}}}"
+            """))
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("PRIVACY_TOKEN", TOKEN)
+            summary = SyncRun(load_config(config), config_file=str(config), now=lambda: AS_OF_UNIX).run()
+        accepted = sorted(emu.accepted_events(), key=lambda e: e["event_id"])
+    sendable = [r for r in view if expected_skip_reason(r, AS_OF_UNIX) is None]
+    assert summary.exit_code == 0 and summary.events_sent == len(sendable) == 8
+    assert accepted == sorted((expected_event(r) for r in sendable), key=lambda e: e["event_id"])
+    assert not {e["custom_data"]["order_id"] for e in accepted} & EXCLUDED_ORDERS
