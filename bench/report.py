@@ -194,6 +194,16 @@ def render_markdown(results: dict, source: str) -> str:
            "", "## Results against the targets of issue 6", "",
            _table(*summary_with_before(results)), "",
            "![events per second and peak RSS](benchmarks.svg)", ""]
+    daily = ROOT / "bench" / "results" / "daily-latest.json"
+    if daily.exists():
+        from bench.daily import report as daily_report
+        out += ["## Daily loads against the targets of issue 23 (`bench/daily.py`)", "",
+                "The daily job as README gives it (`dbt build ... --exclude-resource-type unit_test`, then "
+                "`capi-sync run`) after one new day on a 60-day history, and the first load (`dbt build "
+                "--full-refresh` + `capi-sync run`), each next to the SDK script (`bench/sdk_baseline.py` sending "
+                "the same sources' orders to the same counting sink: 62 days for the first load, its last 7 days "
+                "for the daily one), in one run:", "",
+                daily_report(json.loads(daily.read_text())), ""]
     out += _details(results)
     if FINDINGS.exists():
         out += ["## Where the time goes (profile) and what to change", "", FINDINGS.read_text().strip(), ""]

@@ -30,9 +30,14 @@ from facebook_business.api import _top_level_param_json_encode
 BATCH = 1000
 PIXEL_ID = "1234567890"
 
+PICK_FIRST_EVENTS = "SELECT order_id FROM {events_table} ORDER BY event_time, event_id LIMIT {limit}"
+# What a script without dbt sends: every order with a line placed in its window, from the sources.
+PICK_WINDOW = ("SELECT DISTINCT order_id FROM {source}.unified_itemized_transactions "
+               "WHERE order_datetime > TIMESTAMP '{since}' AND order_datetime <= TIMESTAMP '{until}'")
+
 RAW_ORDERS_SQL = """
 WITH picked AS (
-    SELECT order_id FROM {events_table} ORDER BY event_time, event_id LIMIT {limit}
+    {picked}
 ), lines AS (
     SELECT t.order_id, t.amperity_id, t.product_id, t.item_quantity, t.item_revenue,
            t.order_datetime, t.currency
@@ -64,8 +69,15 @@ ORDER BY o.order_datetime, o.order_id
 def read_raw_orders(con: duckdb.DuckDBPyConnection, events_table: str, limit: int,
                     source: str = "amperity") -> list[tuple]:
     """The first `limit` orders of `events_table` (by event_time) as raw joined rows."""
-    sql = RAW_ORDERS_SQL.format(events_table=events_table, limit=int(limit), source=source)
-    return con.execute(sql).fetchall()
+    picked = PICK_FIRST_EVENTS.format(events_table=events_table, limit=int(limit))
+    return con.execute(RAW_ORDERS_SQL.format(picked=picked, source=source)).fetchall()
+
+
+def read_window_orders(con: duckdb.DuckDBPyConnection, since: dt.datetime, until: dt.datetime,
+                       source: str = "amperity") -> list[tuple]:
+    """The orders with a line placed in (since, until], as raw joined rows, from the sources only."""
+    picked = PICK_WINDOW.format(source=source, since=f"{since:%Y-%m-%d %H:%M:%S}", until=f"{until:%Y-%m-%d %H:%M:%S}")
+    return con.execute(RAW_ORDERS_SQL.format(picked=picked, source=source)).fetchall()
 
 
 def _norm(field: str, raw) -> str | None:
@@ -139,3 +151,48 @@ def measure(con: duckdb.DuckDBPyConnection, events_table: str, limit: int) -> di
             "bodies": n_bodies, "body_bytes": n_bytes,
             "events_per_second": round(len(rows) / build, 1) if build else None,
             "events_per_second_with_read": round(len(rows) / (t2 - t0), 1)}
+
+
+def send_window(duckdb_path: str, endpoint: str, days: float, now: dt.datetime | None = None) -> dict:
+    """The SDK script's whole job: read the orders of the last `days` days from the sources,
+    build every event with the SDK and POST each batch form-encoded, with `requests` (the
+    SDK's own transport), to `endpoint`/v24.0/<pixel>/events. Seconds per phase, events accepted."""
+    import requests
+
+    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    t0 = time.perf_counter()
+    with duckdb.connect(duckdb_path, read_only=True) as con:
+        rows = read_window_orders(con, now - dt.timedelta(days=days), now)
+    t1 = time.perf_counter()
+    accepted = requests_sent = 0
+    with requests.Session() as session:
+        session.trust_env = False
+        url = f"{endpoint}/v24.0/{PIXEL_ID}/events"
+        for body in sdk_bodies(rows):
+            answer = session.post(url, data=body, headers={"Content-Type": "application/x-www-form-urlencoded"},
+                                  timeout=60)
+            answer.raise_for_status()
+            accepted += answer.json()["events_received"]
+            requests_sent += 1
+    t2 = time.perf_counter()
+    return {"orders": len(rows), "events_accepted": accepted, "requests": requests_sent,
+            "read_seconds": round(t1 - t0, 3), "build_and_send_seconds": round(t2 - t1, 3),
+            "seconds": round(t2 - t0, 3)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m bench.sdk_baseline --duckdb-path F --endpoint URL --days 7: one JSON line."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m bench.sdk_baseline")
+    parser.add_argument("--duckdb-path", required=True)
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--days", type=float, required=True)
+    args = parser.parse_args(argv)
+    print(json.dumps(send_window(args.duckdb_path, args.endpoint, args.days)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -3,7 +3,8 @@
     python -m bench.sink --port 0 [--latency-ms 0]
 
 Prints `listening <port>` on stdout, then answers every `POST .../events` with
-`{"events_received": N, ...}` where N counts `"event_id":` in the body (no JSON parsing),
+`{"events_received": N, ...}` where N counts `"event_id":` in the body (no JSON parsing; in a
+form-encoded body such as the SDK's, `%5C%22event_id%5C%22%3A`),
 optionally `--latency-ms` after the body was read. HTTP/1.1 keep-alive, one asyncio loop, one
 process; bodies are read into a reused buffer per connection and counted in place.
 `GET /_sink/stats` returns the counters (requests, events, bytes, first request start,
@@ -18,6 +19,7 @@ import sys
 import time
 
 _EVENT_KEY = b'"event_id":'
+_FORM_EVENT_KEY = b'%5C%22event_id%5C%22%3A'   # the key in the SDK's form-encoded body (JSON in JSON)
 
 
 class Counters:
@@ -111,7 +113,7 @@ class _Connection(asyncio.BufferedProtocol):
         elif method == b"POST" and path.endswith(b"/events"):
             if counters.first_request_at is None:
                 counters.first_request_at = started
-            n = self._buf.count(_EVENT_KEY, head_end, need)
+            n = self._buf.count(_EVENT_KEY, head_end, need) or self._buf.count(_FORM_EVENT_KEY, head_end, need)
             counters.requests += 1
             counters.bytes += need - head_end
             counters.events += n
