@@ -93,3 +93,18 @@ def test_latency_holds_each_answer_back():
         elapsed = time.perf_counter() - started
     assert answers == [10, 10, 10]
     assert elapsed >= 0.45
+
+
+def test_sink_counts_the_events_of_the_sdk_script_bodies():
+    """The SDK script's real bodies (bench/sdk_baseline.py: form-encoded, each event JSON in JSON)."""
+    import datetime as dt
+
+    from bench.sdk_baseline import sdk_bodies
+    row = ("O1", 1_790_000_000, "USD", 12.5, 2, [{"id": "P1", "quantity": 2, "revenue": 12.5}],
+           "a@b.co", "+1 650 555 1212", "Ann", "Lee", dt.date(1990, 1, 2), "f", "Paris", "CA", "94105", "US", "C1")
+    bodies = list(sdk_bodies([row] * 1500))
+    with start_sink() as sink:
+        answers = [httpx.post(sink.url + PATH, content=b, headers={"Content-Type": "application/x-www-form-urlencoded"},
+                              trust_env=False).json()["events_received"] for b in bodies]
+        assert answers == [1000, 500]
+        assert sink.get("/_sink/stats")["events"] == 1500
