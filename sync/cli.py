@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok, 1 internal error, 2 config or input error, 3 destination refused
 permanently, 4 retries exhausted, 5 another run holds the lock (or the DuckDB file is
-busy), 6 source or view problem, 130 interrupted.
+busy), 6 source or view problem, 7 the API rejected more than destination.max_rejected_share
+of the events, 130 / 143 stopped by SIGINT / SIGTERM (sync/stop_signals.py).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import datetime as dt
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
 
@@ -20,6 +22,7 @@ from sync.config import DEFAULT_CONFIG_PATH, SyncConfig, load_config
 from sync.errors import EXIT_CONFIG, EXIT_INTERNAL, InputError, SyncError
 from sync.redact import Redactor, RedactingFilter
 from sync.runner import Progress, RunSummary, SyncRun
+from sync.stop_signals import graceful_stop
 
 log = logging.getLogger("capi_sync")
 
@@ -111,7 +114,7 @@ def human_summary(summary: RunSummary) -> str:
     lines.append(f"  skipped:          {skipped_total}" + (
         " (" + ", ".join(f"{k}: {v}" for k, v in summary.skipped.items()) + ")" if skipped_total else ""))
     if summary.rejected_by_api:
-        lines.append(f"  rejected by API:  {summary.rejected_by_api}")
+        lines.append(f"  rejected by API:  {summary.rejected_by_api} ({summary.rejected_share:.1%} of the answered events)")
     if not summary.dry_run:
         lines.append(f"  dead-lettered:    {summary.dead_lettered}")
     if summary.failed:
@@ -146,9 +149,23 @@ def cmd_run(args, config: SyncConfig) -> int:
     os.umask(0o077)
     run = SyncRun(config, dry_run=args.dry_run, output=args.output, full_refresh=args.full_refresh,
                   config_file=args.config, progress=_progress())
-    summary = run.run()
+    with graceful_stop(run.request_stop):
+        summary = run.run()
+    return _finish(args, summary)
+
+
+def _finish(args, summary: RunSummary) -> int:
+    """Report the run; after a graceful stop that abandoned requests still in flight, end the
+    process without waiting for their threads (they only wait for an answer nobody records)."""
     _report(args, summary)
-    return _publish_metrics(args, summary)
+    code = _publish_metrics(args, summary) if hasattr(args, "otlp_endpoint") else summary.exit_code   # `run` only
+    if summary.status == "interrupted" and any(t.is_alive() and not t.daemon for t in threading.enumerate()
+                                               if t is not threading.main_thread()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(code)
+    return code
 
 
 def _publish_metrics(args, summary: RunSummary) -> int:
@@ -181,8 +198,8 @@ def _report(args, summary: RunSummary) -> None:
         _print_json(summary.to_dict())
     else:
         sys.stdout.write(text + "\n")
-    if summary.error:
-        sys.stderr.write(f"capi-sync: error: {summary.error}\n")
+    if summary.error or summary.alert:
+        sys.stderr.write(f"capi-sync: error: {summary.error or summary.alert}\n")
 
 
 def _open_read_only(config: SyncConfig):
@@ -227,9 +244,9 @@ def cmd_dead_letter(args, config: SyncConfig) -> int:
     if args.action == "retry":
         os.umask(0o077)
         run = SyncRun(config, config_file=args.config, progress=_progress())
-        summary = run.retry_dead_letters(args.event_ids or None)
-        _report(args, summary)
-        return summary.exit_code
+        with graceful_stop(run.request_stop):
+            summary = run.retry_dead_letters(args.event_ids or None)
+        return _finish(args, summary)
     source, state = _open_read_only(config)
     try:
         letters = state.dead_letters(event_ids=args.event_ids or None, include_resolved=args.all,
@@ -345,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="capi-sync", description=__doc__.split("\n\n")[0],
                                      epilog="Exit codes: 0 ok, 1 internal error, 2 config/input error, "
                                             "3 destination refused, 4 retries exhausted, 5 locked/busy, "
-                                            "6 source/view problem.")
+                                            "6 source/view problem, 7 rejected share above "
+                                            "destination.max_rejected_share, 130/143 stopped by SIGINT/SIGTERM.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(p, json_help="print a machine-readable summary on stdout"):

@@ -370,6 +370,9 @@ class DataProcessingOptions:
 class TimeoutConfig:
     connect: float = field(default=5.0, metadata=parsed_by(number(gt=0, le=600)))
     read: float = field(default=30.0, metadata=parsed_by(number(gt=0, le=3600)))
+    # After SIGTERM/SIGINT: how long the batches in flight may still take (then they are
+    # cancelled). 20 s leaves room for the last commit in Kubernetes' 30 s grace period.
+    stop: float = field(default=20.0, metadata=parsed_by(number(ge=0, le=3600)))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -445,6 +448,9 @@ class DestinationConfig:
     max_request_bytes: int = field(default=DEFAULT_MAX_REQUEST_BYTES, metadata=parsed_by(
         lambda value: whole(ge=MIN_MAX_REQUEST_BYTES, le=MAX_MAX_REQUEST_BYTES)(parse_size(value))))
     concurrency: int = field(default=4, metadata=parsed_by(whole(ge=1, le=64)))
+    # A run in which the API rejected more than this share of the events it answered for
+    # ends with exit 7 (EXIT_REJECTED), so a scheduler can alert; 1 turns it off.
+    max_rejected_share: float = field(default=0.1, metadata=parsed_by(number(ge=0, le=1)))
     timeout: TimeoutConfig = field(default_factory=TimeoutConfig, metadata=parsed_by(model(TimeoutConfig)))
     retry: RetryConfig = field(default_factory=RetryConfig, metadata=parsed_by(model(RetryConfig)))
 

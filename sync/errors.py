@@ -3,7 +3,8 @@
 Exit codes (also in docs/sync.md):
 0 ok, 1 internal error, 2 config or input error, 3 destination refused permanently,
 4 retries exhausted, 5 another run holds the lock (or the DuckDB file is busy),
-6 source or view problem.
+6 source or view problem, 7 the API rejected more than destination.max_rejected_share of
+the events, 130 / 143 stopped by SIGINT / SIGTERM.
 """
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ EXIT_DESTINATION_REFUSED = 3
 EXIT_RETRIES_EXHAUSTED = 4
 EXIT_LOCKED = 5
 EXIT_SOURCE = 6
+EXIT_REJECTED = 7          # the API rejected more than destination.max_rejected_share of the events
+EXIT_SIGINT = 130          # stopped by SIGINT (Ctrl-C), 128 + 2
+EXIT_SIGTERM = 143         # stopped by SIGTERM (Kubernetes, systemd, Airflow), 128 + 15
 
 
 def first_line(exc: BaseException) -> str:

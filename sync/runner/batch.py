@@ -1,7 +1,9 @@
 """Batch: group the read's events, in read order, into requests of at most `batch_size` events
 and `max_request_bytes` bytes of body. An event too large to go even alone is dead-lettered
 (`event_too_large`); each batch carries its rows' check-stage dead letters and highest cursor,
-so the watermark passes skipped rows with their batch."""
+so the watermark passes skipped rows with their batch, but never a cursor value the run's
+clock has not reached (sync/cursor_check.py: such a row's cursor does not count, and one no
+run could reach is skipped `invalid_cursor`)."""
 from __future__ import annotations
 
 from collections import Counter
@@ -13,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sync.config import DestinationConfig
+from sync.cursor_check import invalid_cursor_rows, watermark_cursors
 from sync.destination import body_tail, request_body
 from sync.events import ReadyChunk, value_offsets
 from sync.runner.summary import RunSummary
@@ -76,12 +79,14 @@ class Batcher:
     skipped and too-large rows are handled one at a time."""
 
     def __init__(self, destination: DestinationConfig, summary: RunSummary, skipped: Counter,
-                 seen_ids: set[str] | None = None):
+                 seen_ids: set[str] | None = None, *, now: int | None = None, cursor_column: str = "event_time"):
         self.size, self.max_bytes = destination.batch_size, destination.max_request_bytes
         self.empty_bytes = len(request_body([], body_tail(destination)))   # {"data":[]} and the tail
         self.summary = summary            # counts rows_read
         self.skipped = skipped            # skip reason -> rows
         self.seen_ids = seen_ids          # a dead-letter retry collects the ids it read
+        self.now = now                    # the run's clock: cursor values after it never move the watermark
+        self.cursor_column = cursor_column
         self.batch = OpenBatch(self.empty_bytes)
 
     def batches(self, chunks: Iterable[ReadyChunk]) -> Iterator[Batch]:
@@ -102,7 +107,10 @@ class Batcher:
         if self.seen_ids is not None:
             self.seen_ids.update(chunk.event_ids.to_pylist())
         lengths = np.diff(value_offsets(chunk.encoded)).astype(np.int64)   # 0 for NULL
-        cursors, last_cursor_row = _cursor_positions(chunk.cursors)
+        if self.now is not None:   # a cursor no run could have reached: skipped (the event's own reason first)
+            for row, skip in invalid_cursor_rows(chunk.cursors, self.now, self.cursor_column).items():
+                chunk.skips.setdefault(row, skip)
+        cursors, last_cursor_row = _cursor_positions(chunk.cursors, self.now)
         skipped_rows = sorted(chunk.skips)
         next_skip, i = 0, 0
         while i < n:
@@ -163,12 +171,17 @@ class Batcher:
             "event_time": chunk.event_times[row].as_py(), "stage": "check", "reason": reason, "message": message})
 
 
-def _cursor_positions(cursors: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(cursor values with NULL as 0, and for each row the last row at or before it whose
-    cursor is not NULL, -1 when none)."""
+def _cursor_positions(cursors: pa.Array, now: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(cursor values, and for each row the last row at or before it whose cursor may move the
+    watermark, -1 when none): not NULL and, given the run's clock `now`, 0 <= cursor <= now
+    (sync/cursor_check.py)."""
     rows = np.arange(len(cursors))
-    if cursors.null_count == 0:
+    if now is not None:
+        values, valid = watermark_cursors(cursors, now)
+    elif cursors.null_count == 0:
         return cursors.to_numpy(), rows
-    valid = cursors.is_valid().to_numpy(zero_copy_only=False)
-    values = pc.fill_null(cursors, 0).to_numpy()
+    else:
+        values, valid = pc.fill_null(cursors, 0).to_numpy(), cursors.is_valid().to_numpy(zero_copy_only=False)
+    if valid.all():
+        return values, rows
     return values, np.maximum.accumulate(np.where(valid, rows, -1))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Callable, Iterable, Iterator
 
@@ -17,6 +18,7 @@ from sync.match_keys import MATCH_KEYS, count_keys, key_bits
 from sync.retry import RetryBudget
 from sync.runner.batch import Batch
 from sync.runner.commit import GroupCommit
+from sync.runner.stop import StopRequest
 from sync.runner.summary import Progress, RunSummary
 
 log = logging.getLogger("capi_sync")
@@ -27,7 +29,7 @@ class Sender:
 
     def __init__(self, config: SyncConfig, commit: GroupCommit, summary: RunSummary, progress: Progress,
                  stop: threading.Event, set_error: Callable[[SyncError], None], *, config_file: str,
-                 resolve: bool, fbtrace_ids: list[str]):
+                 resolve: bool, fbtrace_ids: list[str], stop_requested: Callable[[], StopRequest | None] = lambda: None):
         self.config = config
         self.commit = commit
         self.summary = summary
@@ -37,6 +39,8 @@ class Sender:
         self.config_file = config_file
         self.resolve = resolve             # a dead-letter retry: accepted events resolve their dead letters
         self.fbtrace_ids = fbtrace_ids
+        self.stop_requested = stop_requested   # a graceful stop (sync/runner/stop.py)
+        self.cancelled = 0                     # batches in flight cancelled at the stop's deadline
 
     def send(self, batches: Iterator[Batch], destination_factory, advance_watermark: bool) -> None:
         config = self.config.destination
@@ -44,33 +48,70 @@ class Sender:
         destination = destination_factory(config, budget=RetryBudget(config.retry.budget_seconds), stop=self.stop)
         in_flight: dict[Future, Batch] = {}
         self.progress.start(self.summary)
+        pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="capi-send")
+        abandoned = False
         try:
-            with ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="capi-send") as pool:
-                try:
-                    for batch in batches:
-                        batch.seq = tracker.register(batch.max_cursor if advance_watermark else None)
-                        self.commit.queue_dead_letters(batch.dead_letters)
-                        if not len(batch):
-                            tracker.finish(batch.seq)
-                            continue
-                        in_flight[pool.submit(_deliver, destination, batch)] = batch
-                        self._collect(in_flight, block=len(in_flight) >= 2 * config.concurrency)
-                        self.commit.checkpoint()
-                        if self.stop.is_set():
-                            break
-                        self._bound_window(in_flight)
-                finally:
-                    batches.close()
-                    while in_flight:
-                        self._collect(in_flight, block=True)
-                        self.commit.checkpoint()
+            try:
+                for batch in batches:
+                    if self.stop_requested() is not None:
+                        break   # no new batch: the rows not sent are read again by the next run
+                    batch.seq = tracker.register(batch.max_cursor if advance_watermark else None)
+                    self.commit.queue_dead_letters(batch.dead_letters)
+                    if not len(batch):
+                        tracker.finish(batch.seq)
+                        continue
+                    in_flight[pool.submit(_deliver, destination, batch)] = batch
+                    self._collect(in_flight, block=len(in_flight) >= 2 * config.concurrency)
+                    self.commit.checkpoint()
+                    if self.stop.is_set():
+                        break
+                    self._bound_window(in_flight)
+            except KeyboardInterrupt:   # no handler installed (a library caller): stop at once
+                abandoned = self._abandon(in_flight)
+                raise
+            finally:
+                batches.close()
+                abandoned = abandoned or self._drain(in_flight)
         finally:
+            # Abandoned requests are not waited for: their threads end with their request
+            # (they retry nothing, `stop` is set) and their answers are not recorded.
+            pool.shutdown(wait=not abandoned, cancel_futures=True)
             destination.close()
+
+    def _drain(self, in_flight: dict[Future, Batch]) -> bool:
+        """Collect the batches in flight; on a stop request, cancel those not yet started and,
+        at its deadline, abandon the rest (True when some were abandoned)."""
+        while in_flight:
+            request = self.stop_requested()
+            if request is not None:
+                for future in [f for f in in_flight if f.cancel()]:   # submitted, never sent
+                    self.commit.tracker.fail(in_flight.pop(future).seq)
+                if time.monotonic() >= request.deadline:
+                    return self._abandon(in_flight)
+            self._collect(in_flight, block=True)
+            self.commit.checkpoint()
+        return False
+
+    def _abandon(self, in_flight: dict[Future, Batch]) -> bool:
+        """Give up on the batches in flight: the watermark stops before them, their events are
+        not recorded (the next run sends them again, with the same event_id)."""
+        self.stop.set()
+        for future, batch in in_flight.items():
+            self.commit.tracker.fail(batch.seq)
+            if not future.cancel():
+                self.cancelled += 1
+                self.summary.failed += len(batch)
+        in_flight.clear()
+        return self.cancelled > 0
+
+    def _past_deadline(self) -> bool:
+        request = self.stop_requested()
+        return request is not None and time.monotonic() >= request.deadline
 
     def _bound_window(self, in_flight: dict) -> None:
         """Before the next submission: keep in-flight + uncommitted batches under the window."""
         limit = self.commit.window_batches
-        while len(in_flight) + self.commit.uncommitted_batches >= limit:
+        while len(in_flight) + self.commit.uncommitted_batches >= limit and self.stop_requested() is None:
             if self.commit.uncommitted_batches:
                 self.commit.checkpoint(hand_off=True)   # waits for the running commit, starts the next
             else:
@@ -78,7 +119,12 @@ class Sender:
                 self.commit.checkpoint()
 
     def _collect(self, in_flight: dict[Future, Batch], block: bool) -> None:
-        done, _ = wait(list(in_flight), timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        """Handle the answered batches; `block`: wait for one (in steps, so a stop's deadline
+        is noticed)."""
+        while True:
+            done, _ = wait(list(in_flight), timeout=0.1 if block else 0, return_when=FIRST_COMPLETED)
+            if done or not block or not in_flight or self._past_deadline():
+                break
         for future in done:
             batch = in_flight.pop(future)
             self._handle(batch, future.result())
@@ -135,6 +181,8 @@ class Sender:
         self.progress.start(self.summary)
         with _create_private(path) as out:
             for batch in batches:
+                if self.stop_requested() is not None:
+                    break
                 self.commit.queue_dead_letters(batch.dead_letters)
                 if len(batch):
                     out.write(request_body(batch.encoded, tail) + b"\n")

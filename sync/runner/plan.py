@@ -7,6 +7,8 @@ import logging
 from dataclasses import dataclass
 
 from sync.config import SyncConfig
+from sync.cursor_check import CURSOR_FUTURE_TOLERANCE
+from sync.errors import SourceError
 from sync.events import DAY, MAX_AGE_PHYSICAL_STORE, EventSettings
 from sync.state import StateStore
 
@@ -37,6 +39,12 @@ def event_settings(config: SyncConfig, now: int) -> EventSettings:
 
 def plan_read(config: SyncConfig, watermark: int | None, now: int, *, full_refresh: bool,
               state_ready: bool) -> ReadPlan:
+    if watermark is not None and watermark > now + CURSOR_FUTURE_TOLERANCE and not full_refresh:
+        # Written before the watermark stayed behind the clock (sync/cursor_check.py): a read
+        # from it would find nothing, run after run, without a word.
+        raise SourceError(f"state: the watermark of sync '{config.name}' is {watermark}, {watermark - now} s ahead of "
+                          "the clock (a cursor in milliseconds?); a run from it would read nothing. Set it to unix "
+                          "seconds in the state table sync_watermarks; nothing was sent")
     lower = None
     if watermark is not None and not full_refresh:
         lower = watermark - config.cursor.lookback

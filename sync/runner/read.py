@@ -1,6 +1,9 @@
 """Read: the source's pages of ready-to-send events (sync/sources/base.py), read ahead on their
-own thread while the main thread batches and sends."""
+own thread while the main thread batches and sends. `stop_requested`: a graceful stop ends a
+wait for the next page (sync/runner/stop.py)."""
 from __future__ import annotations
+
+from typing import Callable
 
 from sync.events import EventSettings, ReadyChunk
 from sync.read_ahead import ReadAhead
@@ -8,9 +11,12 @@ from sync.runner.plan import ReadPlan
 from sync.sources import Source
 
 
-def read_planned(source: Source, plan: ReadPlan) -> ReadAhead[ReadyChunk]:
-    return ReadAhead(source.read_ready(plan.lower_bound, plan.exclude_sent, plan.settings))
+def read_planned(source: Source, plan: ReadPlan, stop_requested: Callable[[], object] | None = None
+                 ) -> ReadAhead[ReadyChunk]:
+    return ReadAhead(source.read_ready(plan.lower_bound, plan.exclude_sent, plan.settings),
+                     stop_requested=stop_requested)
 
 
-def read_event_ids(source: Source, event_ids: list[str], settings: EventSettings) -> ReadAhead[ReadyChunk]:
-    return ReadAhead(source.read_event_ids_ready(event_ids, settings))
+def read_event_ids(source: Source, event_ids: list[str], settings: EventSettings,
+                   stop_requested: Callable[[], object] | None = None) -> ReadAhead[ReadyChunk]:
+    return ReadAhead(source.read_event_ids_ready(event_ids, settings), stop_requested=stop_requested)

@@ -16,15 +16,16 @@ from typing import Callable, Iterable, Iterator
 
 from sync.config import SyncConfig
 from sync.destination import ConversionsApiDestination, StoppedError
-from sync.errors import SyncError
+from sync.errors import EXIT_SIGINT, EXIT_SIGTERM, SyncError
 from sync.events import DAY, ReadyChunk
 from sync.locking import FileLock, holder_id
 from sync.read_ahead import ReadAhead
 from sync.runner.batch import Batch, Batcher
 from sync.runner.commit import LOCK_LEASE_SECONDS, GroupCommit
 from sync.runner.deliver import Sender
-from sync.runner.plan import event_settings, plan_read, plan_retry
+from sync.runner.plan import READ_FLOOR_AGE, event_settings, plan_read, plan_retry
 from sync.runner.read import read_event_ids, read_planned
+from sync.runner.stop import StopRequest, stop_message
 from sync.runner.summary import Progress, RunSummary
 from sync.sources import Source, open_source
 from sync.state import RunRecord, StateStore, open_state, utcnow
@@ -70,6 +71,9 @@ class SyncRun:
         self._error: SyncError | None = None
         self._retry_found: set[str] | None = None   # a dead-letter retry: the ids read
         self._commit = GroupCommit(config, None, self.run_id, self.summary, replace_sent=full_refresh, enabled=False)
+        self._stop_request: StopRequest | None = None
+        self._cancelled_batches = 0   # batches in flight cancelled at the stop's deadline
+        self._now: int | None = None   # the run's clock (unix seconds), read once when reading starts
 
     # --- public entry points ---------------------------------------------------------------
 
@@ -83,6 +87,16 @@ class SyncRun:
         self._commit.pending.replace_sent = True
         return self._execute(lambda: self._retry_body(event_ids))
 
+    def request_stop(self, reason: str = "a stop request", exit_code: int = EXIT_SIGTERM) -> None:
+        """Stop gracefully (sync/runner/stop.py). Safe from a signal handler or another thread:
+        one assignment, which the run polls; a second request changes nothing."""
+        if self._stop_request is None:
+            self._stop_request = StopRequest(reason, exit_code,
+                                             time.monotonic() + self.config.destination.timeout.stop)
+
+    def _stop_requested(self) -> StopRequest | None:
+        return self._stop_request
+
     # --- open and close --------------------------------------------------------------------
 
     def _execute(self, body) -> RunSummary:
@@ -92,9 +106,8 @@ class SyncRun:
             body()
         except SyncError as exc:
             self._set_error(exc)
-        except KeyboardInterrupt:
-            self._set_error(SyncError("interrupted"))
-            self.summary.exit_code = 130
+        except KeyboardInterrupt:   # Ctrl-C without the command's handler: stop now, keep what was accepted
+            self._stop_request = StopRequest("SIGINT", EXIT_SIGINT, time.monotonic())
         except BaseException as exc:  # an internal error: still commit what the API accepted
             self._set_error(SyncError(f"internal error: {type(exc).__name__}: {exc}"))
             self._close(started)
@@ -154,7 +167,7 @@ class SyncRun:
         summary = self.summary
         summary.seconds = round(time.monotonic() - started, 3)   # a run without state to commit
         summary.skipped = dict(sorted(self._skipped.items()))
-        summary.status = "failed" if self._error is not None else "succeeded"
+        self._set_status()
         try:
             if self._state is not None and not self.dry_run and self._state_ready:
                 self._finish(self._state, started)
@@ -174,13 +187,14 @@ class SyncRun:
         summary = self.summary
         try:
             self._commit.checkpoint(force=True)
-            if summary.watermark_after is not None:
-                state.prune_ledger(summary.watermark_after - self.config.cursor.lookback - DAY)
+            cutoff = self._prune_cutoff()
+            if cutoff is not None:
+                state.prune_ledger(cutoff)
         except SyncError as exc:
             # Reported in the summary like any error of the run; the events not recorded are
             # sent again by the next run, with the same event_id.
             self._set_error(exc)
-            summary.status = "failed"
+            self._set_status()
         finally:
             summary.seconds = round(time.monotonic() - started, 3)
             if self._error is None:
@@ -188,6 +202,31 @@ class SyncRun:
             if self._record is not None:
                 self._record_run(state, self._record)
             state.release_lock(self.run_id)
+
+    def _set_status(self) -> None:
+        """failed (an error), interrupted (a stop request), else succeeded, perhaps with the
+        rejected-share alert (exit 7)."""
+        summary, request = self.summary, self._stop_request
+        if self._error is not None and not isinstance(self._error, StoppedError):
+            summary.status = "failed"
+        elif request is not None:
+            summary.status, summary.exit_code = "interrupted", request.exit_code
+            summary.error = stop_message(request, self._cancelled_batches, self.config.destination.timeout.stop)
+        elif self._error is not None:
+            summary.status = "failed"
+        else:
+            summary.status = "succeeded"
+            summary.check_rejected_share(self.config.destination.max_rejected_share)
+
+    def _prune_cutoff(self) -> int | None:
+        """Ledger entries with an event_time before this are outside every later read: behind
+        `watermark - lookback - 1 day` when the cursor is event_time; with another cursor the
+        ledger's event_time says nothing about the cursor, so only what no action source
+        accepts any more (older than READ_FLOOR_AGE: such a row read again is skipped, never sent)."""
+        if self.config.cursor.column != "event_time":
+            return None if self._now is None else self._now - READ_FLOOR_AGE
+        watermark = self.summary.watermark_after
+        return None if watermark is None else watermark - self.config.cursor.lookback - DAY
 
     def _record_run(self, state: StateStore, record: RunRecord) -> None:
         record.ended_at = utcnow()
@@ -205,39 +244,43 @@ class SyncRun:
     def _run_body(self) -> None:
         watermark = self.summary.watermark_before
         self._commit.tracker = WatermarkTracker(watermark)
-        plan = plan_read(self.config, watermark, int(self.now()), full_refresh=self.full_refresh,
+        self._now = int(self.now())
+        plan = plan_read(self.config, watermark, self._now, full_refresh=self.full_refresh,
                          state_ready=self._state_ready)
         log.info("sync '%s' run %s: reading %s from %s=%s (watermark %s, lookback %ss)%s",
                  self.config.name, self.run_id, self._source.description, self.config.cursor.column,
                  plan.lower_bound if plan.lower_bound is not None else "the beginning", watermark,
                  self.config.cursor.lookback, " [dry run]" if self.dry_run else "")
-        self._deliver(read_planned(self._source, plan), advance_watermark=True)
+        self._deliver(read_planned(self._source, plan, self._stop_requested), advance_watermark=True)
 
     def _retry_body(self, event_ids: list[str] | None) -> None:
         ids = plan_retry(self._state, event_ids)
         if not ids:
             return
         self._retry_found = set()
-        settings = event_settings(self.config, int(self.now()))
-        self._deliver(read_event_ids(self._source, ids, settings), advance_watermark=False)
+        self._now = int(self.now())
+        settings = event_settings(self.config, self._now)
+        self._deliver(read_event_ids(self._source, ids, settings, self._stop_requested), advance_watermark=False)
         self.summary.not_found = sorted(set(ids) - self._retry_found)
         if self.summary.not_found:
             log.warning("%d dead-lettered events are no longer in the view (left unresolved), e.g. %s",
                         len(self.summary.not_found), self.summary.not_found[0])
 
     def _batches(self, chunks: Iterable[ReadyChunk]) -> Iterator[Batch]:
-        return Batcher(self.config.destination, self.summary, self._skipped, self._retry_found).batches(chunks)
+        return Batcher(self.config.destination, self.summary, self._skipped, self._retry_found, now=self._now,
+                       cursor_column=self.config.cursor.column).batches(chunks)
 
     def _deliver(self, chunks: ReadAhead[ReadyChunk], advance_watermark: bool) -> None:
         sender = Sender(self.config, self._commit, self.summary, self.progress, self.stop, self._set_error,
                         config_file=self.config_file, resolve=self._retry_found is not None,
-                        fbtrace_ids=self._fbtrace_ids)
+                        fbtrace_ids=self._fbtrace_ids, stop_requested=self._stop_requested)
         try:
             if self.dry_run:
                 sender.dry_run(self._batches(chunks), self.output or DRY_RUN_OUTPUT)
             else:
                 sender.send(self._batches(chunks), self.destination_factory, advance_watermark)
         finally:
+            self._cancelled_batches = sender.cancelled
             chunks.close()   # stop reading (the source's cursor is closed on its thread)
 
 

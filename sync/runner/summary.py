@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from sync.errors import EXIT_OK
+from sync.errors import EXIT_OK, EXIT_REJECTED
 from sync.match_keys import MATCH_KEYS
 
 
@@ -36,9 +36,22 @@ class RunSummary:
     seconds: float = 0.0
     error: str | None = None
     exit_code: int = EXIT_OK
+    rejected_share: float = 0.0    # events the API rejected / events it answered for (accepted + rejected)
+    alert: str | None = None       # set with exit 7: the rejected share is above destination.max_rejected_share
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def check_rejected_share(self, max_share: float) -> None:
+        """A finished run whose API rejections exceed `max_share` of the answered events exits
+        EXIT_REJECTED, so a scheduler can alert (the rejected events are dead letters)."""
+        answered = self.events_sent + self.rejected_by_api
+        self.rejected_share = round(self.rejected_by_api / answered, 6) if answered else 0.0
+        if self.rejected_by_api and self.rejected_by_api > max_share * answered and self.exit_code == EXIT_OK:
+            self.exit_code = EXIT_REJECTED
+            self.alert = (f"the API rejected {self.rejected_by_api} of {answered} events ({self.rejected_share:.1%}), "
+                          f"more than destination.max_rejected_share ({max_share:g}); they are dead letters: "
+                          "capi-sync dead-letter list")
 
 
 class Progress:

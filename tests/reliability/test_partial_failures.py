@@ -85,3 +85,29 @@ def test_bad_events_isolated_in_k_log_n_requests_and_dead_lettered(tmp_path, war
         assert "dead letters: 1 unresolved" in status.stdout
         every = cli("dead-letter", "list", "--config", str(path), "--all", "--json")
         assert every.returncode == 0 and len(json.loads(every.stdout)) == 4
+
+
+def test_a_run_with_too_many_rejections_exits_7(tmp_path, warehouse, now):
+    """6 of 30 events rejected (20 %, more than max_rejected_share 0.1): the run finishes, the
+    rejected events are dead letters, exit 7 with one line and `rejected_share` in --json."""
+    ids = insert_generated(warehouse, 0, 30, f"{now - 600} + i")
+    with ConversionsApiEmulator(access_token=TOKEN, faults=Faults(poison_event_ids=set(ids[:6]))) as emu:
+        path = write_config(tmp_path, warehouse, emu.url)
+        result = cli("run", "--config", str(path), "--json")
+        assert result.returncode == 7, result.stderr
+        summary = json.loads(result.stdout)
+        assert (summary["status"], summary["exit_code"], summary["rejected_share"]) == ("succeeded", 7, 0.2)
+        alert = ("the API rejected 6 of 30 events (20.0%), more than destination.max_rejected_share (0.1); "
+                 "they are dead letters: capi-sync dead-letter list")
+        assert summary["alert"] == alert and summary["error"] is None
+        assert [line for line in result.stderr.splitlines() if "error:" in line] == [f"capi-sync: error: {alert}"]
+        assert sorted(emu.accepted_event_ids()) == sorted(ids[6:])
+
+
+def test_rejected_share_bounds():
+    from sync.runner import RunSummary
+    for sent, rejected, limit, code in ((90, 10, 0.1, 0), (89, 11, 0.1, 7), (100, 0, 0.0, 0), (99, 1, 0.0, 7),
+                                        (0, 5, 1.0, 0), (0, 0, 0.0, 0)):
+        summary = RunSummary("r", "s", events_sent=sent, rejected_by_api=rejected)
+        summary.check_rejected_share(limit)
+        assert summary.exit_code == code, (sent, rejected, limit)

@@ -152,3 +152,22 @@ def test_config_mistakes(setup, monkeypatch):
     assert one_line(result, 2) == (f"capi-sync: error: {injected}: destination.dataset_id: must be the dataset "
                                    "(pixel) id, digits only (got '1234567890\\n  test_event_code: TEST1')")
     assert emulator.requests == []
+
+
+def test_a_watermark_stored_in_milliseconds(setup, now):
+    """As an older version could store it: `status` shows it, `run` stops in one line, nothing sent."""
+    import duckdb
+    tmp_path, config, emulator = setup
+    assert cli("run", "--config", str(config)).returncode == 0
+    warehouse = tmp_path / "warehouse.duckdb"
+    con = duckdb.connect(str(warehouse))
+    con.execute("UPDATE capi_sync.sync_watermarks SET watermark = ?", [now * 1000])
+    con.close()
+    emulator.reset()
+    status = cli("status", "--config", str(config))
+    assert status.returncode == 0 and f"watermark:    {now * 1000} (not a date in unix seconds)" in status.stdout
+    line = one_line(cli("run", "--config", str(config)), 6)
+    assert line.startswith(f"capi-sync: error: state: the watermark of sync 'offline_events' is {now * 1000}, ")
+    assert line.endswith("s ahead of the clock (a cursor in milliseconds?); a run from it would read nothing. Set it "
+                         "to unix seconds in the state table sync_watermarks; nothing was sent")
+    assert emulator.requests == []

@@ -140,3 +140,27 @@ def dry_event(tmp_path, warehouse, emulator, order_id):
     [body] = dry_bodies(load_config(path), tmp_path)
     [event] = orjson.loads(body)["data"]
     return event
+
+
+def test_an_internal_error_is_never_recorded_succeeded(tmp_path, warehouse, emulator, now):
+    """A bug while sending (here: a destination that raises) is re-raised, and the run is
+    recorded `failed` with it; what was accepted before is committed."""
+    insert_rows(warehouse, [make_row(i, now - 600 + i) for i in range(3)])
+    config = config_for(tmp_path, warehouse, emulator, batch_size=1)
+
+    class Broken:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def deliver(self, encoded):
+            raise RuntimeError("a bug")
+
+        def close(self):
+            pass
+
+    with pytest.raises(RuntimeError, match="a bug"):
+        SyncRun(config, destination_factory=Broken).run()
+    con = duckdb.connect(str(warehouse), read_only=True)
+    runs = con.execute("SELECT status, error FROM capi_sync.sync_runs").fetchall()
+    con.close()
+    assert runs == [("failed", "internal error: RuntimeError: a bug")]

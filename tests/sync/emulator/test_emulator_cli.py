@@ -138,8 +138,17 @@ def test_cli_graph_error_and_clock_offset():
                                     "answer, e.g. 10 or 100:33)\n"),
     (("--clock-offset", "1e12"), "capi-sync emulator: --clock-offset must be seconds within 10 years, "
                                  "got 1000000000000.0\n"),
+    (("--drop-rate", "nan"), "capi-sync emulator: faults: drop_rate must be a finite number, got nan\n"),
+    (("--record", "/"), "capi-sync emulator: --record: cannot write /: Is a directory\n"),
 ])
 def test_cli_rejects_bad_graph_error_and_clock_options(args, message):
     process = start("--port", "0", *args)
     out, err = process.communicate(timeout=15)
     assert (process.returncode, err) == (2, message)
+
+
+def test_cli_rejects_a_port_out_of_range():
+    process = start("--port", "99999")
+    out, err = process.communicate(timeout=15)
+    assert process.returncode == 2 and "argument --port: must be 0-65535 (got 99999)" in err
+    assert "Traceback" not in err
