@@ -216,7 +216,8 @@ class SyncRun:
             summary.status = "failed"
         else:
             summary.status = "succeeded"
-            summary.check_rejected_share(self.config.destination.max_rejected_share)
+            if summary.command == "run":   # a scheduled run; a dead-letter retry shows what it resolved
+                summary.check_rejected_share(self.config.destination.max_rejected_share)
 
     def _prune_cutoff(self) -> int | None:
         """Ledger entries with an event_time before this are outside every later read: behind
