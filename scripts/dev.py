@@ -61,7 +61,7 @@ def _ensure_venv(env_dir: Path, requirements: list[str], key_files: list[Path]) 
 
 
 def setup(with_bigquery_emulator: bool) -> Path:
-    python = _ensure_venv(VENV, ["-e", ".[dbt,test,bench,report,otlp]"], [ROOT / "pyproject.toml"])
+    python = _ensure_venv(VENV, ["-e", ".[dbt,test,bench,report,otlp,deploy]"], [ROOT / "pyproject.toml"])
     if with_bigquery_emulator:
         _ensure_venv(CRUCIBLE_VENV, [CRUCIBLE_REQUIREMENT], [])
     return python
@@ -110,7 +110,8 @@ def demo(args: argparse.Namespace) -> int:
          "--orders", args.orders, "--days", args.days], env=env, cwd=ROOT)
 
     log("dbt build (DuckDB)")
-    run([bindir / "dbt", "build", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project"],
+    # --full-refresh: the sample data was just (re)written, so no event built before stands
+    run([bindir / "dbt", "build", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project", "--full-refresh"],
         env=env, cwd=ROOT)
 
     log(f"starting the local Conversions API emulator on {endpoint}")

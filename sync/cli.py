@@ -18,8 +18,9 @@ import traceback
 
 import orjson
 
-from sync.config import DEFAULT_CONFIG_PATH, SyncConfig, load_config
+from sync.config import DEFAULT_CONFIG_PATH, SyncConfig
 from sync.errors import EXIT_CONFIG, EXIT_INTERNAL, InputError, SyncError
+from sync.syncs import SyncEntry, load_syncs, select, worst_exit_code
 from sync.redact import Redactor, RedactingFilter
 from sync.runner import Progress, RunSummary, SyncRun
 from sync.stop_signals import graceful_stop
@@ -137,10 +138,6 @@ def _print_json(payload) -> None:
 # --- commands ---------------------------------------------------------------------------------
 
 
-def _load(args) -> SyncConfig:
-    return load_config(args.config)
-
-
 def cmd_run(args, config: SyncConfig) -> int:
     _check_output(args)
     if args.metrics_file:
@@ -157,7 +154,7 @@ def cmd_run(args, config: SyncConfig) -> int:
 def _finish(args, summary: RunSummary) -> int:
     """Report the run; after a graceful stop that abandoned requests still in flight, end the
     process without waiting for their threads (they only wait for an answer nobody records)."""
-    _report(args, summary)
+    _report(args, summary, quiet_json=getattr(args, "all", False))
     code = _publish_metrics(args, summary) if hasattr(args, "otlp_endpoint") else summary.exit_code   # `run` only
     if summary.status == "interrupted" and any(t.is_alive() and not t.daemon for t in threading.enumerate()
                                                if t is not threading.main_thread()):
@@ -191,11 +188,51 @@ def _publish_metrics(args, summary: RunSummary) -> int:
     return summary.exit_code
 
 
-def _report(args, summary: RunSummary) -> None:
+def _each(args, entries: list[SyncEntry], command) -> tuple[int, list[dict]]:
+    """`command(args, config)` for each sync in turn; a sync that fails (or whose config is
+    wrong) does not stop the next; an interrupt does. Returns the worst exit code and, per
+    sync, its name and exit code."""
+    results = []
+    for entry in entries:
+        try:
+            if entry.error is not None:
+                raise entry.error
+            code = command(args, entry.config)
+        except SyncError as exc:
+            sys.stderr.write(f"capi-sync: error: {args.redactor(str(exc))}\n")
+            code = exc.exit_code
+        results.append({"sync_name": entry.name, "exit_code": code})
+        if code == 130:
+            break
+    return worst_exit_code([r["exit_code"] for r in results]), results
+
+
+def cmd_run_all(args, entries: list[SyncEntry]) -> int:
+    """`run --all`: every sync in turn; the exit code is the worst of theirs."""
+    summaries: dict[str, dict] = {}
+
+    def run_one(args, config: SyncConfig) -> int:
+        code = cmd_run(args, config)
+        summaries[config.name] = args.last_summary
+        return code
+
+    code, results = _each(args, entries, run_one)
+    sys.stderr.write(f"capi-sync: {len(results)} of {len(entries)} syncs run: "
+                     + ", ".join(f"{r['sync_name']} exit {r['exit_code']}" for r in results)
+                     + f"; exit code {code}\n")
+    if args.json:
+        _print_json({"exit_code": code, "syncs": [
+            {**r, "summary": summaries.get(r["sync_name"])} for r in results]})
+    return code
+
+
+def _report(args, summary: RunSummary, quiet_json: bool = False) -> None:
     text = human_summary(summary)
+    args.last_summary = summary.to_dict()
     if args.json:
         sys.stderr.write(text + "\n")
-        _print_json(summary.to_dict())
+        if not quiet_json:
+            _print_json(args.last_summary)
     else:
         sys.stdout.write(text + "\n")
     if summary.error or summary.alert:
@@ -209,7 +246,9 @@ def _open_read_only(config: SyncConfig):
     return source, open_state(config, source)
 
 
-def cmd_status(args, config: SyncConfig) -> int:
+def cmd_status(args, config: SyncConfig, collect: list | None = None) -> int:
+    """The status of one sync; with `collect` (several syncs, --json) its payload is
+    appended there instead of printed."""
     source, state = _open_read_only(config)
     try:
         if not state.tables_exist():
@@ -221,7 +260,10 @@ def cmd_status(args, config: SyncConfig) -> int:
         state.close()
         source.close()
     if args.json:
-        _print_json(payload)
+        if collect is None:
+            _print_json(payload)
+        else:
+            collect.append(payload)
         return 0
     out = [f"sync '{config.name}'", f"  source:       {source.description}",
            f"  watermark:    {_time(payload['watermark'])} ({config.cursor.column})",
@@ -238,6 +280,33 @@ def cmd_status(args, config: SyncConfig) -> int:
                        f"{r['watermark_after']}" + (f"  error: {r['error']}" if r["error"] else ""))
     sys.stdout.write("\n".join(out) + "\n")
     return 0
+
+
+def cmd_status_all(args, entries: list[SyncEntry]) -> int:
+    """`status` of a file with several syncs: each in turn (JSON: a list)."""
+    payloads: list[dict] = []
+    code, _ = _each(args, entries, lambda args, config: cmd_status(args, config, payloads))
+    if args.json:
+        _print_json(payloads)
+    return code
+
+
+def _config(entry: SyncEntry) -> SyncConfig:
+    if entry.error is not None:
+        raise entry.error
+    return entry.config
+
+
+def _dispatch(args, entries: list[SyncEntry]) -> int:
+    if args.command == "run":
+        chosen = select(entries, args.sync, args.all, args.config, "run")
+        return cmd_run_all(args, chosen) if args.all else cmd_run(args, _config(chosen[0]))
+    if args.command == "status":
+        chosen = select(entries, args.sync, True, args.config, "status")
+        return cmd_status(args, _config(chosen[0])) if len(entries) == 1 or args.sync else cmd_status_all(args, chosen)
+    chosen = select(entries, args.sync, False, args.config, args.command)
+    commands = {"dead-letter": cmd_dead_letter, "report": cmd_report, "quality": cmd_quality}
+    return commands[args.command](args, _config(chosen[0]))
 
 
 def cmd_dead_letter(args, config: SyncConfig) -> int:
@@ -368,6 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p, json_help="print a machine-readable summary on stdout"):
         p.add_argument("--config", default=DEFAULT_CONFIG_PATH, help=f"config file (default {DEFAULT_CONFIG_PATH})")
+        p.add_argument("--sync", default=None, metavar="NAME", help="the sync of that name (a file with `syncs:`)")
         p.add_argument("--json", action="store_true", help=json_help)
         p.add_argument("--verbose", action="store_true", help="debug logging")
 
@@ -376,6 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument("--dry-run", action="store_true",
                        help="build and check events, write the exact request bodies to a file; send nothing, change no state")
     p_run.add_argument("--output", default=None, help="dry-run output file (default data/capi-sync-dry-run.jsonl)")
+    p_run.add_argument("--all", action="store_true",
+                       help="run every sync of the file in turn; the exit code is the worst of theirs")
     p_run.add_argument("--full-refresh", action="store_true",
                        help="ignore the watermark and ledger: resend every eligible event (the API deduplicates by event_id)")
     p_run.add_argument("--metrics-file", default=None, metavar="PATH",
@@ -426,11 +498,10 @@ def main(argv: list[str] | None = None) -> int:
     redactor = Redactor()
     _setup_logging(redactor, getattr(args, "verbose", False))
     try:
-        config = _load(args)
-        redactor.secrets = Redactor(config.secrets()).secrets
-        commands = {"run": cmd_run, "status": cmd_status, "dead-letter": cmd_dead_letter, "report": cmd_report,
-                    "quality": cmd_quality}
-        return commands[args.command](args, config)
+        entries = load_syncs(args.config)
+        redactor.secrets = Redactor([s for e in entries if e.config for s in e.config.secrets()]).secrets
+        args.redactor = redactor
+        return _dispatch(args, entries)
     except SyncError as exc:
         sys.stderr.write(f"capi-sync: error: {redactor(str(exc))}\n")
         return exc.exit_code

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from sync.config_render import Rendered, key_path as _key_path, read_document, render_document
 from sync.errors import ConfigError
+from sync.graph_versions import DEFAULT_API_VERSION
 from sync.identifiers import is_identifier, is_project_id
 
 DEFAULT_CONFIG_PATH = "config/sync.yml"
@@ -435,7 +436,7 @@ def _access_token(value: Any) -> Secret:
 @dataclass(frozen=True, kw_only=True)
 class DestinationConfig:
     endpoint: str = field(default="https://graph.facebook.com", metadata=parsed_by(checked_text(_check_endpoint)))
-    api_version: str = field(default="v24.0", metadata=parsed_by(checked_text(_check_api_version)))
+    api_version: str = field(default=DEFAULT_API_VERSION, metadata=parsed_by(checked_text(_check_api_version)))
     dataset_id: str = field(metadata=parsed_by(_dataset_id))
     access_token: Secret = field(metadata=parsed_by(_access_token))
     app_secret: Secret | None = field(default=None, metadata=parsed_by(optional(_secret)))

@@ -18,6 +18,7 @@ from sync.config import SyncConfig
 from sync.destination import ConversionsApiDestination, StoppedError
 from sync.errors import EXIT_SIGINT, EXIT_SIGTERM, SyncError
 from sync.events import DAY, ReadyChunk
+from sync.graph_versions import version_warning
 from sync.locking import FileLock, holder_id
 from sync.read_ahead import ReadAhead
 from sync.runner.batch import Batch, Batcher
@@ -124,6 +125,10 @@ class SyncRun:
 
     def _open(self) -> None:
         config = self.config
+        version = version_warning(config.destination.api_version,
+                                  dt.datetime.fromtimestamp(self.now(), dt.timezone.utc).date())
+        if version:
+            log.warning("%s", version)
         if config.source.type == "duckdb" and not self.dry_run:
             self._file_lock = FileLock(lock_file_path(config.source.path), f"sync '{config.name}'").acquire()
         self._source = open_source(config, read_only=self.dry_run)

@@ -56,6 +56,7 @@ class DuckDBStateStore:
         """`error_line`: how a DuckDB error of a state operation is worded (the source's, which
         says which settings to change when DuckDB ran out of memory)."""
         self.con = con
+        self._commit_con: duckdb.DuckDBPyConnection | None = None
         self.error_line = error_line
         self.schema = schema
         self.sync_name = sync_name
@@ -91,9 +92,9 @@ class DuckDBStateStore:
             self._rollback()
             raise
 
-    def _rollback(self) -> None:
+    def _rollback(self, con: duckdb.DuckDBPyConnection | None = None) -> None:
         try:
-            self.con.execute("ROLLBACK")
+            (con or self.con).execute("ROLLBACK")
         except duckdb.Error:
             pass   # no transaction open (it failed before BEGIN, or DuckDB already ended it)
 
@@ -244,22 +245,31 @@ class DuckDBStateStore:
             script.append(f"INSERT INTO {self.q[WATERMARKS]} VALUES ({name}, {sql_literal(cursor_column)}, "
                           f"{sql_literal(int(checkpoint.watermark))}, {run}, {at})")
         script.append("COMMIT")
+        con = self._commit_connection()
         try:
             for view, table in views.items():
-                self.con.register(view, table)
-            self.con.execute(";\n".join(script))
+                con.register(view, table)
+            con.execute(";\n".join(script))
         except duckdb.Error as exc:
-            self._rollback()
+            self._rollback(con)
             raise SourceError(self.error_line(exc)) from None
         except BaseException:
-            self._rollback()
+            self._rollback(con)
             raise
         finally:
             for view in views:
                 try:
-                    self.con.unregister(view)
+                    con.unregister(view)
                 except duckdb.Error:
                     pass
+
+    def _commit_connection(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of the store's connection, for the group commits alone: DuckDB 2.x refuses
+        to register an Arrow table on a connection whose last result was not read to its end
+        (a `fetchone()` of the store's other calls), where 1.x did not."""
+        if self._commit_con is None:
+            self._commit_con = self.con.cursor()
+        return self._commit_con
 
     def checkpoint_wal(self) -> str | None:
         """Write what this connection committed from DuckDB's write-ahead log into the database
@@ -306,8 +316,12 @@ class DuckDBStateStore:
                                 "AND resolved_at IS NULL", [self.sync_name]).fetchone()[0]
 
     def close(self) -> None:
-        """Close the store's connection (the database stays open while another connection has it)."""
-        try:
-            self.con.close()
-        except duckdb.Error:
-            pass
+        """Close the store's connections (the database stays open while another connection has it)."""
+        for con in (self._commit_con, self.con):
+            if con is None:
+                continue
+            try:
+                con.close()
+            except duckdb.Error:
+                pass
+        self._commit_con = None

@@ -79,7 +79,7 @@ def test_json_columns_are_null_on_bigquery(both_builds):
 
 def test_dbt_build_on_bigquery_passes_every_node(both_builds):
     out = both_builds["bq_out"]
-    # 3 seeds, 9 views, 1 table, 12 unit tests, 68 data tests; the one warning is the fixture's
+    # 3 seeds, 6 views, 3 tables, 1 incremental, 12 unit tests, 68 data tests; the one warning is the fixture's
     # zero-value order O016, as on DuckDB
     assert "PASS=92 WARN=1 ERROR=0 SKIP=0 NO-OP=1 TOTAL=94" in out
     assert "PASS offline_events__match_key_coverage_daily::match_key_coverage_is_the_share_of_each_day" in out
@@ -109,7 +109,11 @@ def test_offline_events_on_bigquery_equals_duckdb_row_by_row(both_builds):
 def test_offline_events_on_bigquery_has_the_contract_schema(both_builds):
     client = both_builds["client"]
     view = client.get_table(f"{client.project}.{TARGET_DATASET}.offline_events")
-    assert view.table_type == "VIEW"
+    # incremental: a table partitioned by event day (integer range) and clustered for the cursor
+    assert view.table_type == "TABLE"
+    assert (view.range_partitioning.field, view.range_partitioning.range_.start, view.range_partitioning.range_.end,
+            view.range_partitioning.range_.interval) == ("event_time", 1577836800, 2208988800, 86400)
+    assert view.clustering_fields == ["event_time", "event_id"]
     assert [(f.name, f.field_type, f.mode) for f in view.schema] == [
         ("event_id", "STRING", "NULLABLE"), ("event_name", "STRING", "NULLABLE"),
         ("event_time", "INTEGER", "NULLABLE"), ("action_source", "STRING", "NULLABLE"),

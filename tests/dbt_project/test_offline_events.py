@@ -110,7 +110,7 @@ def test_offline_events_has_the_contract_columns_in_order(fixture_db):
     ]
     assert fixture_db.execute(
         "select table_type from information_schema.tables "
-        "where table_schema = 'analytics' and table_name = 'offline_events'").fetchone() == ("VIEW",)
+        "where table_schema = 'analytics' and table_name = 'offline_events'").fetchone() == ("BASE TABLE",)
 
 
 def test_offline_events_exact_rows(fixture_db):
@@ -207,10 +207,11 @@ def test_offline_events_as_a_table_holds_the_same_rows_in_cursor_order(fixture_w
     assert stored == sorted(expected_rows(), key=lambda r: (r[2], r[0]))
 
 
-def test_offline_events_materialization_must_be_view_or_table(tmp_path):
+def test_offline_events_materialization_must_be_incremental_table_or_view(tmp_path):
     path = tmp_path / "bad.duckdb"
     duckdb.connect(str(path)).close()
     result = run_dbt(["compile", "--select", "offline_events"], path, tmp_path,
-                     {"as_of": AS_OF_VAR, "offline_events_materialization": "incremental"}, check=False)
+                     {"as_of": AS_OF_VAR, "offline_events_materialization": "snapshot"}, check=False)
     assert result.returncode != 0
-    assert "var offline_events_materialization must be 'view' or 'table', got 'incremental'" in result.stdout
+    assert ("var offline_events_materialization must be 'incremental', 'table' or 'view', got 'snapshot'"
+            in result.stdout)

@@ -69,6 +69,17 @@ def test_main_job_sends_exactly_the_view_once(built_warehouse):
         check_second_run_and_status(emu, config, env, summary, sendable, expected_skips)
 
 
+def test_the_warehouse_file_is_in_the_installed_duckdbs_format(built_warehouse):
+    """The file the job above ran on was written by the installed DuckDB in its own storage
+    format: on DuckDB 2.x one that DuckDB 1.x cannot open (docs/warehouse.md, Versions)."""
+    _, path, _ = built_warehouse
+    with duckdb.connect(str(path), read_only=True) as con:
+        (storage,) = con.execute("select tags['storage_version'] from duckdb_databases() "
+                                 "where database_name = 'warehouse'").fetchone()
+    major = int(duckdb.__version__.split(".")[0])
+    assert storage == ("v2.0.0+" if major >= 2 else "v1.0.0+")
+
+
 def test_view_values_are_exact_money(built_warehouse):
     """value is DECIMAL(18,2) in the view and equals the sum of its contents' line totals to the cent."""
     _, _, rows = built_warehouse

@@ -154,8 +154,10 @@ def test_a_ledger_that_cannot_be_written_fails_the_run_in_one_line_and_loses_not
     assert result.returncode == 6
     line = one_error_line(result)
     assert line.startswith("capi-sync: error: state: could not record a checkpoint of ")
-    assert line.endswith(" sent events: Constraint Error: CHECK constraint failed on table sent_events with "
-                         "expression CHECK((length(event_id) < 5))")
+    # DuckDB 2.x quotes the table's name in the message, 1.x does not.
+    assert line.replace('"sent_events"', "sent_events").endswith(
+        " sent events: Constraint Error: CHECK constraint failed on table sent_events with "
+        "expression CHECK((length(event_id) < 5))")
     summary = json.loads(result.stdout)   # the summary is printed all the same
     assert (summary["status"], summary["exit_code"], summary["watermark_after"]) == ("failed", 6, None)
     assert summary["error"] == line.removeprefix("capi-sync: error: ")

@@ -111,4 +111,4 @@ def test_quality_refusals_name_the_key(tmp_path, monkeypatch, capsys):
         err = capsys.readouterr().err
         assert "destination.dataset_id" in err and "2044055" in err and TOKEN not in err
         assert [(r.path, r.token_source, r.had_token_in_url) for r in emu.requests] == [
-            ("/v24.0/dataset_quality", "header", False)] * 2
+            ("/v26.0/dataset_quality", "header", False)] * 2

@@ -42,9 +42,9 @@ def test_defaults():
     assert config.cursor.column == "event_time" and config.cursor.lookback == 3 * 86400
     assert config.state.schema_ == "capi_sync"
     d = config.destination
-    assert d.endpoint == "https://graph.facebook.com" and d.api_version == "v24.0"
+    assert d.endpoint == "https://graph.facebook.com" and d.api_version == "v26.0"
     assert d.batch_size == 1000 and d.concurrency == 4
-    assert d.events_url == "https://graph.facebook.com/v24.0/123/events"
+    assert d.events_url == "https://graph.facebook.com/v26.0/123/events"
     assert config.checkpoint_every_batches == 8
 
 

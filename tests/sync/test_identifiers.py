@@ -12,7 +12,7 @@ from sync.identifiers import quote, quote_relation, sql_literal
 def test_literals_round_trip_through_duckdb():
     values = ["plain", "it's", "", "é€😀", 0, -5, 2**62, True, False, None,
               dt.datetime(2026, 11, 22, 10, 30, 1, 123456), dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)]
-    row = duckdb.sql("SELECT " + ", ".join(sql_literal(v) for v in values)).fetchone()
+    (row,) = duckdb.sql("SELECT " + ", ".join(sql_literal(v) for v in values)).fetchall()
     assert list(row) == values[:-1] + [dt.datetime(2026, 1, 2)]
 
 

@@ -1,9 +1,29 @@
 -- Customer 360 with every customer information field normalized the way Meta asks
 -- (before hashing), plus the effective country that drives the phone, state and zip
 -- rules. The phone number is normalized separately (int_customers__phone_normalized).
-with customers as (
+--
+-- Incremental on DuckDB: a build normalizes only the customers whose profile_fingerprint
+-- (a hash of the raw profile) is new or changed, and replaces their rows.
+{{ config(
+    materialized=customer_model_materialization(),
+    unique_key='amperity_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
+{%- set profile = ['email', 'phone', 'given_name', 'surname', 'birthdate', 'gender', 'city', 'state', 'postal', 'country'] %}
+with fingerprinted as (
 
-    select * from {{ ref('stg_amperity__customer_360') }}
+    select
+        *,
+        {{ profile_fingerprint(profile) }} as profile_fingerprint
+    from {{ ref('stg_amperity__customer_360') }}
+
+),
+
+customers as (
+
+    select * from fingerprinted
+    where {{ changed_profiles('fingerprinted') }}
 
 ),
 
@@ -49,7 +69,8 @@ normalized as (
         end as st,
         {{ normalize_zip('with_country.postal', 'with_country.effective_country') }} as zp,
         lower(with_country.country_alpha_2) as country,
-        with_country.effective_country
+        with_country.effective_country,
+        with_country.profile_fingerprint
     from with_country
     left join states
         on states.country_alpha_2 = with_country.effective_country

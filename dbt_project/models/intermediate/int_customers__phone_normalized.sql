@@ -17,11 +17,22 @@
 -- The one deliberate difference from libphonenumber: '00' counts as an international
 -- prefix in every region (libphonenumber only uses the region's own, e.g. 011 in the US).
 
+--
+-- Incremental on DuckDB: only the customers whose profile_fingerprint changed are parsed
+-- again; int_customers__hashed takes a phone only when its fingerprint is the customer's.
+{{ config(
+    materialized=customer_model_materialization(),
+    unique_key='amperity_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
+
 with customers as (
 
-    select amperity_id, phone_raw, effective_country
-    from {{ ref('int_customers__normalized') }}
+    select amperity_id, phone_raw, effective_country, profile_fingerprint
+    from {{ ref('int_customers__normalized') }} as normalized
     where phone_raw is not null
+      and {{ changed_profiles('normalized') }}
 
 ),
 
@@ -208,7 +219,8 @@ e164 as (
 -- 6. 9 to 15 digits
 select
     customers.amperity_id,
-    case when length(e164.phone_number) between 9 and 15 then e164.phone_number end as ph
+    case when length(e164.phone_number) between 9 and 15 then e164.phone_number end as ph,
+    customers.profile_fingerprint
 from customers
 left join e164
     on e164.amperity_id = customers.amperity_id

@@ -1,22 +1,54 @@
-{%- if var('offline_events_materialization', 'view') not in ['view', 'table'] -%}
-    {{ exceptions.raise_compiler_error("var offline_events_materialization must be 'view' or 'table', got '" ~ var('offline_events_materialization') ~ "'") }}
+{%- set materialization = var('offline_events_materialization', 'incremental') -%}
+{%- if materialization not in ['incremental', 'table', 'view'] -%}
+    {{ exceptions.raise_compiler_error("var offline_events_materialization must be 'incremental', 'table' or 'view', got '" ~ materialization ~ "'") }}
 {%- endif -%}
+{%- set on_bigquery = target.type == 'bigquery' -%}
+{{ config(
+    materialized=materialization,
+    unique_key='event_id',
+    on_schema_change='fail',
+    incremental_strategy=('merge' if on_bigquery else 'replace_window'),
+    incremental_predicates=(
+        ['DBT_INTERNAL_DEST.event_time > ' ~ epoch_seconds(timestamp_minus_days(as_of_timestamp(), var('lookback_days')))]
+        if on_bigquery else offline_events_replaced_rows()),
+    pre_hook=(["{{ offline_events_clear_window() }}"] if on_bigquery and materialization == 'incremental' else []),
+    partition_by=({'field': 'event_time', 'data_type': 'int64',
+                   'range': {'start': 1577836800, 'end': 2208988800, 'interval': 86400}}
+                  if on_bigquery and materialization != 'view' else none),
+    cluster_by=(['event_time', 'event_id'] if on_bigquery and materialization != 'view' else none),
+) }}
+{%- set window_start = offline_events_window_start() if materialization == 'incremental' else none %}
 -- One Conversions API event per eligible order: an order with at least one eligible
 -- line and a customer with a valid email or phone (the Amperity rules). An order whose
--- eligible lines are worth nothing stays in the view (the value > 0 test warns; the
--- sync skips it as non_positive_value). The sync reads this view; its cursor is event_time.
+-- eligible lines are worth nothing stays in the relation (the value > 0 test warns; the
+-- sync skips it as non_positive_value). The sync reads it; its cursor is event_time.
+--
+-- Incremental (the default): a build recomputes only the orders whose lines have an
+-- order_datetime from window_start on (the newest event_time built minus
+-- incremental_lookback_days), joined to the customers as they are now; those rows, and the
+-- rows that left the eligibility window, are replaced (macros/incremental/). A full build
+-- (first run, --full-refresh) computes every order.
 -- Customers the consent and opt-out rules exclude (int_customers__consent) are left out;
 -- without a rule configured the model is not joined.
 -- depends_on: {{ ref('int_customers__consent') }}
-with orders as (
+with lines as (
 
-    select * from {{ ref('int_orders__summarized') }}
+    select * from {{ ref('int_order_lines__eligible') }}
+    {%- if window_start is not none %}
+    where order_datetime >= {{ epoch_to_timestamp_literal(window_start) }}
+    {%- endif %}
+
+),
+
+orders as (
+
+    {{ summarize_order_lines('lines') }}
 
 ),
 
 contents as (
 
-    select * from {{ ref('int_orders__contents') }}
+    {{ order_contents('lines') }}
 
 ),
 
@@ -96,7 +128,7 @@ final as (
 )
 
 select * from final
-{%- if var('offline_events_materialization', 'view') == 'table' %}
+{%- if materialization != 'view' %}
 -- stored in cursor order, so a sync's range read on event_time skips older row groups
 order by event_time, event_id
 {%- endif %}

@@ -146,7 +146,12 @@ def test_the_exclusions_are_one_hash_anti_join_on_a_copy_made_with_the_plan(tmp_
     assert "DELIM" not in plan
     assert plan.count("Join Type: ANTI") == 1
     assert page.params == (100, 0, 10**10)
-    assert page_plan.count("DELIM_JOIN") == 1   # built from the page's own event ids
+    if int(duckdb.__version__.split(".")[0]) < 2:
+        assert page_plan.count("DELIM_JOIN") == 1   # built from the page's own event ids
+    else:
+        # DuckDB 2.x decorrelates the NOT EXISTS into one MARK hash join whose build side is
+        # the copied ids, not the page's (docs/warehouse.md, Versions: not yet measured).
+        assert "DELIM_JOIN" not in page_plan and page_plan.count("Join Type: MARK") == 1
 
 
 def test_an_incremental_reads_pages_exclude_per_page_and_its_plan_with_the_anti_join(tmp_path, warehouse,
