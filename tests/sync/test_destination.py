@@ -61,7 +61,7 @@ def test_accepts_batch_token_only_in_header(emulator):
     assert delivery.requests == 1 and delivery.rejected == [] and delivery.error is None
     assert emulator.accepted_event_ids() == [orjson.loads(e)["event_id"] for e in encoded]
     record = emulator.requests[0]
-    assert record.path == f"/v24.0/{DATASET_ID}/events"
+    assert record.path == f"/v26.0/{DATASET_ID}/events"
     assert record.token_source == "header" and record.had_token_in_url is False
     assert record.query_keys == []
     assert emulator.accepted_batches()[0].parameters.get("test_event_code") == "TEST1"
@@ -193,7 +193,7 @@ def test_unreachable_endpoint_is_transient_and_scrubbed():
         delivery = dest.deliver(events(2))
     assert delivery.error.exit_code == EXIT_RETRIES_EXHAUSTED
     assert str(delivery.error).startswith(f"destination.endpoint: gave up after 4 attempts: connection to "
-                                          f"http://127.0.0.1:{port}/v24.0/{DATASET_ID}/events failed (ConnectError")
+                                          f"http://127.0.0.1:{port}/v26.0/{DATASET_ID}/events failed (ConnectError")
     assert TOKEN not in str(delivery.error)
 
 
