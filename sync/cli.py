@@ -174,9 +174,11 @@ def _publish_metrics(args, summary: RunSummary) -> int:
         return summary.exit_code
     from sync.metrics import export_otlp, prometheus_text, run_gauges, write_textfile
     gauges = run_gauges(summary)
+    # run --all: the file keeps the gauges of the syncs run before this one (labelled by sync).
+    args.gauges_written = [*getattr(args, "gauges_written", []), *gauges]
     try:
         if args.metrics_file:
-            write_textfile(args.metrics_file, prometheus_text(gauges))
+            write_textfile(args.metrics_file, prometheus_text(args.gauges_written))
         if endpoint:
             export_otlp(gauges, endpoint)
     except OSError as exc:

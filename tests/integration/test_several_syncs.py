@@ -54,7 +54,8 @@ def test_two_syncs_to_two_datasets_with_all(tmp_path, warehouse, now):
                 source: {{relation: analytics.offline_events_west}}
                 destination: {{dataset_id: "{WEST}", access_token: "{{{{ env_var('TOKEN_WEST') }}}}"}}
             """))
-        first = cli("run", "--all", "--config", str(config), "--json")
+        metrics = tmp_path / "capi_sync.prom"
+        first = cli("run", "--all", "--config", str(config), "--json", "--metrics-file", str(metrics))
         assert first.returncode == 3, first.stderr
         report = json.loads(first.stdout)
         assert report["exit_code"] == 3
@@ -71,6 +72,9 @@ def test_two_syncs_to_two_datasets_with_all(tmp_path, warehouse, now):
         summaries = {s["sync_name"]: s["summary"] for s in report["syncs"]}
         assert (summaries["east"]["events_sent"], summaries["west"]["events_sent"]) == (166, 84)
         assert summaries["broken"]["status"] == "failed" and summaries["broken"]["events_sent"] == 0
+        sent_gauges = [line for line in metrics.read_text().splitlines() if line.startswith("capi_sync_events_sent{")]
+        assert sent_gauges == ['capi_sync_events_sent{sync="east"} 166', 'capi_sync_events_sent{sync="broken"} 0',
+                               'capi_sync_events_sent{sync="west"} 84']
 
         status = cli("status", "--config", str(config), "--json")
         assert status.returncode == 0, status.stderr
