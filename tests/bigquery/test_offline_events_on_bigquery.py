@@ -81,7 +81,7 @@ def test_dbt_build_on_bigquery_passes_every_node(both_builds):
     out = both_builds["bq_out"]
     # 3 seeds, 6 views, 3 tables, 1 incremental, 12 unit tests, 68 data tests; the one warning is the fixture's
     # zero-value order O016, as on DuckDB
-    assert "PASS=92 WARN=1 ERROR=0 SKIP=0 NO-OP=1 TOTAL=94" in out
+    assert "PASS=101 WARN=1 ERROR=0 SKIP=0 NO-OP=1 TOTAL=103" in out
     assert "PASS offline_events__match_key_coverage_daily::match_key_coverage_is_the_share_of_each_day" in out
     assert "Warning in test is_positive_offline_events_value " in out
     assert "PASS int_customers__phone_normalized::phone_is_e164_digits_with_the_calling_code" in out
@@ -143,8 +143,8 @@ def test_every_compiled_bigquery_model_parses_with_sqlglot(bigquery_emulator, tm
     assert sorted(m.stem for m in model_files) == sorted([
         "stg_amperity__unified_itemized_transactions", "stg_amperity__customer_360", "int_order_lines__eligible",
         "int_orders__summarized", "int_orders__contents", "int_customers__normalized",
-        "int_customers__phone_normalized", "int_customers__hashed", "offline_events",
-        "offline_events__match_key_coverage_daily"])
+        "int_customers__phone_normalized", "int_customers__hashed", "int_customers__consent", "offline_events",
+        "offline_events__consent_exclusions", "offline_events__match_key_coverage_daily"])
     anonymous: Counter = Counter()
     for path in models:  # models, and the data tests compiled under them
         sql = path.read_text()
