@@ -3,8 +3,7 @@
     .venv/bin/python -m bench.sql_bodies_probe data/bench/100000/warehouse.duckdb [--pairs 3]
         [--memory-limit 64MB] [--narrow-ledger]
 
-Not the product. The probe is a process that imports duckdb, httpx, orjson and yaml (and,
-until session 14, pydantic, which the product no longer uses), and refuses pyarrow, pandas
+Not the product. The probe is a process that imports duckdb, httpx, orjson and yaml, and refuses pyarrow, pandas
 and numpy. DuckDB writes whole request bodies with
 `string_agg`, one per 1,000 rows of the table (at most 1,000 events; fewer where rows are
 skipped), from the table's stored `user_data_json` and `custom_data_json`. Four threads POST

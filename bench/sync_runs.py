@@ -19,7 +19,7 @@ from sync.runner import SyncRun
 from sync.sources.duckdb_event_json import passes_checks_sql
 
 STATE_SCHEMA = "capi_sync"   # the bench config's state.schema
-# source.memory_limit of the runs on the dbt table (bench/findings.md, session 11; docs/sync.md, Memory)
+# source.memory_limit of the runs on the dbt table (docs/sync.md, Memory)
 TABLE_MEMORY_LIMIT = "32MB"
 
 
