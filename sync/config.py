@@ -8,24 +8,24 @@ environment value is inserted as it is, never read as YAML. Every user mistake b
 Secrets (access token, app secret) may only come from env_var(), are stripped of surrounding
 whitespace and held as `Secret`, so repr/str/logs show `**********`.
 
-Each key's parser is in its field's metadata (`parsed_by(...)`); `model` walks a mapping with them.
-A validation library (pydantic, earlier) cost every `capi-sync` process 8.4 MiB of resident
+Each key's parser is in its field's metadata (`parsed_by(...)`, sync/config_fields.py); `model`
+walks a mapping with them. A validation library (pydantic, earlier) cost every `capi-sync` process 8.4 MiB of resident
 memory and about 0.1 s of start-up for what these few functions do (bench/findings.md).
 """
 from __future__ import annotations
 
-import difflib
 import hashlib
 import hmac
 import ipaddress
-import math
 import os
 import re
 from pathlib import Path
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from sync.config_fields import (Problems, Secret, checked_text, got, list_of, model, number, one_of,
+                                optional, parse_duration, parse_size, parsed_by, text, whole)
 from sync.config_render import Rendered, key_path as _key_path, read_document, render_document
 from sync.errors import ConfigError
 from sync.graph_versions import DEFAULT_API_VERSION
@@ -41,229 +41,13 @@ DUCKDB_CHECKPOINT_EVERY_BATCHES = 8
 # (docs/sync.md, Memory).
 DUCKDB_CHUNK_SIZE = 5_000
 
-_DURATION_PART = re.compile(r"(\d+)\s*([smhdw]?)")
-_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _MEMORY = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\Z", re.IGNORECASE)
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\Z", re.IGNORECASE)
-_SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000 ** 2, "gb": 1000 ** 3, "kib": 1024, "mib": 1024 ** 2,
-               "gib": 1024 ** 3}
 # destination.max_request_bytes: Meta documents no byte limit; 4 MB holds 1,000 typical events
 # (about 0.7-1 MB) with room, and the local emulator refuses bodies over 64 MiB.
 DEFAULT_MAX_REQUEST_BYTES = 4_000_000
 MIN_MAX_REQUEST_BYTES = 16_384
 MAX_MAX_REQUEST_BYTES = 64 * 1024 ** 2
 
-
-def parse_size(value: Any) -> Any:
-    """`4MB` (10^6), `512KiB` (2^10), `4000000` or an integer -> bytes (then range-checked)."""
-    if isinstance(value, bool) or isinstance(value, str) and not _SIZE.match(value.strip()):
-        raise ValueError(f"must be a size in bytes like 4000000, 4MB or 512KiB (got {value!r})")
-    if isinstance(value, str):
-        m = _SIZE.match(value.strip())
-        size = float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()]
-        if size != int(size):
-            raise ValueError(f"must be a whole number of bytes (got {value!r})")
-        return int(size)
-    return value
-
-
-def parse_duration(value: Any) -> int:
-    """`3d`, `6h`, `90m`, `1d12h`, `45s` or plain seconds -> seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"must be a duration like 3d, 6h, 90m or seconds (got {value!r})")
-    if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError(f"must not be negative (got {value!r})")
-        return int(value)
-    text = str(value).strip().lower()
-    pos, total = 0, 0
-    while pos < len(text):
-        m = _DURATION_PART.match(text, pos)
-        if not m:
-            raise ValueError(f"must be a duration like 3d, 6h, 90m or seconds (got {value!r})")
-        total += int(m.group(1)) * _DURATION_UNITS[m.group(2)]
-        pos = m.end()
-        while pos < len(text) and text[pos] == " ":
-            pos += 1
-    if not text:
-        raise ValueError("must be a duration like 3d, 6h, 90m or seconds (got an empty value)")
-    return total
-
-
-# --- validation --------------------------------------------------------------------------
-# Each key's value goes through a parser: a function that returns the value the config holds
-# or raises ValueError with what is wrong (`key: <message>`). A mapping of keys is parsed by
-# `model`, which reports every problem under it with its key path (`_Problems`); the user sees
-# the first, with the number of the others. A whole number or a number may be written as
-# text (env_var() renders text), never as true/false; a number is finite.
-
-
-class _Problems(Exception):
-    """The problems found under a mapping: (key path below it, message) in key order."""
-
-    def __init__(self, problems: list[tuple[tuple, str]]):
-        super().__init__(problems)
-        self.problems = problems
-
-
-def _got(value: Any) -> str:
-    return repr(value) if isinstance(value, str) else str(value)
-
-
-def _bounded(number: Any, value: Any, ge: Any = None, gt: Any = None, le: Any = None) -> Any:
-    if ge is not None and number < ge:
-        raise ValueError(f"must be at least {ge} (got {_got(value)})")
-    if gt is not None and number <= gt:
-        raise ValueError(f"must be greater than {gt} (got {_got(value)})")
-    if le is not None and number > le:
-        raise ValueError(f"must be at most {le} (got {_got(value)})")
-    return number
-
-
-_WHOLE = re.compile(r"[+-]?\d+(?:\.0*)?\Z")
-
-
-def whole(ge: int | None = None, le: int | None = None):
-    """A whole number: an integer, a float without a fraction, or text of one (`"250"`)."""
-    def parse(value: Any) -> int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            number = value
-        elif isinstance(value, float) and value.is_integer():
-            number = int(value)
-        elif isinstance(value, str) and _WHOLE.match(value.strip()):
-            number = int(value.strip().partition(".")[0])   # what follows a "." is zeros
-        else:
-            raise ValueError(f"must be a whole number (got {_got(value)})")
-        return _bounded(number, value, ge=ge, le=le)
-    return parse
-
-
-def number(ge: float | None = None, gt: float | None = None, le: float | None = None):
-    """A number (float): an integer, a float, or text of one (`"1.5"`)."""
-    def parse(value: Any) -> float:
-        try:
-            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-                raise ValueError
-            result = float(value)
-            if not math.isfinite(result):
-                raise ValueError
-        except ValueError:
-            raise ValueError(f"must be a number (got {_got(value)})") from None
-        return _bounded(result, value, *(None if b is None else float(b) for b in (ge, gt, le)))
-    return parse
-
-
-def text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"must be a text value (got {_got(value)})")
-    return value
-
-
-def checked_text(check):
-    """Text, then `check(value)` (which returns the value to hold or raises ValueError)."""
-    return lambda value: check(text(value))
-
-
-def optional(parse):
-    """None (`null`, or the key left out where its default is None), or what `parse` accepts."""
-    return lambda value: None if value is None else parse(value)
-
-
-def one_of(*choices: Any):
-    """Exactly one of `choices` (of the same type: `true` is not 1; a whole number may be text)."""
-    shown = [repr(c) for c in choices]
-    expected = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
-
-    def parse(value: Any) -> Any:
-        if isinstance(value, str) and _WHOLE.match(value.strip()) and all(type(c) is int for c in choices):
-            value = int(value.strip().partition(".")[0])   # a whole number written as text (env_var())
-        if not any(type(value) is type(c) and value == c for c in choices):
-            raise ValueError(f"must be one of {expected} (got {_got(value)})")
-        return value
-    return parse
-
-
-def list_of(parse_item, max_length: int):
-    def parse(value: Any) -> list:
-        if not isinstance(value, list):
-            raise ValueError(f"must be a list (got {_got(value)})")
-        if len(value) > max_length:
-            raise ValueError(f"must have at most {max_length} entries (got {_got(value)})")
-        items, problems = [], []
-        for i, item in enumerate(value):
-            try:
-                items.append(parse_item(item))
-            except ValueError as exc:
-                problems.append(((i,), str(exc)))
-        if problems:
-            raise _Problems(problems)
-        return items
-    return parse
-
-
-def parsed_by(parse, yaml_key: str | None = None) -> dict:
-    """Field metadata: the parser of the key's value, and the key's name in YAML when it is
-    not the field's (`state.schema` is the field `schema_`, as the code has always named it)."""
-    return {"parse": parse, "key": yaml_key}
-
-
-def model(cls):
-    """A mapping of `cls`'s keys -> an instance: every key parsed, required keys present, no
-    other key (a close match is suggested)."""
-    keyed = [(f.metadata.get("key") or f.name, f) for f in fields(cls)]
-    allowed = [name for name, _ in keyed]
-
-    def parse(value: Any):
-        if not isinstance(value, dict):
-            raise ValueError(f"must be a mapping of keys (got {_got(value)})")
-        values, problems = {}, []
-        for name, f in keyed:
-            if name in value:
-                try:
-                    values[f.name] = f.metadata["parse"](value[name])
-                except _Problems as nested:
-                    problems += [((name, *loc), message) for loc, message in nested.problems]
-                except ValueError as exc:
-                    problems.append(((name,), str(exc)))
-            elif f.default is MISSING and f.default_factory is MISSING:
-                problems.append(((name,), "is required"))
-        for name in value:
-            if name not in allowed:
-                close = difflib.get_close_matches(str(name), allowed, n=1)
-                hint = f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(allowed)}"
-                problems.append(((name,), f"unknown key ({hint})"))
-        if problems:
-            raise _Problems(problems)
-        return cls(**values)
-    return parse
-
-
-class Secret:
-    """A secret string: shown as `**********` by repr() and str(), so never in a log line or an
-    error; `get_secret_value()` gives the value."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str):
-        self._value = value
-
-    def get_secret_value(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    def __str__(self) -> str:
-        return "**********"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-
-# --- the configuration -----------------------------------------------------------------------
 
 
 def _check_relation(value: str) -> str:
@@ -329,7 +113,7 @@ SOURCE_TYPES = {"duckdb": DuckDBSourceConfig, "bigquery": BigQuerySourceConfig}
 def _source(value: Any) -> DuckDBSourceConfig | BigQuerySourceConfig:
     """`source:`, a mapping whose `type` says which source it configures."""
     if not isinstance(value, dict):
-        raise ValueError(f"must be a mapping of keys (got {_got(value)})")
+        raise ValueError(f"must be a mapping of keys (got {got(value)})")
     if "type" not in value:
         raise ValueError("needs a `type` (duckdb or bigquery)")
     tag = value["type"]
@@ -417,7 +201,7 @@ def _dataset_id(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not re.fullmatch(r"\d{1,30}", value.strip()):
-        raise ValueError(f"must be the dataset (pixel) id, digits only (got {_got(value)})")
+        raise ValueError(f"must be the dataset (pixel) id, digits only (got {got(value)})")
     return value.strip()
 
 
@@ -567,7 +351,7 @@ def parse_config(text: str, file: str = "<config>") -> SyncConfig:
     _check_secrets(data, origins, file)
     try:
         config = model(SyncConfig)(data)
-    except _Problems as exc:
+    except Problems as exc:
         problems = exc.problems
         loc, message = problems[0]
         # Never echo a secret's value back.

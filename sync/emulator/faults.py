@@ -167,11 +167,6 @@ class FaultPlan:
             self._graph_error = None if faults.graph_error is None else GraphErrorSpec.parse(faults.graph_error)
             self._rng = random.Random(faults.seed)
 
-    @property
-    def script_left(self) -> int:
-        with self._lock:
-            return len(self._script)
-
     def draw(self) -> Fault:
         with self._lock:
             if self._script:

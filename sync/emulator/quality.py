@@ -52,10 +52,6 @@ class QualityLedger:
                 if isinstance(event_time, int):
                     cell[3] += max(0.0, received_at - event_time)
 
-    def datasets(self) -> set[str]:
-        with self._lock:
-            return {dataset for dataset, _ in self._days}
-
     def answer(self, dataset_id: str, now: float) -> dict:
         """The `offline` answer for a dataset (an empty list when it received nothing)."""
         today = _day(now)
