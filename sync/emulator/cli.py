@@ -109,38 +109,36 @@ def format_request(record: RequestRecord) -> str:
     return " ".join(parts)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Serve until interrupted; 0 on a clean stop, 2 on bad options or a busy port."""
-    try:
-        faults = faults_from_args(args)
-    except ValueError as exc:
-        print(f"capi-sync emulator: {exc}", file=sys.stderr)
-        return 2
-    if args.clock_offset != args.clock_offset or abs(args.clock_offset) > 10 * 365 * 86400:
-        print(f"capi-sync emulator: --clock-offset must be seconds within 10 years, got {args.clock_offset}",
-              file=sys.stderr)
-        return 2
+def _emulator(args: argparse.Namespace) -> ConversionsApiEmulator:
+    """The emulator the options describe; ValueError names a bad option."""
+    faults = faults_from_args(args)
     offset = args.clock_offset
-    access_token = args.access_token or os.environ.get(ACCESS_TOKEN_ENV) or DEFAULT_ACCESS_TOKEN
-    app_secret = args.app_secret or os.environ.get(APP_SECRET_ENV) or None
+    if offset != offset or abs(offset) > 10 * 365 * 86400:
+        raise ValueError(f"--clock-offset must be seconds within 10 years, got {offset}")
     lock = threading.Lock()
 
     def log(record: RequestRecord) -> None:
         with lock:
             print(format_request(record), flush=True)
 
-    emulator = ConversionsApiEmulator(
-        access_token=access_token, app_secret=app_secret, dataset_ids=args.dataset_ids,
+    return ConversionsApiEmulator(
+        access_token=args.access_token or os.environ.get(ACCESS_TOKEN_ENV) or DEFAULT_ACCESS_TOKEN,
+        app_secret=args.app_secret or os.environ.get(APP_SECRET_ENV) or None, dataset_ids=args.dataset_ids,
         validate=not args.no_validation, faults=faults, record_path=args.record,
         host=args.host, port=args.port, keep=args.keep, on_request=None if args.quiet else log,
         clock=(lambda: time.time() + offset) if offset else time.time,
     )
-    # Every request parses up to 1,000 events into Python objects, and each time the cyclic
-    # collector reaches its oldest generation it walks every object of the process. Frozen,
-    # the objects of startup (modules, classes: most of the heap) are left out of those
-    # walks; the parsed requests are still collected. At 8 concurrent requests of 1,000
-    # events with 200 ms latency this is the difference between 81% and 93% of the ideal
-    # throughput (docs/emulator.md).
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted; 0 on a clean stop, 2 on bad options or a busy port."""
+    try:
+        emulator = _emulator(args)
+    except ValueError as exc:
+        print(f"capi-sync emulator: {exc}", file=sys.stderr)
+        return 2
+    # Startup's objects (most of the heap) are left out of the cyclic collector's walks, which
+    # every parsed request would otherwise repeat over them (docs/emulator.md has the numbers).
     gc.freeze()
     if args.record is not None:
         try:
@@ -155,7 +153,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    token_note = "custom token" if access_token != DEFAULT_ACCESS_TOKEN else f"token {DEFAULT_ACCESS_TOKEN}"
+    offset = args.clock_offset
+    token_note = ("custom token" if emulator.access_token != DEFAULT_ACCESS_TOKEN
+                  else f"token {DEFAULT_ACCESS_TOKEN}")
     print(f"Conversions API emulator listening on {emulator.url} ({token_note}; "
           f"validation {'on' if emulator.validate else 'off'}"
           f"{f'; clock {offset:+g} s' if offset else ''}"

@@ -4,9 +4,10 @@
         post f"{emu.url}/v24.0/<dataset_id>/events"
         emu.accepted_events(), emu.requests, emu.set_faults(Faults(...)), emu.reset()
 
-Standard-library HTTP/1.1 server with keep-alive, one daemon thread per connection.
-Besides the Graph path it answers a small control API under /_emulator/ (see
-docs/emulator.md) so that a test can drive an emulator running in another process.
+Standard-library HTTP/1.1 server with keep-alive, one daemon thread per connection
+(sync/emulator/http_server.py). Besides the Graph path it answers a small control API under
+/_emulator/ (sync/emulator/control.py, docs/emulator.md) so that a test can drive an emulator
+running in another process.
 """
 from __future__ import annotations
 
@@ -14,12 +15,8 @@ import hashlib
 import hmac
 import os
 import re
-import socket
-import socketserver
 import threading
 import time
-from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
@@ -27,71 +24,22 @@ from urllib.parse import urlsplit
 import orjson
 
 from . import graph_errors as ge
+from .control import answer_control
 from .faults import Fault, FaultPlan, Faults
 from .graph_errors import GraphError
+from .http_server import Handler, Server, send_json
 from .quality import QualityLedger, check_request
+from .records import AcceptedBatch, RequestRecord
 from .request_body import events_of, parse_body, parse_query
 from .validation import check_events, check_request_size
 
 DEFAULT_ACCESS_TOKEN = "local-emulator-token"
 DEFAULT_PORT = 8716
 KEEP_MODES = ("events", "ids", "count")
-MAX_BODY_BYTES = 64 * 1024 * 1024
 REQUEST_PARAMETERS = ("test_event_code", "partner_agent", "upload_tag", "namespace_id", "upload_id",
                       "upload_source")
 _EVENTS_PATH = re.compile(r"^/(?:(v\d+\.\d+)/)?([^/]+)/events/?$")
 _QUALITY_PATH = re.compile(r"^/(?:(v\d+\.\d+)/)?dataset_quality/?$")   # sync/emulator/quality.py
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-            413: "Payload Too Large", 429: "Too Many Requests", 500: "Internal Server Error",
-            502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
-
-
-@dataclass
-class RequestRecord:
-    """One request to the Graph side of the emulator (never holds the token or the query).
-
-    status 0 means the emulator answered nothing (a dropped connection or a timeout).
-    """
-
-    method: str
-    path: str
-    status: int = 0
-    n_events: int = 0
-    n_accepted: int = 0
-    error_code: int | None = None
-    error_subcode: int | None = None
-    error_message: str | None = None
-    fbtrace_id: str | None = None
-    had_token_in_url: bool = False
-    token_source: str | None = None  # "header", "query", "body" or None
-    had_appsecret_proof: bool = False
-    query_keys: list[str] = field(default_factory=list)
-    content_type: str = ""
-    api_version: str | None = None
-    dataset_id: str | None = None
-    fault: str | None = None
-    received_at: float = 0.0
-    duration_ms: float = 0.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class AcceptedBatch:
-    """The events of one accepted request, with its request-level parameters."""
-
-    dataset_id: str
-    api_version: str | None
-    fbtrace_id: str
-    received_at: float
-    n_events: int
-    parameters: dict
-    event_ids: list
-    events: list | None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class _Drop(Exception):
@@ -150,7 +98,7 @@ class ConversionsApiEmulator:
         self._events_received = 0
         self._in_progress = 0
         self._record_file = None
-        self._server: _Server | None = None
+        self._server: Server | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -159,7 +107,7 @@ class ConversionsApiEmulator:
             return self
         self.open_record_file()
         self._stopping.clear()
-        self._server = _Server((self.host, self._requested_port), _Handler, self)
+        self._server = Server((self.host, self._requested_port), Handler, self)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
                                         name="capi-emulator", daemon=True)
         self._thread.start()
@@ -258,7 +206,7 @@ class ConversionsApiEmulator:
                     "batches": len(self._batches), "by_status": by_status, "in_progress": self._in_progress}
 
     # -- request handling ------------------------------------------------------------------
-    def _handle_graph(self, handler: "_Handler", method: str, body: bytes) -> None:
+    def handle_graph(self, handler: "Handler", method: str, body: bytes) -> None:
         with self._lock:
             self._in_progress += 1
         record = None
@@ -275,11 +223,11 @@ class ConversionsApiEmulator:
             except Exception:  # a broken log sink must not break the server
                 pass
         if payload is not None:
-            _send_json(handler, status, payload, fbtrace_id)
+            send_json(handler, status, payload, fbtrace_id)
         elif stall:
             self._sleep(stall)
 
-    def _decide(self, handler: "_Handler", method: str, body: bytes):
+    def _decide(self, handler: "Handler", method: str, body: bytes):
         """Answer one request to the Graph side: (record, status, payload or None, stall, fbtrace_id)."""
         started = time.perf_counter()
         split = urlsplit(handler.path)
@@ -307,14 +255,18 @@ class ConversionsApiEmulator:
         record.duration_ms = round((time.perf_counter() - started) * 1000, 3)
         return record, status, payload, stall, fbtrace_id
 
+    def _answer_quality(self, handler, method, query, record, quality) -> tuple[int, dict]:
+        """GET /dataset_quality (sync/emulator/quality.py)."""
+        record.api_version = quality.group(1)
+        record.dataset_id = check_request(method, query, None)
+        self._check_auth(handler, query, dict(query), record, Fault("ok"), check_dataset=False)
+        check_request(method, query, self.dataset_ids)
+        return 200, self._quality.answer(record.dataset_id, self._clock())
+
     def _answer(self, handler, method, path, query, body, record, fbtrace_id, started) -> tuple[int, dict]:
         quality = _QUALITY_PATH.match(path)
         if quality:
-            record.api_version = quality.group(1)
-            record.dataset_id = check_request(method, query, None)
-            self._check_auth(handler, query, dict(query), record, Fault("ok"), check_dataset=False)
-            check_request(method, query, self.dataset_ids)
-            return 200, self._quality.answer(record.dataset_id, self._clock())
+            return self._answer_quality(handler, method, query, record, quality)
         match = _EVENTS_PATH.match(path)
         if not match:
             raise ge.unknown_path(path)
@@ -357,11 +309,7 @@ class ConversionsApiEmulator:
             raise body_error
         check_request_size(len(events))
         event_ids = [event.get("event_id") if isinstance(event, dict) else None for event in events]
-        if faults.poison_event_ids:
-            for index, event_id in enumerate(event_ids):
-                if isinstance(event_id, str) and event_id in faults.poison_event_ids:
-                    raise ge.invalid_event(ge.REJECTED_EVENT, index, event_id,
-                                           "the event was rejected (its event_id is on the emulator's poison list)")
+        _refuse_poison(event_ids, faults.poison_event_ids)
         if self.validate:
             check_events(events, self._clock())
 
@@ -425,164 +373,16 @@ class ConversionsApiEmulator:
         if seconds > 0:
             self._stopping.wait(seconds)
 
-    # -- control API (/_emulator/...) ------------------------------------------------------
-    def _handle_control(self, handler: "_Handler", method: str, body: bytes) -> None:
-        split = urlsplit(handler.path)
-        name = split.path[len("/_emulator/"):].strip("/")
-        try:
-            if method == "GET" and name == "health":
-                payload = {"ok": True, "validate": self.validate, "keep": self.keep, "now": self._clock()}
-            elif method == "GET" and name == "events":
-                events = self.accepted_events()
-                payload = {"count": len(events), "events": events}
-            elif method == "GET" and name == "event_ids":
-                ids = self.accepted_event_ids()
-                payload = {"count": len(ids), "event_ids": ids}
-            elif method == "GET" and name == "batches":
-                payload = {"batches": [batch.to_dict() for batch in self.accepted_batches()]}
-            elif method == "GET" and name == "requests":
-                payload = {"requests": [record.to_dict() for record in self.requests]}
-            elif method == "GET" and name == "stats":
-                payload = self.stats()
-            elif method == "GET" and name == "faults":
-                payload = self.faults.to_dict()
-            elif method == "POST" and name == "faults":
-                self.set_faults(Faults.from_dict(orjson.loads(body or b"{}")))
-                payload = self.faults.to_dict()
-            elif method == "POST" and name == "reset":
-                self.reset()
-                payload = {"ok": True}
-            else:
-                _send_json(handler, 404, {"error": {"message": f"no control endpoint {method} {split.path}"}})
-                return
-        except (ValueError, TypeError, RuntimeError) as exc:  # orjson.JSONDecodeError is a ValueError
-            _send_json(handler, 400, {"error": {"message": str(exc)}})
-            return
-        _send_json(handler, 200, payload)
+    def handle_control(self, handler: "Handler", method: str, body: bytes) -> None:
+        """/_emulator/...: the control API (sync/emulator/control.py)."""
+        answer_control(self, handler, method, body)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-    def __init__(self, address, handler_class, emulator: ConversionsApiEmulator) -> None:
-        self.emulator = emulator
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, handler_class)
-
-    def server_bind(self) -> None:
-        """Bind without HTTPServer's reverse DNS lookup (getfqdn), which can take seconds."""
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
-
-    def process_request(self, request, client_address) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_all_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "capi-emulator"
-    sys_version = ""
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def _dispatch(self, method: str) -> None:
-        try:
-            body = self._read_body()
-        except ValueError as exc:
-            self.close_connection = True
-            _send_json(self, 413 if "large" in str(exc) else 400, {"error": {"message": str(exc)}})
-            return
-        emulator = self.server.emulator
-        if self.path.startswith("/_emulator/"):
-            emulator._handle_control(self, method, body)
-        else:
-            emulator._handle_graph(self, method, body)
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks, total = [], 0
-            while True:
-                size_line = self.rfile.readline(1024)
-                if not size_line:
-                    raise ValueError("connection closed inside a chunked body")
-                size = int(size_line.split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                total += size
-                if total > MAX_BODY_BYTES:
-                    raise ValueError("request body too large")
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(1024)
-        length = self.headers.get("Content-Length")
-        if not length:
-            return b""
-        if not length.strip().isdigit():
-            raise ValueError("invalid Content-Length")
-        n = int(length)
-        if n > MAX_BODY_BYTES:
-            raise ValueError("request body too large")
-        if n == 0:
-            return b""
-        # What rfile already buffered, then the rest in one waiting receive: one release of
-        # the GIL instead of one per socket read (a 1 MB body waited for the GIL ~20 times
-        # while other threads parsed theirs).
-        body = bytearray(n)
-        view = memoryview(body)
-        got = self.rfile.readinto(view[:min(n, len(self.rfile.peek()))])
-        while got < n:
-            received = self.connection.recv_into(view[got:], n - got, socket.MSG_WAITALL)
-            if not received:
-                raise ValueError("connection closed before the end of the body")
-            got += received
-        return bytes(body)
-
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the stdlib's name
-        """Silent: request lines can carry a token in the query string."""
-
-
-def _send_json(handler: BaseHTTPRequestHandler, status: int, payload: dict, fbtrace_id: str | None = None) -> None:
-    body = orjson.dumps(payload)
-    head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}",
-            "Content-Type: application/json; charset=UTF-8",
-            f"Content-Length: {len(body)}"]
-    if fbtrace_id:
-        head.append(f"x-fb-trace-id: {fbtrace_id}")
-    if handler.close_connection:
-        head.append("Connection: close")
-    try:
-        handler.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("ascii") + body)
-    except OSError:
-        handler.close_connection = True
+def _refuse_poison(event_ids: list, poison_event_ids) -> None:
+    """An event whose event_id is on the poison list is rejected (Graph code 100, its index)."""
+    if not poison_event_ids:
+        return
+    for index, event_id in enumerate(event_ids):
+        if isinstance(event_id, str) and event_id in poison_event_ids:
+            raise ge.invalid_event(ge.REJECTED_EVENT, index, event_id,
+                                   "the event was rejected (its event_id is on the emulator's poison list)")
