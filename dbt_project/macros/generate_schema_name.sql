@@ -10,10 +10,12 @@
   {%- else -%}
     {%- set schema_name = target.schema ~ "_" ~ (custom_schema_name | trim) -%}
   {%- endif -%}
-  {%- if (schema_name | lower) == (var('source_schema') | string | lower) -%}
+  {%- set source_schema = var('amperity_schema', var('source_schema')) | string -%}
+  {%- if (schema_name | lower) == (source_schema | lower)
+        and (var('amperity_database', target.database) | string | lower) == (target.database | string | lower) -%}
     {{ exceptions.raise_compiler_error(
-        "Target schema '" ~ schema_name ~ "' is the source schema (var source_schema='"
-        ~ var('source_schema') ~ "'): dbt must never write next to the source tables. "
+        "Target schema '" ~ schema_name ~ "' is the source schema (var amperity_schema or source_schema='"
+        ~ source_schema ~ "'): dbt must never write next to the source tables. "
         ~ "Set a different schema in profiles.yml or pass --vars '{source_schema: ...}'.") }}
   {%- endif -%}
   {{ schema_name }}
