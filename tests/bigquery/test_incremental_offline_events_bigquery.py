@@ -94,7 +94,7 @@ def test_daily_loads_on_bigquery_equal_a_full_rebuild_and_send_each_order_once(b
                 full = _duckdb_full_rebuild(tmp_path / "full.duckdb", tmp_path, as_of_var(as_of))
             command = MODELS if day == 0 else DAILY if day == 2 else ["run"]
             run_dbt_bigquery(bigquery_emulator, command, tmp_path,
-                             {"as_of": as_of_var(as_of), "source_schema": SOURCE_DATASET, **EMULATOR_VARS},
+                             {"as_of": as_of_var(as_of), "amperity_schema": SOURCE_DATASET, **EMULATOR_VARS},
                              dataset=EVENTS_DATASET)
             rows = [dict(r) for r in client.query_and_wait(
                 f"SELECT * FROM `{client.project}.{EVENTS_DATASET}.offline_events`")]

@@ -42,7 +42,7 @@ def built_view(bigquery_emulator, tmp_path_factory):
     client = bigquery_emulator.client()
     copied = copy_duckdb_sources(client, path, SOURCE_DATASET)
     assert copied["customer_360"] == 300 and copied["unified_itemized_transactions"] > 900
-    run_dbt_bigquery(bigquery_emulator, ["build"], work, {"source_schema": SOURCE_DATASET, **EMULATOR_VARS},
+    run_dbt_bigquery(bigquery_emulator, ["build"], work, {"amperity_schema": SOURCE_DATASET, **EMULATOR_VARS},
                      dataset=VIEW_DATASET)
     rows = [dict(r) for r in client.query_and_wait(
         f"SELECT * FROM `{client.project}.{VIEW_DATASET}.offline_events` ORDER BY event_time, event_id")]

@@ -50,7 +50,7 @@ def both_builds(bigquery_emulator, tmp_path_factory) -> dict:
     duck = _duckdb_build(duck_work)
     bq_work = tmp_path_factory.mktemp("bigquery_build")
     bq = subprocess.Popen(
-        dbt_bigquery_command(["build"], bq_work, {"as_of": AS_OF_VAR, "source_schema": SOURCE_DATASET,
+        dbt_bigquery_command(["build"], bq_work, {"as_of": AS_OF_VAR, "amperity_schema": SOURCE_DATASET,
                                                   **EMULATOR_VARS}),
         cwd=REPO, env=dbt_bigquery_env(bigquery_emulator, TARGET_DATASET), stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True)

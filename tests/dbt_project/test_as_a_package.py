@@ -2,7 +2,8 @@
 a consumer project of its own (dbt_project.yml, profiles.yml, packages.yml with `local:`,
 `dbt deps` offline) whose source tables sit in another database, schema and table names,
 set by the package's vars under its name. Its `offline_events` equals ours row for row;
-nothing lands next to the source tables, and a build that would is refused."""
+nothing lands next to the source tables, and a build that would is refused (the on-run-start
+guard: dbt names a package's schemas with the consumer's generate_schema_name)."""
 from __future__ import annotations
 
 import json
@@ -62,6 +63,10 @@ def _consumer(tmp_path: Path) -> Path:
               attach:
                 - path: "{tmp_path / 'raw.duckdb'}"
                   alias: raw
+            clash:
+              type: duckdb
+              path: "{tmp_path / 'raw.duckdb'}"
+              schema: cdp
         """))
     (consumer / "models" / "orders_to_meta.sql").write_text(
         "select count(*) as orders from {{ ref('offline_events') }}\n")
@@ -91,9 +96,8 @@ def test_the_package_in_another_project_builds_the_same_offline_events(tmp_path,
     assert len(ours) > 10 and theirs == ours and orders == len(ours)
     assert _tables(tmp_path / "raw.duckdb") == [("cdp", "c360"), ("cdp", "uit")]
 
-    # The consumer's target is where the source tables are: refused before anything is built.
-    before = _tables(tmp_path / "raw.duckdb")
-    clash = _dbt(consumer, "build", "--vars", json.dumps({"amperity_database": "shop", "amperity_schema": "marts"}))
+    # A target in the source tables' own schema (raw.cdp): refused before anything is built.
+    clash = _dbt(consumer, "build", "--target", "clash")
     assert clash.returncode != 0
-    assert "would be built in shop.marts, the schema of the source tables" in clash.stdout
-    assert _tables(tmp_path / "raw.duckdb") == before
+    assert "would be built in raw.cdp, the schema of the source tables: dbt must never write" in clash.stdout
+    assert _tables(tmp_path / "raw.duckdb") == [("cdp", "c360"), ("cdp", "uit")]

@@ -182,11 +182,17 @@ def test_source_tables_are_untouched_by_the_build(fixture_db):
 
 
 def test_build_refuses_to_write_into_the_source_schema(tmp_path):
+    """The on-run-start guard stops the build before any node: no table is created."""
     path = tmp_path / "guard.duckdb"
     duckdb.connect(str(path)).close()
-    result = run_dbt(["parse"], path, tmp_path, {"source_schema": "analytics", "as_of": AS_OF_VAR}, check=False)
+    result = run_dbt(["build"], path, tmp_path, {"amperity_schema": "analytics", "as_of": AS_OF_VAR}, check=False)
     assert result.returncode != 0
-    assert "Target schema 'analytics' is the source schema" in result.stdout
+    assert "would be built in guard.analytics, the schema of the source tables: dbt must never write" in result.stdout
+    renamed = run_dbt(["build"], path, tmp_path, {"source_schema": "cdp", "as_of": AS_OF_VAR}, check=False)
+    assert renamed.returncode != 0
+    assert "var source_schema is now amperity_schema" in renamed.stdout
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("select count(*) from information_schema.tables").fetchone() == (0,)
 
 
 def test_offline_events_as_a_table_holds_the_same_rows_in_cursor_order(fixture_warehouse, tmp_path):
