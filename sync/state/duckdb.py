@@ -207,44 +207,7 @@ class DuckDBStateStore:
         other threads read and batch. The rows come from Arrow tables registered on the
         connection for the script (a replacement scan of local variables takes the GIL
         again for every lookup); everything else is a literal of the sync's own making."""
-        name, run, at = sql_literal(self.sync_name), sql_literal(run_id), sql_literal(now)
-        script = ["BEGIN TRANSACTION"]
-        views: dict[str, pa.Table] = {}
-        if checkpoint.sent_count:
-            views["capi_sync_sent_batch"] = checkpoint.sent_table()
-            if checkpoint.replace_sent:
-                script.append(f"DELETE FROM {self.q[SENT_EVENTS]} WHERE sync_name = {name} AND event_id IN "
-                              "(SELECT event_id FROM capi_sync_sent_batch)")
-            script.append(f"INSERT INTO {self.q[SENT_EVENTS]} SELECT {name}, event_id, event_time, {run}, "
-                          f"fbtrace_id, {at} FROM capi_sync_sent_batch")
-        if checkpoint.resolved_event_ids:
-            views["capi_sync_resolved_batch"] = pa.table({
-                "event_id": pa.array(list(checkpoint.resolved_event_ids), pa.string())})
-            script.append(f"UPDATE {self.q[DEAD_LETTERS]} SET resolved_at = {at} WHERE sync_name = {name} "
-                          "AND resolved_at IS NULL AND event_id IN (SELECT event_id FROM capi_sync_resolved_batch)")
-        if checkpoint.dead_letters:
-            columns = {f: [d.get(f) for d in checkpoint.dead_letters] for f in DEAD_LETTER_FIELDS}
-            views["capi_sync_dead_batch"] = pa.table({
-                **{f: pa.array(columns[f], pa.string()) for f in
-                   ("event_id", "order_id", "stage", "reason", "message", "fbtrace_id")},
-                "event_time": pa.array(columns["event_time"], pa.int64()),
-                "code": pa.array(columns["code"], pa.int32()),
-                "error_subcode": pa.array(columns["error_subcode"], pa.int32()),
-            })
-            # At most one unresolved dead letter per event (rows without an event_id: per
-            # order_id): a new failure replaces the old.
-            script.append(f"DELETE FROM {self.q[DEAD_LETTERS]} AS d WHERE sync_name = {name} AND resolved_at IS NULL "
-                          "AND EXISTS (SELECT 1 FROM capi_sync_dead_batch AS b WHERE b.event_id = d.event_id "
-                          "OR (b.event_id IS NULL AND d.event_id IS NULL "
-                          "AND b.order_id IS NOT DISTINCT FROM d.order_id))")
-            script.append(f"INSERT INTO {self.q[DEAD_LETTERS]} SELECT {name}, event_id, order_id, event_time, "
-                          f"stage, reason, message, code, error_subcode, fbtrace_id, {run}, {at}, NULL "
-                          "FROM capi_sync_dead_batch")
-        if checkpoint.watermark is not None:
-            script.append(f"DELETE FROM {self.q[WATERMARKS]} WHERE sync_name = {name}")
-            script.append(f"INSERT INTO {self.q[WATERMARKS]} VALUES ({name}, {sql_literal(cursor_column)}, "
-                          f"{sql_literal(int(checkpoint.watermark))}, {run}, {at})")
-        script.append("COMMIT")
+        script, views = self._checkpoint_script(run_id, cursor_column, checkpoint, now)
         con = self._commit_connection()
         try:
             for view, table in views.items():
@@ -262,6 +225,42 @@ class DuckDBStateStore:
                     con.unregister(view)
                 except duckdb.Error:
                     pass
+
+    def _checkpoint_script(self, run_id: str, cursor_column: str, checkpoint: Checkpoint,
+                           now: dt.datetime) -> tuple[list[str], dict[str, pa.Table]]:
+        """The checkpoint's statements, and the Arrow tables they read by name."""
+        name, run, at = sql_literal(self.sync_name), sql_literal(run_id), sql_literal(now)
+        script = ["BEGIN TRANSACTION"]
+        views: dict[str, pa.Table] = {}
+        if checkpoint.sent_count:
+            views["capi_sync_sent_batch"] = checkpoint.sent_table()
+            if checkpoint.replace_sent:
+                script.append(f"DELETE FROM {self.q[SENT_EVENTS]} WHERE sync_name = {name} AND event_id IN "
+                              "(SELECT event_id FROM capi_sync_sent_batch)")
+            script.append(f"INSERT INTO {self.q[SENT_EVENTS]} SELECT {name}, event_id, event_time, {run}, "
+                          f"fbtrace_id, {at} FROM capi_sync_sent_batch")
+        if checkpoint.resolved_event_ids:
+            views["capi_sync_resolved_batch"] = pa.table({
+                "event_id": pa.array(list(checkpoint.resolved_event_ids), pa.string())})
+            script.append(f"UPDATE {self.q[DEAD_LETTERS]} SET resolved_at = {at} WHERE sync_name = {name} "
+                          "AND resolved_at IS NULL AND event_id IN (SELECT event_id FROM capi_sync_resolved_batch)")
+        if checkpoint.dead_letters:
+            views["capi_sync_dead_batch"] = _dead_letter_table(checkpoint.dead_letters)
+            # At most one unresolved dead letter per event (rows without an event_id: per
+            # order_id): a new failure replaces the old.
+            script.append(f"DELETE FROM {self.q[DEAD_LETTERS]} AS d WHERE sync_name = {name} AND resolved_at IS NULL "
+                          "AND EXISTS (SELECT 1 FROM capi_sync_dead_batch AS b WHERE b.event_id = d.event_id "
+                          "OR (b.event_id IS NULL AND d.event_id IS NULL "
+                          "AND b.order_id IS NOT DISTINCT FROM d.order_id))")
+            script.append(f"INSERT INTO {self.q[DEAD_LETTERS]} SELECT {name}, event_id, order_id, event_time, "
+                          f"stage, reason, message, code, error_subcode, fbtrace_id, {run}, {at}, NULL "
+                          "FROM capi_sync_dead_batch")
+        if checkpoint.watermark is not None:
+            script.append(f"DELETE FROM {self.q[WATERMARKS]} WHERE sync_name = {name}")
+            script.append(f"INSERT INTO {self.q[WATERMARKS]} VALUES ({name}, {sql_literal(cursor_column)}, "
+                          f"{sql_literal(int(checkpoint.watermark))}, {run}, {at})")
+        script.append("COMMIT")
+        return script, views
 
     def _commit_connection(self) -> duckdb.DuckDBPyConnection:
         """A cursor of the store's connection, for the group commits alone: DuckDB 2.x refuses
@@ -325,3 +324,14 @@ class DuckDBStateStore:
             except duckdb.Error:
                 pass
         self._commit_con = None
+
+
+def _dead_letter_table(dead_letters: list[dict]) -> pa.Table:
+    columns = {f: [d.get(f) for d in dead_letters] for f in DEAD_LETTER_FIELDS}
+    return pa.table({
+        **{f: pa.array(columns[f], pa.string()) for f in
+           ("event_id", "order_id", "stage", "reason", "message", "fbtrace_id")},
+        "event_time": pa.array(columns["event_time"], pa.int64()),
+        "code": pa.array(columns["code"], pa.int32()),
+        "error_subcode": pa.array(columns["error_subcode"], pa.int32()),
+    })
