@@ -28,7 +28,8 @@ def _dbt(consumer: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def _consumer(tmp_path: Path) -> Path:
-    """Raw tables in raw.duckdb (schema cdp: uit, c360); the consumer builds into shop.duckdb."""
+    """Raw tables in raw.duckdb (schema cdp: uit, c360); the consumer builds into shop.duckdb, the
+package's models in schema capi_events by the consumer's generate_schema_name."""
     with duckdb.connect(str(tmp_path / "raw.duckdb")) as con:
         load_fixtures(con, extra_customers=customer_rows())
         con.execute("CREATE SCHEMA cdp")
@@ -37,6 +38,12 @@ def _consumer(tmp_path: Path) -> Path:
         con.execute("DROP SCHEMA amperity CASCADE")
     consumer = tmp_path / "shop_analytics"
     (consumer / "models").mkdir(parents=True)
+    (consumer / "macros").mkdir()
+    # The consumer's own schema rule (custom schema as is), which names the package's schemas too.
+    (consumer / "macros" / "generate_schema_name.sql").write_text(
+        "{% macro generate_schema_name(custom_schema_name, node) -%}\n"
+        "{{ custom_schema_name | trim if custom_schema_name is not none else target.schema }}\n"
+        "{%- endmacro %}\n")
     (consumer / "dbt_project.yml").write_text(textwrap.dedent(f"""\
         name: shop_analytics
         version: "1.0.0"
@@ -49,6 +56,9 @@ def _consumer(tmp_path: Path) -> Path:
             amperity_unified_itemized_transactions_identifier: uit
             amperity_customer_360_identifier: c360
             as_of: "{AS_OF_VAR}"
+        models:
+          capi_offline_events:
+            +schema: capi_events
         """))
     (consumer / "packages.yml").write_text(f"packages:\n  - local: {json.dumps(str(PROJECT_DIR))}\n")
     (consumer / "profiles.yml").write_text(textwrap.dedent(f"""\
@@ -91,7 +101,7 @@ def test_the_package_in_another_project_builds_the_same_offline_events(tmp_path,
         ours = con.execute(query.format("analytics.offline_events")).fetchall()
     with duckdb.connect(str(tmp_path / "shop.duckdb"), read_only=True) as con:
         con.execute(f"ATTACH '{tmp_path / 'raw.duckdb'}' AS raw (READ_ONLY)")   # the views read it
-        theirs = con.execute(query.format("marts.offline_events")).fetchall()
+        theirs = con.execute(query.format("capi_events.offline_events")).fetchall()
         (orders,) = con.execute("select orders from marts.orders_to_meta").fetchone()
     assert len(ours) > 10 and theirs == ours and orders == len(ours)
     assert _tables(tmp_path / "raw.duckdb") == [("cdp", "c360"), ("cdp", "uit")]
