@@ -29,6 +29,26 @@ DEAD_LETTER_FIELDS = ("event_id", "order_id", "event_time", "stage", "reason", "
                       "error_subcode", "fbtrace_id")
 
 
+def table_columns(t: dict[str, str]) -> dict[str, str]:
+    """The columns of the watermark, ledger, dead-letter, run and lock tables in a dialect
+    (t: STRING, INT, INT32, BOOL, TIMESTAMP -> its type names)."""
+    s, i, i32, b, ts = t["STRING"], t["INT"], t["INT32"], t["BOOL"], t["TIMESTAMP"]
+    return {
+        WATERMARKS: f"sync_name {s} NOT NULL, cursor_column {s}, watermark {i}, run_id {s}, updated_at {ts}",
+        SENT_EVENTS: f"sync_name {s} NOT NULL, event_id {s} NOT NULL, event_time {i}, run_id {s}, "
+                     f"fbtrace_id {s}, sent_at {ts}",
+        DEAD_LETTERS: f"sync_name {s} NOT NULL, event_id {s}, order_id {s}, event_time {i}, stage {s}, "
+                      f"reason {s}, message {s}, code {i32}, error_subcode {i32}, fbtrace_id {s}, run_id {s}, "
+                      f"recorded_at {ts}, resolved_at {ts}",
+        RUNS: f"run_id {s} NOT NULL, sync_name {s} NOT NULL, started_at {ts}, ended_at {ts}, status {s}, "
+              f"dry_run {b}, full_refresh {b}, rows_read {i}, events_sent {i}, batches_sent {i}, skipped {s}, "
+              f"failed {i}, dead_lettered {i}, fbtrace_ids {s}, watermark_before {i}, watermark_after {i}, "
+              f"error {s}",
+        LOCKS: f"sync_name {s} NOT NULL, run_id {s}, holder {s}, acquired_at {ts}, heartbeat_at {ts}, "
+               f"expires_at {ts}",
+    }
+
+
 def utcnow() -> dt.datetime:
     """Now, UTC, naive (the state tables store UTC TIMESTAMPs)."""
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)

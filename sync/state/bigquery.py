@@ -25,7 +25,7 @@ from sync.locking import holder_alive
 from sync.sources.bigquery import (DEFAULT_STATE_DATASET, bool_literal, first_line, int_literal, make_client,
                                    naive_utc, string_literal, table_name, timestamp_literal)
 from sync.state.base import (DEAD_LETTER_FIELDS, DEAD_LETTERS, LOCKS, RUNS, SENT_EVENTS, WATERMARKS,
-                             Checkpoint, RunRecord)
+                             Checkpoint, RunRecord, table_columns)
 from sync.state.history import History, ddl
 
 if TYPE_CHECKING:
@@ -34,22 +34,9 @@ if TYPE_CHECKING:
 # BigQuery's query text limit is 1,024K characters; the JSON literal of one statement stays below this.
 MAX_JSON_CHARS = 900_000
 
-DDL = {
-    WATERMARKS: "sync_name STRING NOT NULL, cursor_column STRING, watermark INT64, run_id STRING, "
-                "updated_at TIMESTAMP",
-    SENT_EVENTS: "sync_name STRING NOT NULL, event_id STRING NOT NULL, event_time INT64, run_id STRING, "
-                 "fbtrace_id STRING, sent_at TIMESTAMP",
-    DEAD_LETTERS: "sync_name STRING NOT NULL, event_id STRING, order_id STRING, event_time INT64, stage STRING, "
-                  "reason STRING, message STRING, code INT64, error_subcode INT64, fbtrace_id STRING, "
-                  "run_id STRING, recorded_at TIMESTAMP, resolved_at TIMESTAMP",
-    RUNS: "run_id STRING NOT NULL, sync_name STRING NOT NULL, started_at TIMESTAMP, ended_at TIMESTAMP, "
-          "status STRING, dry_run BOOL, full_refresh BOOL, rows_read INT64, events_sent INT64, "
-          "batches_sent INT64, skipped STRING, failed INT64, dead_lettered INT64, fbtrace_ids STRING, "
-          "watermark_before INT64, watermark_after INT64, error STRING",
-    LOCKS: "sync_name STRING NOT NULL, run_id STRING, holder STRING, acquired_at TIMESTAMP, "
-           "heartbeat_at TIMESTAMP, expires_at TIMESTAMP",
-    **ddl({"STRING": "STRING", "INT": "INT64", "TIMESTAMP": "TIMESTAMP", "FLOAT": "FLOAT64"}),
-}
+TYPES = {"STRING": "STRING", "INT": "INT64", "INT32": "INT64", "BOOL": "BOOL", "TIMESTAMP": "TIMESTAMP",
+         "FLOAT": "FLOAT64"}
+DDL = {**table_columns(TYPES), **ddl(TYPES)}
 
 
 def _literal(value) -> str:

@@ -13,25 +13,12 @@ from sync.errors import LockHeldError, SourceError, first_line
 from sync.identifiers import quote, sql_literal
 from sync.locking import holder_alive
 from sync.state.base import (DEAD_LETTER_FIELDS, DEAD_LETTERS, LOCKS, RUNS, SENT_EVENTS, WATERMARKS,
-                             Checkpoint, RunRecord)
+                             Checkpoint, RunRecord, table_columns)
 from sync.state.history import History, ddl
 
-DDL = {
-    WATERMARKS: "sync_name VARCHAR NOT NULL, cursor_column VARCHAR, watermark BIGINT, run_id VARCHAR, "
-                "updated_at TIMESTAMP",
-    SENT_EVENTS: "sync_name VARCHAR NOT NULL, event_id VARCHAR NOT NULL, event_time BIGINT, "
-                 "run_id VARCHAR, fbtrace_id VARCHAR, sent_at TIMESTAMP",
-    DEAD_LETTERS: "sync_name VARCHAR NOT NULL, event_id VARCHAR, order_id VARCHAR, event_time BIGINT, "
-                  "stage VARCHAR, reason VARCHAR, message VARCHAR, code INTEGER, error_subcode INTEGER, "
-                  "fbtrace_id VARCHAR, run_id VARCHAR, recorded_at TIMESTAMP, resolved_at TIMESTAMP",
-    RUNS: "run_id VARCHAR NOT NULL, sync_name VARCHAR NOT NULL, started_at TIMESTAMP, ended_at TIMESTAMP, "
-          "status VARCHAR, dry_run BOOLEAN, full_refresh BOOLEAN, rows_read BIGINT, events_sent BIGINT, "
-          "batches_sent BIGINT, skipped VARCHAR, failed BIGINT, dead_lettered BIGINT, fbtrace_ids VARCHAR, "
-          "watermark_before BIGINT, watermark_after BIGINT, error VARCHAR",
-    LOCKS: "sync_name VARCHAR NOT NULL, run_id VARCHAR, holder VARCHAR, acquired_at TIMESTAMP, "
-           "heartbeat_at TIMESTAMP, expires_at TIMESTAMP",
-    **ddl({"STRING": "VARCHAR", "INT": "BIGINT", "TIMESTAMP": "TIMESTAMP", "FLOAT": "DOUBLE"}),
-}
+TYPES = {"STRING": "VARCHAR", "INT": "BIGINT", "INT32": "INTEGER", "BOOL": "BOOLEAN", "TIMESTAMP": "TIMESTAMP",
+         "FLOAT": "DOUBLE"}
+DDL = {**table_columns(TYPES), **ddl(TYPES)}
 
 
 def _literal(value) -> str:
@@ -168,8 +155,8 @@ class DuckDBStateStore:
         ])
 
     @_reported
-    def _select(self, sql: str) -> list[dict]:
-        cur = self.con.execute(sql)
+    def _select(self, sql: str, params: list | None = None) -> list[dict]:
+        cur = self.con.execute(sql, params)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
 
@@ -187,15 +174,11 @@ class DuckDBStateStore:
 
     @_reported
     def last_runs(self, limit: int = 10) -> list[dict]:
-        cur = self.con.execute(f"SELECT * FROM {self.q[RUNS]} WHERE sync_name = ? "
-                               "ORDER BY started_at DESC LIMIT ?", [self.sync_name, limit])
-        names = [d[0] for d in cur.description]
-        runs = []
-        for row in cur.fetchall():
-            run = dict(zip(names, row))
+        runs = self._select(f"SELECT * FROM {self.q[RUNS]} WHERE sync_name = ? "
+                            "ORDER BY started_at DESC LIMIT ?", [self.sync_name, limit])
+        for run in runs:
             run["skipped"] = orjson.loads(run["skipped"]) if run["skipped"] else {}
             run["fbtrace_ids"] = orjson.loads(run["fbtrace_ids"]) if run["fbtrace_ids"] else []
-            runs.append(run)
         return runs
 
     # --- checkpoint ------------------------------------------------------------------------
@@ -305,9 +288,7 @@ class DuckDBStateStore:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        cur = self.con.execute(sql, params)
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+        return self._select(sql, params)
 
     @_reported
     def dead_letter_count(self) -> int:
