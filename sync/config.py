@@ -247,6 +247,10 @@ class DestinationConfig:
     def events_url(self) -> str:
         return f"{self.endpoint}/{self.api_version}/{self.dataset_id}/events"
 
+    def secrets(self) -> list[str]:
+        """The secret strings (token, app secret), for scrubbing output."""
+        return [s.get_secret_value() for s in (self.access_token, self.app_secret) if s and s.get_secret_value()]
+
     def appsecret_proof(self) -> str | None:
         if self.app_secret is None:
             return None
@@ -278,10 +282,7 @@ class SyncConfig:
 
     def secrets(self) -> list[str]:
         """The secret strings, for scrubbing output."""
-        values = [self.destination.access_token.get_secret_value()]
-        if self.destination.app_secret is not None:
-            values.append(self.destination.app_secret.get_secret_value())
-        return [v for v in values if v]
+        return self.destination.secrets()
 
 
 # --- loading -----------------------------------------------------------------------------

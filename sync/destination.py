@@ -77,6 +77,20 @@ def _comma_joined(events: pa.Array) -> pa.Buffer | bytes:
     return joined.buffers()[2].slice(int(start), int(end - start))
 
 
+def graph_client(config: DestinationConfig, **options) -> httpx.Client:
+    """An HTTP client for the Graph API: the token in the Authorization header only, no redirect."""
+    loopback = config.is_loopback
+    return httpx.Client(
+        timeout=httpx.Timeout(config.timeout.read, connect=config.timeout.connect),
+        headers={"Authorization": f"Bearer {config.access_token.get_secret_value()}", "User-Agent": USER_AGENT,
+                 **options.pop("headers", {})},
+        # TLS verification is always on, except plain http to a loopback host (nothing to verify).
+        verify=not (loopback and config.endpoint.startswith("http://")),
+        # Loopback (the local emulator): never route through a proxy from the environment.
+        trust_env=not loopback,
+        follow_redirects=False, **options)
+
+
 class InvalidEventsError(Exception):
     """The API rejected a request because of an invalid event in it."""
 
@@ -131,22 +145,11 @@ class ConversionsApiDestination:
         self._rng_lock = threading.Lock()
         self._sleep = sleep
         self.url = config.events_url
-        self.redact = Redactor([config.access_token.get_secret_value()]
-                               + ([config.app_secret.get_secret_value()] if config.app_secret else []))
+        self.redact = Redactor(config.secrets())
         self._tail = body_tail(config)
-        loopback = config.is_loopback
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(config.timeout.read, connect=config.timeout.connect),
-            limits=httpx.Limits(max_connections=config.concurrency + 2,
-                                max_keepalive_connections=config.concurrency + 2),
-            headers={"Authorization": f"Bearer {config.access_token.get_secret_value()}",
-                     "Content-Type": "application/json", "User-Agent": USER_AGENT},
-            # TLS verification is always on, except plain http to a loopback host (nothing to verify).
-            verify=not (loopback and self.url.startswith("http://")),
-            # Loopback (the local emulator): never route through a proxy from the environment.
-            trust_env=not loopback,
-            follow_redirects=False,
-        )
+        self._client = graph_client(config, limits=httpx.Limits(max_connections=config.concurrency + 2,
+                                                                max_keepalive_connections=config.concurrency + 2),
+                                    headers={"Content-Type": "application/json"})
 
     def body(self, encoded_events: Sequence[bytes] | pa.Array) -> bytes:
         """The exact JSON request body for these (already JSON-encoded) events."""

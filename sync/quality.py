@@ -17,7 +17,7 @@ import httpx
 import orjson
 
 from sync.config import DestinationConfig
-from sync.destination import USER_AGENT
+from sync.destination import graph_client
 from sync.errors import DestinationRefusedError, RetriesExhaustedError
 from sync.graph_errors import PERMANENT, classify_graph_error
 from sync.redact import Redactor
@@ -59,23 +59,16 @@ def quality_rows(answer: dict, dataset_id: str, api_version: str, agent: str | N
 
 def fetch_quality(config: DestinationConfig, agent: str | None) -> dict:
     """The API's answer (parsed JSON); a refusal or an unreachable API raises one clear line."""
-    redact = Redactor([config.access_token.get_secret_value()]
-                      + ([config.app_secret.get_secret_value()] if config.app_secret else []))
+    redact = Redactor(config.secrets())
     params = {"dataset_id": config.dataset_id, "fields": "offline"}
     if agent:
         params["agent_name"] = agent
     proof = config.appsecret_proof()
     if proof:
         params["appsecret_proof"] = proof   # an HMAC of the token, never the token
-    url = f"{config.endpoint}/{config.api_version}/dataset_quality"
-    loopback = config.is_loopback
     try:
-        with httpx.Client(timeout=httpx.Timeout(config.timeout.read, connect=config.timeout.connect),
-                          headers={"Authorization": f"Bearer {config.access_token.get_secret_value()}",
-                                   "User-Agent": USER_AGENT},
-                          verify=not (loopback and url.startswith("http://")), trust_env=not loopback,
-                          follow_redirects=False) as client:
-            response = client.get(url, params=params)
+        with graph_client(config) as client:
+            response = client.get(f"{config.endpoint}/{config.api_version}/dataset_quality", params=params)
     except httpx.HTTPError as exc:
         raise RetriesExhaustedError(f"destination.endpoint: the Dataset Quality API could not be reached "
                                     f"({type(exc).__name__}: {redact(str(exc))})") from None
