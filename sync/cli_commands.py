@@ -4,6 +4,7 @@ Each takes the parsed arguments and a sync's config and returns the exit code (s
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -138,26 +139,31 @@ def _report(args, summary: RunSummary, quiet_json: bool = False) -> None:
         sys.stderr.write(f"capi-sync: error: {summary.error or summary.alert}\n")
 
 
-def _open_read_only(config: SyncConfig):
+@contextlib.contextmanager
+def _state(config: SyncConfig, read_only: bool = True):
+    """(source, state store) of the sync, both closed after."""
     from sync.sources import open_source
     from sync.state import open_state
-    source = open_source(config, read_only=True)
-    return source, open_state(config, source)
+    source = open_source(config, read_only=read_only)
+    try:
+        state = open_state(config, source)
+        try:
+            yield source, state
+        finally:
+            state.close()
+    finally:
+        source.close()
 
 
 def cmd_status(args, config: SyncConfig, collect: list | None = None) -> int:
     """The status of one sync; with `collect` (several syncs, --json) its payload is
     appended there instead of printed."""
-    source, state = _open_read_only(config)
-    try:
+    with _state(config) as (source, state):
         if not state.tables_exist():
             payload = {"sync_name": config.name, "watermark": None, "runs": [], "dead_letters": 0}
         else:
             payload = {"sync_name": config.name, "watermark": state.read_watermark(),
                        "runs": state.last_runs(args.limit), "dead_letters": state.dead_letter_count()}
-    finally:
-        state.close()
-        source.close()
     if args.json:
         if collect is None:
             print_json(payload)
@@ -197,13 +203,9 @@ def cmd_dead_letter(args, config: SyncConfig) -> int:
         with graceful_stop(run.request_stop):
             summary = run.retry_dead_letters(args.event_ids or None)
         return _finish(args, summary)
-    source, state = _open_read_only(config)
-    try:
+    with _state(config) as (_, state):
         letters = state.dead_letters(event_ids=args.event_ids or None, include_resolved=args.all,
                                      limit=args.limit) if state.tables_exist() else []
-    finally:
-        state.close()
-        source.close()
     if args.json:
         print_json(letters)
         return 0
@@ -235,22 +237,14 @@ def cmd_report(args, config: SyncConfig) -> int:
 
 def cmd_quality(args, config: SyncConfig) -> int:
     from sync.quality import agent_name, fetch_quality, quality_rows
-    from sync.sources import open_source
-    from sync.state import open_state, utcnow
+    from sync.state import utcnow
     destination = config.destination
     agent = args.agent_name if args.agent_name is not None else agent_name(destination.partner_agent)
     answer = fetch_quality(destination, agent or None)
     rows = quality_rows(answer, destination.dataset_id, destination.api_version, agent or None, utcnow())
-    source = open_source(config, read_only=False)
-    try:
-        state = open_state(config, source)
-        try:
-            state.ensure_tables()
-            state.record_quality(rows)
-        finally:
-            state.close()
-    finally:
-        source.close()
+    with _state(config, read_only=False) as (_, state):
+        state.ensure_tables()
+        state.record_quality(rows)
     if args.json:
         print_json(rows)
         return 0
