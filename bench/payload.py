@@ -1,12 +1,13 @@
 """Payload building on the sync's own code path: view -> checked events -> request bodies.
 
-`path="sql"` (what `capi-sync run` does on DuckDB): the source's `read_ready`, whose query
-checks every row and joins each event's JSON from its head, the hashed user_data columns and
-the custom_data_json dbt wrote (sync/sources/duckdb_event_json.py), then the run's own
-batching (`SyncRun._batches`) and `request_body` per batch; building happens inside the
-read, so `read` includes it.
-`path="python"` (the reference, and the BigQuery path): `read` chunks, `build_events`,
-orjson per event. Time spent reading, building and encoding bodies is measured apart.
+`path="sql"` (what `capi-sync run` does): the source's `read_ready`, whose query checks every
+row and writes each event's parts from the contract's columns (sync/sources/base.py
+`ready_query`), joined by sync/sources/ready.py, then the run's own batching
+(`SyncRun._batches`) and `request_body` per batch; building happens inside the read, so
+`read` includes it.
+`path="python"` (the reference): the rows' columns read in chunks, the tests' oracle
+(tests/support/events_oracle.py `build_events`), orjson per event. Time spent reading,
+building and encoding bodies is measured apart.
 `check_identical` proves the bodies are the ones `capi-sync run --dry-run` writes.
 """
 from __future__ import annotations
@@ -18,9 +19,13 @@ import orjson
 
 from sync.config import DUCKDB_CHUNK_SIZE, parse_config
 from sync.destination import request_body
-from sync.events import EventSettings, build_events
+from sync.contract import REQUIRED_COLUMNS
+from sync.events import COPIES_COLUMN, EventSettings
+from sync.identifiers import quote
 from sync.runner import READ_FLOOR_AGE, SyncRun
+from sync.sources.base import CURSOR_KEY
 from sync.sources.duckdb import DuckDBSource
+from tests.support.events_oracle import build_events
 
 
 def sync_config_text(*, duckdb_path: str, relation: str, endpoint: str = "http://127.0.0.1:9",
@@ -78,7 +83,7 @@ def sync_bodies(duckdb_path: str, relation: str, chunk_size: int = DUCKDB_CHUNK_
         if path == "sql":
             yield from _sql_bodies(config, source.read_ready(now - READ_FLOOR_AGE, False, settings))
             return
-        chunks = source.read(now - READ_FLOOR_AGE, exclude_sent=False)
+        chunks = _row_chunks(source, now - READ_FLOOR_AGE)
         seen: set[str] = set()
         pending: list[bytes] = []
         while True:
@@ -104,6 +109,18 @@ def sync_bodies(duckdb_path: str, relation: str, chunk_size: int = DUCKDB_CHUNK_
             yield {"read": 0.0, "build": 0.0, "encode": 0.0, "rows": 0, "skipped": 0}, [request_body(pending)]
     finally:
         source.close()
+
+
+def _row_chunks(source: DuckDBSource, lower_bound: int):
+    """The rows' columns (and cursor and copies), in the read's order, chunk_size rows at a time."""
+    columns = ", ".join(f"v.{quote(name)}" for name in REQUIRED_COLUMNS if name != "value")
+    reader = source.connection.execute(
+        f'SELECT {columns}, CAST(v."value" AS DOUBLE) AS "value", v."event_time" AS {CURSOR_KEY}, '
+        f'count(*) OVER (PARTITION BY v."event_id") AS {COPIES_COLUMN} FROM {source._q_relation} AS v '
+        f'WHERE v."event_time" >= ? OR v."event_time" IS NULL ORDER BY {CURSOR_KEY} NULLS LAST, v."event_id" NULLS LAST',
+        [lower_bound]).to_arrow_reader(source.chunk_size)
+    for batch in reader:
+        yield {name: column.to_pylist() for name, column in zip(batch.schema.names, batch.columns)}
 
 
 def _sql_bodies(config, chunks):

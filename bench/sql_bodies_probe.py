@@ -6,7 +6,7 @@
 Not the product. The probe is a process that imports duckdb, httpx, orjson and yaml, and refuses pyarrow, pandas
 and numpy. DuckDB writes whole request bodies with
 `string_agg`, one per 1,000 rows of the table (at most 1,000 events; fewer where rows are
-skipped), from the table's stored `user_data_json` and `custom_data_json`. Four threads POST
+skipped), written from the table's columns by capi-sync's SQL. Four threads POST
 the bodies to the counting sink over one keep-alive connection each, at most eight requests
 in flight. A ledger thread inserts each accepted batch's rows (the columns of capi-sync's
 ledger: sync name, event id, event time, run id, fbtrace_id, time sent; with
@@ -20,9 +20,6 @@ The event's bytes and the checks that decide which rows are sent are capi-sync's
 What it leaves out, against `capi-sync run`:
 - the 64-hex check of the hashes;
 - duplicate ids;
-- the comparison of the first 1,000 rows with the reference;
-- the rows `build_events` decides (they are not sent; on the benchmark's data they are all
-  skipped);
 - dead letters, the watermark, the run record and the lock.
 
 Its events are checked, byte for byte and in order, against those of `capi-sync run
@@ -66,17 +63,22 @@ NARROW_LEDGER = {"event_id": ("VARCHAR NOT NULL", "e.event_id"), "sent_at": ("TI
 
 def row_sql(now: int) -> tuple[str, str]:
     """(an event's bytes, the condition that the row is sent) over alias `v`, from capi-sync's
-    own SQL for a table that stores both JSON parts (`stored_select`): its head, its checks,
-    and the parts joined as `_stored_ready_chunk` joins them. Written by the parent process
-    and handed to the probe's (which cannot import sync: it imports pyarrow)."""
+    own SQL (sync/sources/base.py: the event's parts and the checks, joined as
+    sync/sources/ready.py joins them). Written by the parent process and handed to the
+    probe's (which cannot import sync: it imports pyarrow)."""
+    from sync.contract import REQUIRED_COLUMNS
     from sync.events import EventSettings
     from sync.identifiers import sql_literal
-    from sync.sources.duckdb_event_json import head_json_sql, ldu_suffix, stored_checks_sql
+    from sync.sources.base import event_parts_sql, skip_sql
+    from sync.sources.duckdb import DIALECT
+    from sync.sources.ready import ldu_suffix
 
     settings = EventSettings(now=now)
-    event = (f"concat({head_json_sql('v')}, ',\"user_data\":', v.user_data_json, ',\"custom_data\":', "
-             f"v.custom_data_json, {sql_literal(ldu_suffix(settings) + '}')})")
-    return event, stored_checks_sql(settings, "v")
+    columns = {name: f'v."{name}"' for name in REQUIRED_COLUMNS}
+    head, user_data, custom_data = event_parts_sql(columns, DIALECT)
+    event = (f"concat({head}, ',\"user_data\":', {user_data}, ',\"custom_data\":', {custom_data}, "
+             f"{sql_literal(ldu_suffix(settings).decode())})")
+    return event, f"{skip_sql(settings, columns, DIALECT)} IS NULL"
 
 
 def _page_query(relation: str, event_sql: str, sendable_sql: str) -> str:

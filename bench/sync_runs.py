@@ -16,7 +16,9 @@ from sync.config import load_config
 from sync.destination import ConversionsApiDestination
 from sync.events import EventSettings
 from sync.runner import SyncRun
-from sync.sources.duckdb_event_json import passes_checks_sql
+from sync.sources.base import skip_sql
+from sync.sources.duckdb import DIALECT
+from sync.contract import REQUIRED_COLUMNS
 
 STATE_SCHEMA = "capi_sync"   # the bench config's state.schema
 # source.memory_limit of the runs on the dbt table (docs/sync.md, Memory)
@@ -124,7 +126,8 @@ def make_latency_sample(duckdb_path: Path, source_table: str, name: str, events:
     """A table of exactly `events` rows that pass the sync's checks (so every batch holds
     1,000 events: no short last batch costing a whole round trip), in cursor order; when
     `source_table` has fewer, its rows repeat under new event_ids (sha256 of id:copy)."""
-    checks = passes_checks_sql(EventSettings(now=int(time.time())), "v")
+    columns = {name: f'v."{name}"' for name in REQUIRED_COLUMNS}
+    checks = f"{skip_sql(EventSettings(now=int(time.time())), columns, DIALECT)} IS NULL"
     con = duckdb.connect(str(duckdb_path))
     try:
         passing = con.execute(f"SELECT count(*) FROM {source_table} AS v WHERE {checks}").fetchone()[0]

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from sync.config import SyncConfig
-from sync.sources.base import CURSOR_KEY, Chunk, Source
+from sync.sources.base import CURSOR_KEY, Source
 
-__all__ = ["CURSOR_KEY", "Chunk", "Source", "open_source"]
+__all__ = ["CURSOR_KEY", "Source", "open_source"]
 
 
 def open_source(config: SyncConfig, read_only: bool = False) -> Source:

@@ -7,16 +7,15 @@ ledger and the watermark need) and either the event's JSON bytes, written by the
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator, Protocol
+from typing import Callable, Iterable, Iterator, NamedTuple, Protocol
 
-from sync.contract import ACTION_SOURCES, MAX_FUTURE_SKEW, SKIP_REASONS, oldest_allowed
+from sync.contract import (ACTION_SOURCES, CUSTOM_DATA, DOUBLE_KEYS, EVENT_KEYS, MAX_FUTURE_SKEW, SKIP_REASONS,
+                           USER_DATA, USER_DATA_KEYS, oldest_allowed)
 from sync.errors import SourceError
 from sync.events import REQUIRED_COLUMNS, EventSettings, ReadyChunk
 from sync.identifiers import sql_literal
 
 CURSOR_KEY = "_cursor"
-
-Chunk = dict[str, list]
 
 
 class Source(Protocol):
@@ -51,14 +50,6 @@ def require_integer_cursor(relation: str, column: str, type_name: str, integer_t
                           "an integer column of unix seconds, like event_time; nothing was sent")
 
 
-def required_columns_sql(quote_identifier: Callable[[str], str], double_type: str, alias: str = "v") -> list[str]:
-    """The select list of REQUIRED_COLUMNS from `alias`, `value` cast to `double_type` (so it
-    arrives as a float, a JSON number); identifiers quoted in the warehouse's dialect."""
-    value = quote_identifier("value")
-    return [f"CAST({alias}.{value} AS {double_type}) AS {value}" if name == "value"
-            else f"{alias}.{quote_identifier(name)}" for name in REQUIRED_COLUMNS]
-
-
 def row_checks(settings: EventSettings, c: dict[str, str], user_data: str, contents: str) -> list[tuple[str, str]]:
     """(skip reason, the SQL condition a row must meet) of the contract's checks in their order,
     but for duplicates and the 64-hex check of the user_data values (made on the read's Arrow
@@ -86,3 +77,62 @@ def row_checks(settings: EventSettings, c: dict[str, str], user_data: str, conte
 def check_reasons() -> list[str]:
     """The skip reasons the SQL decides, in order."""
     return [reason for reason, _ in row_checks(EventSettings(now=0), dict.fromkeys(REQUIRED_COLUMNS, "x"), "u", "c")]
+
+
+class Dialect(NamedTuple):
+    """What the read query needs to know of a warehouse's SQL."""
+
+    quote: Callable[[str], str]         # an identifier
+    to_json: Callable[[str], str]       # a value's JSON text
+    double: str                         # the type of a JSON double
+    array_length: str                   # the function giving an array's length
+    fix_doubles: Callable[[str], str]   # custom_data's text with every double as the contract writes it
+
+
+def ready_query(source: str, settings: EventSettings, dialect: Dialect, extra: tuple[str, ...] = ()) -> str:
+    """The columns of a page as sync/sources/ready.py takes them, from the query `source`
+    (REQUIRED_COLUMNS, `_cursor` and the columns `extra`, passed on): `_skip` by the
+    contract's checks, and the event's parts written by the warehouse from the contract:
+    `_head` and `_custom_data` for a row the checks pass, `_user_data` for every row with an
+    identifier (ready.py checks every value is a hash)."""
+    q = dialect.quote
+    c = {name: f"s.{q(name)}" for name in REQUIRED_COLUMNS}
+    head, user_data, custom_data = event_parts_sql(c, dialect)
+    passed = ", ".join(f"s.{q(name)}" for name in ("event_id", "order_id", "event_time", CURSOR_KEY, *extra))
+    return (f"SELECT {passed}, s._skip, s.{q('action_source')}, CAST(s.{q('value')} AS {dialect.double}) AS "
+            f"{q('value')}, CASE WHEN s._skip IS NULL THEN {head} END AS _head, {user_data} AS _user_data, "
+            f"CASE WHEN s._skip IS NULL THEN {custom_data} END AS _custom_data "
+            f"FROM (SELECT s.*, {skip_sql(settings, c, dialect)} AS _skip FROM ({source}) AS s) AS s")
+
+
+def skip_sql(settings: EventSettings, c: dict[str, str], dialect: Dialect) -> str:
+    """The row's first failing check of `row_checks` (its reason), or NULL (c: column -> its SQL)."""
+    checks = row_checks(settings, c, f"COALESCE({', '.join(c[k] for k in USER_DATA_KEYS)}) IS NOT NULL",
+                        f"COALESCE({dialect.array_length}({c['contents']}), 0) > 0")
+    return f"CASE {' '.join(f'WHEN NOT COALESCE({cond}, FALSE) THEN {chr(39)}{reason}{chr(39)}' for reason, cond in checks)} END"
+
+
+def event_parts_sql(c: dict[str, str], dialect: Dialect) -> tuple[str, str, str]:
+    """The SQL of an event's parts from its columns (c: column -> its SQL), keys in the
+    contract's order: the head (its first four keys, no closing brace), user_data (NULL
+    without an identifier) and custom_data."""
+    to_json = dialect.to_json
+    head = ", ".join(f"'{sep}\"{key}\":', {to_json(c[key])}" for sep, key in zip("{,,,", EVENT_KEYS[:4]))
+
+    def value(key: str) -> str:
+        return to_json(f"CAST({c[key]} AS {dialect.double})" if key in DOUBLE_KEYS else c[key])
+
+    user_data = _object(((k.key, f"'[', {value(k.key)}, ']'" if k.array else value(k.key), False) for k in USER_DATA), c)
+    custom_data = dialect.fix_doubles(_object(((f.key, value(f.key), f.required) for f in CUSTOM_DATA), c))
+    identified = f"COALESCE({', '.join(c[k] for k in USER_DATA_KEYS)}) IS NOT NULL"
+    return f"CONCAT({head})", f"CASE WHEN {identified} THEN {user_data} END", custom_data
+
+
+def _object(entries, c: dict[str, str]) -> str:
+    """A JSON object of (key, SQL of its JSON value, required) entries in this order, the
+    entries of NULL optional values left out."""
+    parts = []
+    for key, value, required in entries:
+        entry = f"CONCAT(',\"{key}\":', {value})"
+        parts.append(entry if required else f"CASE WHEN {c[key]} IS NOT NULL THEN {entry} ELSE '' END")
+    return f"CONCAT('{{', SUBSTR(CONCAT({', '.join(parts)}), 2), '}}')"

@@ -17,11 +17,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sync.config import SyncConfig
-from sync.contract import CUSTOM_DATA, CUSTOM_DATA_KEYS, DOUBLE_KEYS, EVENT_KEYS, REQUIRED_COLUMNS, USER_DATA, USER_DATA_KEYS
+from sync.contract import DOUBLE_KEYS, REQUIRED_COLUMNS
 from sync.errors import SourceError
 from sync.events import COPIES_COLUMN, EventSettings, ReadyChunk, value_offsets
 from sync.identifiers import quote_backtick
-from sync.sources.base import CURSOR_KEY, require_columns, require_integer_cursor, row_checks
+from sync.sources.base import CURSOR_KEY, Dialect, ready_query, require_columns, require_integer_cursor
 from sync.sources.ready import ready_page
 from sync.state.base import DEAD_LETTERS, SENT_EVENTS
 
@@ -167,26 +167,13 @@ class BigQuerySource:
 
     def _query(self, where: str, settings: EventSettings) -> str:
         """One JSON text per row (TO_JSON_STRING of the row: google-cloud-bigquery converts each
-        cell of a REST result in Python, one cell a row is parsed by orjson): the columns of a
-        `ready_page`, the event's parts written by BigQuery from the contract."""
-        c = {name: f"v.{quote_backtick(name)}" for name in REQUIRED_COLUMNS}
-        checks = row_checks(settings, c, f"COALESCE({', '.join(c[k] for k in USER_DATA_KEYS)}) IS NOT NULL",
-                            f"COALESCE(ARRAY_LENGTH({c['contents']}), 0) > 0")
-        skip = " ".join(f"WHEN NOT COALESCE({condition}, FALSE) THEN '{reason}'" for reason, condition in checks)
-        bad_key = " ".join(f"WHEN {c[k]} IS NOT NULL AND NOT REGEXP_CONTAINS({c[k]}, r'^[0-9a-f]{{64}}$') THEN '{k}'"
-                           for k in USER_DATA_KEYS)
-        checked = (f"SELECT v.*, v.{self._q_cursor} AS {CURSOR_KEY}, COUNT(*) OVER (PARTITION BY v.`event_id`) AS "
-                   f"{COPIES_COLUMN}, CASE {skip} END AS _skip, CASE {bad_key} END AS _bad_key "
-                   f"FROM {self._q_relation} AS v{' WHERE ' + where if where else ''}")
-        sent = "v._skip IS NULL AND v._bad_key IS NULL"
-        written = (f"SELECT v.*, IF({sent}, {_struct_json(EVENT_KEYS[:4])}, NULL) AS _h, "
-                   f"IF({sent}, {_user_data_sql()}, NULL) AS _user_data, "
-                   f"IF({sent}, {_struct_json(CUSTOM_DATA_KEYS)}, NULL) AS _c FROM ({checked}) AS v")
-        return (f"SELECT TO_JSON_STRING(t) AS row FROM (SELECT v.`event_id`, v.`order_id`, v.`event_time`, "
-                f"v.{CURSOR_KEY}, v.{COPIES_COLUMN}, v._skip, v._bad_key, v.`action_source`, "
-                f"CAST(v.`value` AS FLOAT64) AS value, SUBSTR(v._h, 1, LENGTH(v._h) - 1) AS _head, v._user_data, "
-                f"{_custom_data_fixed('v._c')} AS _custom_data FROM ({written}) AS v) AS t "
-                f"ORDER BY t.{CURSOR_KEY} ASC NULLS LAST, t.`event_id` ASC NULLS LAST")
+        cell of a REST result in Python, one cell a row is parsed by Arrow): the columns of a
+        `ready_page` (sync/sources/base.py `ready_query`)."""
+        columns = ", ".join(f"v.{quote_backtick(name)}" for name in REQUIRED_COLUMNS)
+        source = (f"SELECT {columns}, v.{self._q_cursor} AS {CURSOR_KEY}, COUNT(*) OVER (PARTITION BY v.`event_id`) "
+                  f"AS {COPIES_COLUMN} FROM {self._q_relation} AS v{' WHERE ' + where if where else ''}")
+        return (f"SELECT TO_JSON_STRING(t) AS row FROM ({ready_query(source, settings, DIALECT, (COPIES_COLUMN,))}) "
+                f"AS t ORDER BY t.{CURSOR_KEY} ASC NULLS LAST, t.`event_id` ASC NULLS LAST")
 
     def read_sql(self, lower_bound: int | None, exclude_sent: bool, settings: EventSettings) -> str:
         where = []
@@ -232,7 +219,7 @@ class BigQuerySource:
 # The columns of a page as `ready_page` takes them.
 _PAGE_SCHEMA = pa.schema([("event_id", pa.string()), ("order_id", pa.string()), ("event_time", pa.int64()),
                           (CURSOR_KEY, pa.int64()), (COPIES_COLUMN, pa.int64()), ("_skip", pa.string()),
-                          ("_bad_key", pa.string()), ("action_source", pa.string()), ("value", pa.float64()),
+                          ("action_source", pa.string()), ("value", pa.float64()),
                           ("_head", pa.string()), ("_user_data", pa.string()), ("_custom_data", pa.string())])
 
 
@@ -248,27 +235,15 @@ def _parse_rows(texts: pa.Array) -> dict[str, pa.Array]:
     return {name: table.column(name).combine_chunks() for name in _PAGE_SCHEMA.names}
 
 
-def _struct_json(keys) -> str:
-    """The JSON text BigQuery writes for a STRUCT of these columns of `v`, in this order (the
-    contract's doubles as FLOAT64)."""
-    columns = (f"CAST(v.`{k}` AS FLOAT64)" if k in DOUBLE_KEYS else f"v.`{k}`" for k in keys)
-    return f"TO_JSON_STRING(STRUCT({', '.join(f'{sql} AS `{key}`' for sql, key in zip(columns, keys))}))"
-
-
-def _user_data_sql() -> str:
-    """The user_data object, keys in the contract's order, NULL ones left out; the values as
-    they are (only sent when every one is 64 lowercase hex, `_bad_key`)."""
-    entries = [f"IFNULL(CONCAT(',\"{k.key}\":{'[' if k.array else ''}\"', v.`{k.key}`, '\"{']' if k.array else ''}'), '')"
-               for k in USER_DATA]
-    return f"CONCAT('{{', SUBSTR(CONCAT({', '.join(entries)}), 2), '}}')"
-
-
-def _custom_data_fixed(text: str) -> str:
-    """custom_data's STRUCT JSON as the contract writes it: optional keys left out when NULL (a
-    string value holds no unescaped quote, so `,"key":null` is always a member), and a whole
-    double with `.0` (BigQuery writes none)."""
-    for field in CUSTOM_DATA:
-        if not field.required:
-            text = f"REPLACE({text}, ',\"{field.key}\":null', '')"
+def _fix_doubles(text: str) -> str:
+    """custom_data's text with a whole double written `12.0`, as DuckDB writes it (BigQuery writes `12`)."""
     keys = "|".join(sorted(DOUBLE_KEYS))
     return f"REGEXP_REPLACE({text}, r'(\"(?:{keys})\":-?[0-9]+)([,}}])', r'\\1.0\\2')"
+
+
+def _to_json(value: str) -> str:
+    """A value's JSON text, written as a STRUCT member (the emulator writes no bare string)."""
+    return f"REGEXP_EXTRACT(TO_JSON_STRING(STRUCT({value} AS v)), r'^{{\"v\":(.*)}}$')"
+
+
+DIALECT = Dialect(quote_backtick, _to_json, "FLOAT64", "ARRAY_LENGTH", _fix_doubles)

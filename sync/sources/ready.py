@@ -2,12 +2,13 @@
 
 The source's query gives, per row in cursor order: event_id, order_id, event_time, _cursor,
 _copies (rows of this read with the same event_id), _skip (the first failing check the SQL
-made, or NULL), _bad_key (the first user_data key whose value is not 64 lowercase hex, or
-NULL), action_source and value (for a skip's message), and, for a row it would send, _head
-(the event's first four keys as JSON text), _user_data and _custom_data (the two objects as
-JSON text). Here: duplicates (the first copy in read order is sent), the skip reasons in the
-contract's order with their messages, every sent user_data checked once more to be hashes
-(sync/sources/user_data_check.py), and each event's bytes joined by Arrow."""
+made, or NULL), action_source and value (for a skip's message), _user_data (the object as
+JSON text, NULL without an identifier) and, for a row the checks pass, _head (the event's
+first four keys as JSON text) and _custom_data (sync/sources/base.py `ready_query` writes
+them). Here: duplicates (the first copy in read order is sent), every user_data value
+checked to be a hash (sync/sources/user_data_check.py; the first key that is not one names
+the invalid_hash skip), the skip reasons in the contract's order with their messages, and
+each event's bytes joined by Arrow."""
 from __future__ import annotations
 
 import numpy as np
@@ -15,7 +16,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sync.contract import DAY, SKIP_REASONS, USER_DATA, max_age, skip_message
+from sync.contract import DAY, SKIP_REASONS, USER_DATA, future_unit, max_age, skip_message
 from sync.events import EventSettings, ReadyChunk, hash_match
 from sync.sources.user_data_check import all_hashed_user_data
 
@@ -37,23 +38,17 @@ def ready_page(page: dict[str, pa.Array], settings: EventSettings, seen: set[str
     so far in this read (updated)."""
     n = len(page["event_id"])
     reasons = page["_skip"].to_pylist()
-    bad_keys = page["_bad_key"].to_pylist()
-    skips: dict[int, tuple[str, str]] = {}
-    rows = [i for i in range(n) if reasons[i] is not None or bad_keys[i] is not None]
+    user_data = page["_user_data"].cast(pa.binary())
+    bad_keys = {} if all_hashed_user_data(user_data) else _bad_keys(user_data)
     duplicates = _duplicates(page, seen, reasons)
-    for i in sorted({*rows, *duplicates}):
-        skip = _skip(page, i, reasons[i], bad_keys[i], duplicates.get(i), settings)
+    skips: dict[int, tuple[str, str]] = {}
+    for i in sorted({*(i for i in range(n) if reasons[i] is not None), *duplicates, *bad_keys}):
+        skip = _skip(page, i, reasons[i], bad_keys.get(i), duplicates.get(i), settings)
         if skip is not None:
             skips[i] = skip
     sent = np.ones(n, np.bool_)
     sent[list(skips)] = False
     mask = pa.array(sent)
-    user_data = pc.if_else(mask, page["_user_data"], None).cast(pa.binary())
-    if not all_hashed_user_data(user_data):   # the SQL's hash check missed a value: never send it
-        for i in _not_hashed(user_data):
-            skips[i] = ("invalid_hash", skip_message("invalid_hash", key="user_data"))
-            sent[i] = False
-        mask = pa.array(sent)
     encoded = pc.binary_join_element_wise(page["_head"].cast(pa.binary()), b',"user_data":', user_data,
                                           b',"custom_data":', page["_custom_data"].cast(pa.binary()),
                                           ldu_suffix(settings), b"")
@@ -93,36 +88,37 @@ def _skip(page: dict[str, pa.Array], i: int, reason: str | None, bad_key: str | 
     event_time, source = page["event_time"][i].as_py(), page["action_source"][i].as_py()
     values = {"action_source": source, "event_time": event_time, "value": page["value"][i].as_py()}
     if reason == "event_time_in_future":
-        values["ahead"] = event_time - settings.now
+        values.update(ahead=event_time - settings.now, unit=future_unit(event_time))
     if reason == "event_time_too_old":
         values["days"] = max_age(source) // DAY
     return reason, skip_message(reason, **values)
 
 
-def _not_hashed(user_data: pa.Array) -> list[int]:
-    """The rows whose user_data text is not an object of hashed identifiers as the contract writes it."""
-    bad = []
+def _bad_keys(user_data: pa.Array) -> dict[int, str]:
+    """Row -> the first user_data key whose value is not a hash ("user_data" when the text is
+    not an object of the contract's keys), for the rows whose text fails the check."""
+    bad = {}
     for i, text in enumerate(user_data.to_pylist()):
-        if text is not None and not _is_hashed_object(text):
-            bad.append(i)
+        if text is not None and (key := _first_bad_key(text)) is not None:
+            bad[i] = key
     return bad
 
 
-def _is_hashed_object(text: bytes) -> bool:
+def _first_bad_key(text: bytes) -> str | None:
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return False
+        return "user_data"
     if not isinstance(value, dict) or not value or set(value) - {k.key for k in USER_DATA}:
-        return False
+        return "user_data"
     for key in USER_DATA:
         item = value.get(key.key)
         if item is None:
             continue
         if key.array:
             if not (isinstance(item, list) and len(item) == 1):
-                return False
+                return key.key
             item = item[0]
         if not (isinstance(item, str) and hash_match(item)):
-            return False
-    return True
+            return key.key
+    return None

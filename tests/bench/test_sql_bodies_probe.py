@@ -13,12 +13,14 @@ def _table() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute("CREATE SCHEMA analytics; CREATE TABLE analytics.offline_events (event_id VARCHAR, event_name VARCHAR, "
                 "event_time BIGINT, action_source VARCHAR, currency VARCHAR, value DECIMAL(18,2), "
-                "user_data_json VARCHAR, custom_data_json VARCHAR)")
-    con.execute("""INSERT INTO analytics.offline_events VALUES
-        ('o-1', 'Purchase', 1789990000, 'physical_store', 'USD', 12.50, '{"em":["a1"]}', '{"currency":"USD","value":12.5}'),
-        ('o-2', 'Purchase', 1789990001, 'physical_store', 'USD', 0, '{"em":["b2"]}', '{"currency":"USD","value":0.0}'),
-        ('o-"3"', 'Purchase', 1789990002, 'physical_store', 'EUR', 3, '{"ph":["c3"]}', '{"currency":"EUR","value":3.0}'),
-        ('o-4', 'Purchase', 1700000000, 'physical_store', 'USD', 5, '{"em":["d4"]}', '{"currency":"USD","value":5.0}')""")
+                "contents STRUCT(id VARCHAR, quantity BIGINT, item_price DOUBLE)[], order_id VARCHAR, "
+                "num_items BIGINT, em VARCHAR, ph VARCHAR, fn VARCHAR, ln VARCHAR, db VARCHAR, ge VARCHAR, ct VARCHAR, "
+                "st VARCHAR, zp VARCHAR, country VARCHAR, external_id VARCHAR)")
+    con.execute("""INSERT INTO analytics.offline_events (event_id, event_name, event_time, action_source, value,
+        currency, contents, em, ph) SELECT id, 'Purchase', t, 'physical_store', v, c,
+        [{'id': 'p', 'quantity': 1, 'item_price': 2.0}], em, ph FROM (VALUES
+        ('o-1', 1789990000, 12.50, 'USD', 'a1', NULL), ('o-2', 1789990001, 0, 'USD', 'b2', NULL),
+        ('o-"3"', 1789990002, 3, 'EUR', NULL, 'c3'), ('o-4', 1700000000, 5, 'USD', 'd4', NULL)) AS r(id, t, v, c, em, ph)""")
     return con
 
 
@@ -27,11 +29,12 @@ def test_duckdb_writes_one_body_of_the_sendable_rows_with_their_ledger_rows():
     query = _page_query("analytics.offline_events", *row_sql(NOW))
     rows = con.execute(query, [0, 10_000]).fetchall()
     # o-2 (value 0) and o-4 (older than 62 days) are not sent; o-"3"'s id is JSON-escaped.
+    contents = b'"contents":[{"id":"p","quantity":1,"item_price":2.0}]'
     assert rows == [(
         b'{"data":[{"event_name":"Purchase","event_time":1789990000,"event_id":"o-1","action_source":"physical_store",'
-        b'"user_data":{"em":["a1"]},"custom_data":{"currency":"USD","value":12.5}},'
+        b'"user_data":{"em":["a1"]},"custom_data":{"currency":"USD","value":12.5,' + contents + b'}},'
         b'{"event_name":"Purchase","event_time":1789990002,"event_id":"o-\\"3\\"","action_source":"physical_store",'
-        b'"user_data":{"ph":["c3"]},"custom_data":{"currency":"EUR","value":3.0}}]}',
+        b'"user_data":{"ph":["c3"]},"custom_data":{"currency":"EUR","value":3.0,' + contents + b'}}]}',
         '[{"event_id":"o-1","event_time":1789990000},{"event_id":"o-\\"3\\"","event_time":1789990002}]',
     )]
     assert con.execute(query, [1, 10_000]).fetchall()[0][1] == \

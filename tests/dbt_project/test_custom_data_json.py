@@ -14,7 +14,8 @@ from dbt_runner import compile_inline
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sync"))
 from offline_events_fixture import COLUMNS, custom_data_json_of, insert_rows, make_row  # noqa: E402
 
-from sync.events import REQUIRED_COLUMNS, EventSettings, build_events  # noqa: E402
+from sync.events import REQUIRED_COLUMNS, EventSettings  # noqa: E402
+from tests.support.events_oracle import build_events  # noqa: E402
 
 NOW = 1_800_000_000
 T = NOW - 86_400

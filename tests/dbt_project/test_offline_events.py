@@ -123,7 +123,8 @@ def test_offline_events_exact_rows(fixture_db):
 
 def test_custom_data_json_is_what_the_sync_writes_for_every_order(fixture_db):
     """Each order's custom_data_json equals the custom_data of `build_events` + orjson on its columns."""
-    from sync.events import REQUIRED_COLUMNS, EventSettings, build_events
+    from sync.events import REQUIRED_COLUMNS, EventSettings
+    from tests.support.events_oracle import build_events
     cursor = fixture_db.execute(f"select {', '.join(REQUIRED_COLUMNS)}, custom_data_json from analytics.offline_events "
                                 "order by order_id")
     rows = cursor.fetchall()

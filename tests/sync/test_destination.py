@@ -15,7 +15,8 @@ from sync.config import parse_config
 from sync.destination import (BODY_PART_BYTES, ConversionsApiDestination, DestinationError, body_tail, request_body,
                               request_body_parts)
 from sync.emulator import ConversionsApiEmulator, Faults
-from sync.events import COPIES_COLUMN, EVENT_COLUMNS, USER_DATA_COLUMNS, EventSettings, build_events
+from sync.events import COPIES_COLUMN, EVENT_COLUMNS, USER_DATA_COLUMNS, EventSettings
+from tests.support.events_oracle import build_events
 from sync.errors import EXIT_DESTINATION_REFUSED, EXIT_RETRIES_EXHAUSTED
 
 import time

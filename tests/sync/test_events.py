@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 from offline_events_fixture import event_id, make_row, sha
 
-from sync.events import (COPIES_COLUMN, EVENT_COLUMNS, USER_DATA_COLUMNS, EventSettings, build_events)
+from sync.events import COPIES_COLUMN, EVENT_COLUMNS, USER_DATA_COLUMNS, EventSettings
+from tests.support.events_oracle import build_events
 
 NOW = 1_800_000_000
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_duckdb_event_json import NOW, fixture_rows, open_source, warehouse  # noqa: E402,F401
+from test_duckdb_read import NOW, fixture_rows, open_source, warehouse  # noqa: E402,F401
 
 from sync.events import EventSettings  # noqa: E402
 from sync.state.base import DEAD_LETTERS, SENT_EVENTS  # noqa: E402
@@ -160,10 +160,9 @@ def test_an_incremental_reads_pages_exclude_per_page_and_its_plan_with_the_anti_
     way): the cursor histogram anti-joins the copy, every page excludes with NOT EXISTS on it."""
     write_ledger(warehouse, sent("offline_events", fixture_rows()[0]["event_id"]), create=True)
     plans, pages = [], []
-    for name in ("_stored_page", "_page_batches"):
-        method = getattr(DuckDBSource, name)
-        monkeypatch.setattr(DuckDBSource, name, lambda self, con, where, *rest, _m=method, **named: (
-            pages.append(where), _m(self, con, where, *rest, **named))[1])
+    method = DuckDBSource._page_batches
+    monkeypatch.setattr(DuckDBSource, "_page_batches", lambda self, con, page, *rest, **named: (
+        pages.append(page.sql()), method(self, con, page, *rest, **named))[1])
     pages_method = DuckDBSource._pages
     monkeypatch.setattr(DuckDBSource, "_pages",
                         lambda self, con, read: (plans.append(read), pages_method(self, con, read))[1])

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_duckdb_event_json import NOW, fixture_rows, open_source, warehouse  # noqa: E402,F401
+from test_duckdb_read import NOW, fixture_rows, open_source, warehouse  # noqa: E402,F401
 
 from offline_events_fixture import write_config  # noqa: E402
 
