@@ -191,6 +191,10 @@ def _check_purchase(custom_data: dict, fail) -> None:
         raise fail(ge.INVALID_VALUE, "custom_data.value must be a number")
 
 
+# A contents item's text fields (Meta's custom_data reference); null counts as absent.
+CONTENTS_TEXT_KEYS = ("title", "description", "brand", "category", "delivery_category")
+
+
 def _check_contents(contents: object, fail) -> None:
     if not isinstance(contents, list):
         raise fail(ge.INVALID_CONTENTS, "custom_data.contents must be a list of objects")
@@ -209,6 +213,9 @@ def _check_contents(contents: object, fail) -> None:
         item_price = item.get("item_price")
         if item_price is not None and not _is_number(item_price):
             raise fail(ge.INVALID_CONTENTS, f"{where}.item_price must be a number")
+        for key in CONTENTS_TEXT_KEYS:
+            if item.get(key) is not None and not isinstance(item[key], str):
+                raise fail(ge.INVALID_CONTENTS, f"{where}.{key} must be a string")
 
 
 def _check_data_processing_options(event: dict, fail) -> None:

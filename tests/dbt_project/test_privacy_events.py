@@ -1,8 +1,10 @@
-"""Per-customer privacy controls end to end: the fixture set with consent and opt-out columns
-in customer_360, `dbt build` with the vars naming them, then a sync to the emulator. The
-excluded customers' orders are not in offline_events, the exclusions are counted per reason,
-and the emulator receives exactly the other events. Without the vars (the fixture warehouse
-of test_offline_events) nothing changes."""
+"""Per-customer privacy controls and product fields end to end: the fixture set with consent
+and opt-out columns in customer_360 and product name and brand columns in
+unified_itemized_transactions, `dbt build` with the vars naming them, then a sync to the
+emulator. The excluded customers' orders are not in offline_events, the exclusions are
+counted per reason, each contents item carries title and brand (no category: its var is not
+set), and the emulator receives exactly the other events. Without the vars (the fixture
+warehouse of test_offline_events) nothing changes."""
 from __future__ import annotations
 
 import calendar
@@ -34,7 +36,17 @@ CONSENT = {
 }
 EXCLUDED_ORDERS = {"O002", "O003", "O004", "O005"}
 CONSENT_VARS = {"as_of": AS_OF_VAR, "marketing_consent_column": "marketing_opt_in",
-                "do_not_sell_or_share_column": "ccpa_do_not_sell", "deletion_requested_column": "erasure_requested"}
+                "do_not_sell_or_share_column": "ccpa_do_not_sell", "deletion_requested_column": "erasure_requested",
+                "product_title_column": "product_name", "product_brand_column": "brand_name"}
+# product -> (product_name, brand_name); every other product is named 'Item <id>', without brand
+PRODUCTS = {"P1": ("Mug", "Acme"), "P2": ("Tea", None), "P3": (None, "Other")}
+
+
+def with_products(row: tuple) -> tuple:
+    """An expected offline_events row with title and brand in each contents item."""
+    contents = [{**item, "title": PRODUCTS.get(item["id"], ("Item " + item["id"], None))[0],
+                 "brand": PRODUCTS.get(item["id"], (None, None))[1]} for item in row[8]]
+    return (*row[:8], contents, *row[9:])
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +61,12 @@ def consent_warehouse(tmp_path_factory):
         for customer, values in CONSENT.items():
             con.execute("update amperity.customer_360 set marketing_opt_in = ?, ccpa_do_not_sell = ?, "
                         "erasure_requested = ? where amperity_id = ?", [*values, customer])
+        con.execute("alter table amperity.unified_itemized_transactions add column product_name varchar")
+        con.execute("alter table amperity.unified_itemized_transactions add column brand_name varchar")
+        con.execute("update amperity.unified_itemized_transactions set product_name = 'Item ' || product_id")
+        for product, (name, brand) in PRODUCTS.items():
+            con.execute("update amperity.unified_itemized_transactions set product_name = ?, brand_name = ? "
+                        "where product_id = ?", [name, brand, product])
     run_dbt(["build", "--select", "+offline_events", "+offline_events__consent_exclusions"], path, work, CONSENT_VARS)
     return work, path
 
@@ -59,7 +77,7 @@ def test_excluded_customers_are_not_in_offline_events_and_are_counted(consent_wa
         rows = con.execute(f"select {', '.join(COLUMNS)} from analytics.offline_events order by order_id").fetchall()
         exclusions = con.execute("select * from analytics.offline_events__consent_exclusions "
                                  "order by exclusion_reason").fetchall()
-    assert rows == [r for r in expected_rows() if r[4] not in EXCLUDED_ORDERS]
+    assert rows == [with_products(r) for r in expected_rows() if r[4] not in EXCLUDED_ORDERS]
     assert exclusions == [("deletion_requested", 1, 1), ("do_not_sell_or_share", 1, 1),
                           ("no_marketing_consent", 3, 2)]
 

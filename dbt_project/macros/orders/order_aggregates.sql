@@ -19,22 +19,26 @@
 
 
 {#- The `contents` list of each order from eligible order lines: one entry per product_id
-    (ordered by id) with the summed quantity and item_price = revenue / quantity. Shared by
-    int_orders__contents and offline_events. -#}
+    (ordered by id) with the summed quantity and item_price = revenue / quantity; then title,
+    brand and category (the greatest over the product's lines) when vars name their columns
+    (macro product_fields). Shared by int_orders__contents and offline_events. -#}
 {% macro order_contents(lines) -%}
+    {%- set fields = [['id', 'product_id'], ['quantity', 'quantity'], ['item_price', 'item_price']] -%}
+    {%- for product in product_fields() -%}
+    {%- do fields.append([product.field, product.field]) -%}
+    {%- endfor %}
     select
         order_id,
-        {{ array_agg_structs([
-            ['id', 'product_id'],
-            ['quantity', 'quantity'],
-            ['item_price', 'item_price'],
-        ], 'product_id') }} as contents
+        {{ array_agg_structs(fields, 'product_id') }} as contents
     from (
         select
             order_id,
             product_id,
             cast(sum(item_quantity) as {{ type_bigint() }}) as quantity,
             cast(sum(item_revenue) as {{ type_double() }}) / sum(item_quantity) as item_price
+            {%- for product in product_fields() %},
+            max(product_{{ product.field }}) as {{ product.field }}
+            {%- endfor %}
         from {{ lines }}
         group by order_id, product_id
     ) as products

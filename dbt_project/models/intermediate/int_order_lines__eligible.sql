@@ -21,6 +21,9 @@ eligible as (
         order_datetime,
         {{ normalize_currency('currency', var('default_currency')) }} as currency,
         store_id
+        {%- for product in product_fields() %},
+        product_{{ product.field }}
+        {%- endfor %}
     from lines
     where item_quantity > 0
       and not coalesce(is_return, false)
