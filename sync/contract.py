@@ -47,12 +47,15 @@ class CustomDataField:
 
 CUSTOM_DATA = (CustomDataField("currency", required=True), CustomDataField("value", required=True),
                CustomDataField("contents", required=True), CustomDataField("order_id"),
-               CustomDataField("num_items"))
+               CustomDataField("num_items"), CustomDataField("delivery_category"), CustomDataField("store_id"))
 CUSTOM_DATA_KEYS = tuple(f.key for f in CUSTOM_DATA)
+# Keys of a contents item left out when NULL: the product fields the warehouse's vars name
+# (product_title_column, ...); without those vars the items have none of them.
+CONTENTS_OPTIONAL_KEYS = ("title", "brand", "category")
 # Numbers written as JSON doubles: a whole one as `12.0`.
 DOUBLE_KEYS = frozenset(("value", "item_price"))
 
-# The columns the sync reads from the model (store_id is not sent): the head, custom_data, user_data.
+# The columns the sync reads from the model: the head, custom_data, user_data.
 EVENT_COLUMNS = ("event_id", "event_name", "event_time", "action_source", *CUSTOM_DATA_KEYS)
 REQUIRED_COLUMNS = EVENT_COLUMNS + USER_DATA_KEYS
 

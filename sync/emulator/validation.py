@@ -98,6 +98,9 @@ def check_event(index: int, event: object, now: float) -> None:
         _check_purchase(custom_data or {}, fail)
     if custom_data and custom_data.get("contents") is not None:
         _check_contents(custom_data["contents"], fail)
+    if custom_data and custom_data.get("delivery_category") is not None:
+        _check_delivery_category(custom_data["delivery_category"], "custom_data.delivery_category", ge.WRONG_TYPE,
+                                 fail)
     _check_data_processing_options(event, fail)
 
 
@@ -192,7 +195,13 @@ def _check_purchase(custom_data: dict, fail) -> None:
 
 
 # A contents item's text fields (Meta's custom_data reference); null counts as absent.
-CONTENTS_TEXT_KEYS = ("title", "description", "brand", "category", "delivery_category")
+CONTENTS_TEXT_KEYS = ("title", "description", "brand", "category")
+DELIVERY_CATEGORIES = ("in_store", "curbside", "home_delivery")
+
+
+def _check_delivery_category(value: object, where: str, subcode: int, fail) -> None:
+    if value not in DELIVERY_CATEGORIES:
+        raise fail(subcode, f"{where} must be one of {', '.join(DELIVERY_CATEGORIES)}")
 
 
 def _check_contents(contents: object, fail) -> None:
@@ -216,6 +225,8 @@ def _check_contents(contents: object, fail) -> None:
         for key in CONTENTS_TEXT_KEYS:
             if item.get(key) is not None and not isinstance(item[key], str):
                 raise fail(ge.INVALID_CONTENTS, f"{where}.{key} must be a string")
+        if item.get("delivery_category") is not None:
+            _check_delivery_category(item["delivery_category"], f"{where}.delivery_category", ge.INVALID_CONTENTS, fail)
 
 
 def _check_data_processing_options(event: dict, fail) -> None:

@@ -27,7 +27,10 @@ pytestmark = [pytest.mark.bigquery, pytest.mark.slow]
 SOURCE_DATASET = "amperity_fixtures"
 TARGET_DATASET = "analytics_fixtures"
 COLUMNS = ["event_id", "event_name", "event_time", "action_source", "order_id", "currency", "value", "num_items",
-           "contents", "store_id", "em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id"]
+           "contents", "store_id", "delivery_category", "em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id"]
+
+# both builds put the fixture's purchase_brand in each contents item as brand (no title, no category)
+PRODUCT_VARS = {"product_brand_column": "purchase_brand"}
 
 
 def _duckdb_build(work: Path) -> subprocess.Popen:
@@ -36,7 +39,7 @@ def _duckdb_build(work: Path) -> subprocess.Popen:
         load_fixtures(con)
     args = [str(DBT), "--no-use-colors", "build", "--project-dir", str(PROJECT_DIR), "--profiles-dir",
             str(PROJECT_DIR), "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
-            "--vars", json.dumps({"as_of": AS_OF_VAR})]
+            "--vars", json.dumps({"as_of": AS_OF_VAR, **PRODUCT_VARS})]
     env = dict(os.environ, DUCKDB_PATH=str(path), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
     return subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -51,7 +54,7 @@ def both_builds(bigquery_emulator, tmp_path_factory) -> dict:
     bq_work = tmp_path_factory.mktemp("bigquery_build")
     bq = subprocess.Popen(
         dbt_bigquery_command(["build"], bq_work, {"as_of": AS_OF_VAR, "amperity_schema": SOURCE_DATASET,
-                                                  **EMULATOR_VARS}),
+                                                  **PRODUCT_VARS, **EMULATOR_VARS}),
         cwd=REPO, env=dbt_bigquery_env(bigquery_emulator, TARGET_DATASET), stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True)
     bq_out, _ = bq.communicate(timeout=600)
@@ -103,7 +106,8 @@ def test_offline_events_on_bigquery_equals_duckdb_row_by_row(both_builds):
     assert by_order["O006"]["fn"] == "08e1996b5dd49e62a4b4c010d44e4345592a863bb9f8e3976219bac29417149c"
     # the earliest line at 11:59:59.750 is truncated, not rounded (BigQuery's UNIX_SECONDS)
     assert by_order["O002"]["event_time"] == 1751111999
-    assert by_order["O003"]["contents"] == [{"id": "P6", "quantity": 3, "item_price": 29.97 / 3}]
+    assert by_order["O003"]["contents"] == [{"id": "P6", "quantity": 3, "item_price": 29.97 / 3, "brand": "acme"}]
+    assert {r["delivery_category"] for r in bq_rows} == {"in_store"}
 
 
 def test_offline_events_on_bigquery_has_the_contract_schema(both_builds):
@@ -123,7 +127,7 @@ def test_offline_events_on_bigquery_has_the_contract_schema(both_builds):
         ("user_data_json", "STRING", "NULLABLE")]
     contents = view.schema[8]
     assert [(f.name, f.field_type) for f in contents.fields] == [
-        ("id", "STRING"), ("quantity", "INTEGER"), ("item_price", "FLOAT")]
+        ("id", "STRING"), ("quantity", "INTEGER"), ("item_price", "FLOAT"), ("brand", "STRING")]
     # the hashed customers are a table; the sources were not touched
     assert client.get_table(f"{client.project}.{TARGET_DATASET}.int_customers__hashed").table_type == "TABLE"
     assert sorted(t.table_id for t in client.list_tables(f"{client.project}.{SOURCE_DATASET}")) == [

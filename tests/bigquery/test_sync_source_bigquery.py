@@ -178,7 +178,7 @@ def test_pages_stream_a_large_read(bigquery_emulator):
                           "TO_HEX(SHA256(CAST(n AS STRING))) AS event_id, 'Purchase' AS event_name, "
                           "1751000000 + n AS event_time, 'physical_store' AS action_source, CAST(n AS STRING) AS order_id, "
                           "'USD' AS currency, NUMERIC '1.50' AS value, 1 AS num_items, "
-                          "[STRUCT('p' AS id, 1 AS quantity, 1.5 AS item_price)] AS contents, 's' AS store_id, "
+                          "[STRUCT('p' AS id, 1 AS quantity, 1.5 AS item_price)] AS contents, 's' AS store_id, 'in_store' AS delivery_category, "
                           + ", ".join(f"TO_HEX(SHA256('{k}')) AS {k}" for k in
                                       ("em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id"))
                           + " FROM UNNEST(GENERATE_ARRAY(1, 12000)) AS n")

@@ -50,7 +50,7 @@ def test_statements_of_a_100000_event_run(bigquery_emulator, statements, monkeyp
         "TO_HEX(SHA256(CONCAT('Purchase:', CAST(n AS STRING)))) AS event_id, 'Purchase' AS event_name, "
         f"{now - 86400} + DIV(n, 2) AS event_time, 'physical_store' AS action_source, CAST(n AS STRING) AS order_id, "
         "'USD' AS currency, NUMERIC '12.50' AS value, 2 AS num_items, "
-        "[STRUCT('p1' AS id, 2 AS quantity, 6.25 AS item_price)] AS contents, 's1' AS store_id, "
+        "[STRUCT('p1' AS id, 2 AS quantity, 6.25 AS item_price)] AS contents, 's1' AS store_id, 'in_store' AS delivery_category, "
         + ", ".join(f"TO_HEX(SHA256(CONCAT('{k}', CAST(n AS STRING)))) AS {k}" for k in HASH_COLUMNS)
         + f" FROM UNNEST(GENERATE_ARRAY(1, {EVENTS})) AS n")
     statements.clear()

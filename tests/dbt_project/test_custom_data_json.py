@@ -57,7 +57,7 @@ def written(tmp_path_factory) -> dict[str, str | None]:
     """order_id -> the macros' custom_data_json, evaluated by DuckDB on the rows above."""
     work = tmp_path_factory.mktemp("custom_data_json")
     expression = compile_inline(
-        "{{ custom_data_json_as_sent(custom_data_text('currency', 'value', 'contents', 'order_id', 'num_items')) }}",
+        "{{ custom_data_json_as_sent(custom_data_text('currency', 'value', 'contents', 'order_id', 'num_items', 'delivery_category', 'store_id')) }}",
         work)
     path = work / "rows.duckdb"
     con = duckdb.connect(str(path))

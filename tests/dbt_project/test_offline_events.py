@@ -11,7 +11,7 @@ from dbt_runner import run_dbt
 from sample_data.fixtures import AS_OF_VAR
 
 COLUMNS = ["event_id", "event_name", "event_time", "action_source", "order_id", "currency", "value", "num_items",
-           "contents", "store_id", "em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id"]
+           "contents", "store_id", "delivery_category", "em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id"]
 IDENTIFIERS = ["em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id"]
 
 
@@ -81,7 +81,8 @@ def expected_rows(event_name: str = "Purchase", action_source: str = "physical_s
     for order_id, (customer, event_time, currency, value, num_items, contents, store_id) in sorted(ORDERS.items()):
         identifiers = tuple(h(v) for v in CUSTOMERS[customer])
         rows.append((h(f"{event_name}:{order_id}"), event_name, event_time, action_source, order_id, currency,
-                     Decimal(value), num_items, contents, store_id, *identifiers))
+                     Decimal(value), num_items, contents, store_id,
+                     "in_store" if action_source == "physical_store" else None, *identifiers))
     return rows
 
 
@@ -106,6 +107,7 @@ def test_offline_events_has_the_contract_columns_in_order(fixture_db):
         ("action_source", "VARCHAR"), ("order_id", "VARCHAR"), ("currency", "VARCHAR"),
         ("value", "DECIMAL(18,2)"), ("num_items", "BIGINT"),
         ("contents", "STRUCT(id VARCHAR, quantity BIGINT, item_price DOUBLE)[]"), ("store_id", "VARCHAR"),
+        ("delivery_category", "VARCHAR"),
         *[(name, "VARCHAR") for name in IDENTIFIERS], ("custom_data_json", "VARCHAR"), ("user_data_json", "VARCHAR"),
     ]
     assert fixture_db.execute(

@@ -314,6 +314,7 @@ OFFLINE_EVENTS_COLUMNS = {
     "event_id": "STRING", "event_name": "STRING", "event_time": "INT64", "action_source": "STRING",
     "order_id": "STRING", "currency": "STRING", "value": "NUMERIC", "num_items": "INT64",
     "contents": "ARRAY<STRUCT<id STRING, quantity INT64, item_price FLOAT64>>", "store_id": "STRING",
+    "delivery_category": "STRING",
     **{name: "STRING" for name in ("em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id")},
 }
 _CONTENTS_FROM_JSON = ("ARRAY(SELECT AS STRUCT JSON_VALUE(c, '$.id') AS id, "

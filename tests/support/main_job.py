@@ -67,9 +67,11 @@ def expected_event(row: dict) -> dict:
         "custom_data": {
             "currency": row["currency"],
             "value": float(row["value"]),
-            "contents": [dict(c) for c in row["contents"]],
+            "contents": [{k: v for k, v in c.items() if v is not None or k not in ("title", "brand", "category")}
+                         for c in row["contents"]],
             "order_id": row["order_id"],
             "num_items": row["num_items"],
+            **{k: row[k] for k in ("delivery_category", "store_id") if row.get(k) is not None},
         },
     }
 

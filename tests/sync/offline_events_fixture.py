@@ -21,7 +21,7 @@ COLUMNS = {
     "event_id": "VARCHAR", "event_name": "VARCHAR", "event_time": "BIGINT", "action_source": "VARCHAR",
     "order_id": "VARCHAR", "currency": "VARCHAR", "value": "DECIMAL(18,2)", "num_items": "BIGINT",
     "contents": "STRUCT(id VARCHAR, quantity BIGINT, item_price DOUBLE)[]", "store_id": "VARCHAR",
-    "em": "VARCHAR", "ph": "VARCHAR", "fn": "VARCHAR", "ln": "VARCHAR", "db": "VARCHAR", "ge": "VARCHAR",
+    "delivery_category": "VARCHAR", "em": "VARCHAR", "ph": "VARCHAR", "fn": "VARCHAR", "ln": "VARCHAR", "db": "VARCHAR", "ge": "VARCHAR",
     "ct": "VARCHAR", "st": "VARCHAR", "zp": "VARCHAR", "country": "VARCHAR", "external_id": "VARCHAR",
     "custom_data_json": "VARCHAR", "user_data_json": "VARCHAR",
 }
@@ -44,7 +44,7 @@ def make_row(n: int, event_time: int, **overrides) -> dict:
         "value": "30.50", "num_items": 3,
         "contents": [{"id": "p1", "quantity": 2, "item_price": 10.0},
                      {"id": "p2", "quantity": 1, "item_price": 10.5}],
-        "store_id": "s1", "em": sha(f"user{n}@example.com"), "ph": sha(f"1650555{n:04d}"),
+        "store_id": "s1", "delivery_category": "in_store", "em": sha(f"user{n}@example.com"), "ph": sha(f"1650555{n:04d}"),
         "fn": sha("mary"), "ln": None, "db": None, "ge": sha("f"), "ct": None, "st": None,
         "zp": sha("94035"), "country": sha("us"), "external_id": sha(f"amp-{n}"),
     }
@@ -86,12 +86,18 @@ def custom_data_json_of(row: dict) -> str | None:
     if not row.get("currency") or row.get("value") is None or not row.get("contents"):
         return None
     custom_data = {"currency": row["currency"], "value": float(Decimal(str(row["value"]))),
-                   "contents": row["contents"]}
-    if row.get("order_id") is not None:
-        custom_data["order_id"] = row["order_id"]
-    if row.get("num_items") is not None:
-        custom_data["num_items"] = row["num_items"]
+                   "contents": [without_null_product_fields(item) for item in row["contents"]]}
+    for key in ("order_id", "num_items", "delivery_category", "store_id"):
+        if row.get(key) is not None:
+            custom_data[key] = row[key]
     return orjson.dumps(custom_data).decode()
+
+
+def without_null_product_fields(item):
+    """A contents item as sent: title, brand and category left out when NULL."""
+    if not isinstance(item, dict):
+        return item
+    return {k: v for k, v in item.items() if v is not None or k not in ("title", "brand", "category")}
 
 
 def user_data_json_of(row: dict) -> str | None:

@@ -33,8 +33,16 @@ def test_exact_event():
         "custom_data": {"currency": "USD", "value": 30.5,
                         "contents": [{"id": "p1", "quantity": 2, "item_price": 10.0},
                                      {"id": "p2", "quantity": 1, "item_price": 10.5}],
-                        "order_id": "o7", "num_items": 3},
+                        "order_id": "o7", "num_items": 3, "delivery_category": "in_store", "store_id": "s1"},
     }]
+
+
+def test_null_product_fields_are_left_out_of_contents_items():
+    contents = [{"id": "p1", "quantity": 2, "item_price": 10.0, "title": "Mug", "brand": None},
+                {"id": "p2", "quantity": 1, "item_price": 10.5, "title": None, "brand": "Acme"}]
+    event = build([make_row(1, NOW - 10, contents=contents)]).events[0]
+    assert event["custom_data"]["contents"] == [{"id": "p1", "quantity": 2, "item_price": 10.0, "title": "Mug"},
+                                                {"id": "p2", "quantity": 1, "item_price": 10.5, "brand": "Acme"}]
 
 
 def test_ldu_fields():
@@ -48,7 +56,7 @@ def test_ldu_fields():
 
 def test_nulls_left_out():
     row = make_row(1, NOW - 10, em=None, ph=None, fn=None, ge=None, zp=None, country=None, order_id=None,
-                   num_items=None)
+                   num_items=None, delivery_category=None, store_id=None)
     event = build([row]).events[0]
     assert event["user_data"] == {"external_id": [sha("amp-1")]}
     assert event["custom_data"] == {"currency": "USD", "value": 30.5, "contents": row["contents"]}

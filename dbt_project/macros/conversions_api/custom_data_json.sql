@@ -1,8 +1,9 @@
 {#-
   An event's Conversions API `custom_data` object as JSON text, written in the warehouse so
   the sync only joins bytes: exactly the bytes the sync's reference path writes
-  (sync/events.py build_events + orjson): keys currency, value, contents, then order_id and
-  num_items when not NULL, no whitespace.
+  (sync/events.py build_events + orjson): keys currency, value, contents, then order_id,
+  num_items, delivery_category and store_id when not NULL, no whitespace; in each contents
+  item the product fields (title, brand, category) left out when NULL.
 
   Two steps, so the text is computed once per row:
     custom_data_text(...)            the JSON text, NULL when currency, value or contents is
@@ -16,23 +17,36 @@
   BigQuery: NULL (its TO_JSON_STRING writes doubles its own way); the sync builds every
   event from the columns there.
 -#}
-{% macro custom_data_text(currency, value, contents, order_id, num_items) -%}
-  {{ return(adapter.dispatch('custom_data_text', 'capi_offline_events')(currency, value, contents, order_id, num_items)) }}
+{% macro custom_data_text(currency, value, contents, order_id, num_items, delivery_category, store_id) -%}
+  {{ return(adapter.dispatch('custom_data_text', 'capi_offline_events')(currency, value, contents, order_id, num_items, delivery_category, store_id)) }}
 {%- endmacro %}
 
-{% macro default__custom_data_text(currency, value, contents, order_id, num_items) -%}
+{% macro default__custom_data_text(currency, value, contents, order_id, num_items, delivery_category, store_id) -%}
   cast(null as {{ type_text() }})
 {%- endmacro %}
 
-{% macro duckdb__custom_data_text(currency, value, contents, order_id, num_items) -%}
+{% macro duckdb__custom_data_text(currency, value, contents, order_id, num_items, delivery_category, store_id) -%}
   case when coalesce({{ currency }}, '') <> '' and {{ value }} is not null and len({{ contents }}) > 0 then
     concat('{"currency":', to_json({{ currency }}),
            ',"value":', to_json(cast({{ value }} as double)),
-           ',"contents":', to_json({{ contents }}),
+           ',"contents":', {{ contents_json(contents) }},
            case when {{ order_id }} is not null then concat(',"order_id":', to_json({{ order_id }})) end,
            case when {{ num_items }} is not null then concat(',"num_items":', {{ num_items }}) end,
+           case when {{ delivery_category }} is not null then concat(',"delivery_category":', to_json({{ delivery_category }})) end,
+           case when {{ store_id }} is not null then concat(',"store_id":', to_json({{ store_id }})) end,
            '}')
   end
+{%- endmacro %}
+
+{#- DuckDB: the contents list as JSON, a product field's NULL left out (a string value holds
+    no unescaped quote, so `,"title":null` is always a member). -#}
+{% macro contents_json(contents) -%}
+  {%- set optional = product_fields() | map(attribute='field') | list -%}
+  {%- if optional -%}
+  regexp_replace(to_json({{ contents }}), ',"({{ optional | join('|') }})":null', '', 'g')
+  {%- else -%}
+  to_json({{ contents }})
+  {%- endif -%}
 {%- endmacro %}
 
 {% macro custom_data_json_as_sent(text) -%}

@@ -18,6 +18,8 @@
     cluster_by=(['event_time', 'event_id'] if on_bigquery and materialization != 'view' else none),
 ) }}
 {%- set window_start = offline_events_window_start() if materialization == 'incremental' else none %}
+{#- Meta's delivery_category for a purchase made in the store -#}
+{%- set delivery_category = "cast(" ~ ("'in_store'" if var('action_source') == 'physical_store' else 'null') ~ " as " ~ type_text() ~ ")" %}
 -- One Conversions API event per eligible order: an order with at least one eligible
 -- line and a customer with a valid email or phone (the Amperity rules). An order whose
 -- eligible lines are worth nothing stays in the relation (the value > 0 test warns; the
@@ -71,6 +73,7 @@ events as (
         orders.num_items,
         contents.contents,
         orders.store_id,
+        {{ delivery_category }} as delivery_category,
         customers.em,
         customers.ph,
         customers.fn,
@@ -82,7 +85,8 @@ events as (
         customers.zp,
         customers.country,
         customers.external_id,
-        {{ custom_data_text('orders.currency', 'orders.value', 'contents.contents', 'orders.order_id', 'orders.num_items') }} as custom_data_text
+        {{ custom_data_text('orders.currency', 'orders.value', 'contents.contents', 'orders.order_id', 'orders.num_items',
+                            delivery_category, 'orders.store_id') }} as custom_data_text
     from orders
     inner join contents
         on contents.order_id = orders.order_id
@@ -110,6 +114,7 @@ final as (
         num_items,
         contents,
         store_id,
+        delivery_category,
         em,
         ph,
         fn,

@@ -67,6 +67,16 @@ CASES = [
      2804009, "quantity must be an integer"),
     ("contents not a list", with_custom_data(currency="USD", value=1, contents={"id": "a"}), 2804009,
      "contents must be a list"),
+    ("contents title a number", with_custom_data(currency="USD", value=1, contents=[{"id": "a", "quantity": 1,
+                                                                                  "title": 7}]),
+     2804009, "custom_data.contents[0].title must be a string"),
+    ("contents brand a list", with_custom_data(currency="USD", value=1, contents=[{"id": "a", "quantity": 1,
+                                                                                 "brand": ["x"]}]),
+     2804009, "custom_data.contents[0].brand must be a string"),
+    ("contents category an object", with_custom_data(currency="USD", value=1, contents=[
+        {"id": "a", "quantity": 1, "category": {"a": 1}}]), 2804009, "custom_data.contents[0].category must be a string"),
+    ("unknown delivery_category", with_custom_data(currency="USD", value=1, delivery_category="in-store"), 2804002,
+     "custom_data.delivery_category must be one of in_store, curbside, home_delivery"),
     ("dpo unknown option", make_event(1, data_processing_options=["GDPR"]), 2804030, '[] or ["LDU"]'),
     ("LDU bad country", make_event(1, data_processing_options=["LDU"], data_processing_options_country=2),
      2804030, "data_processing_options_country must be 0"),
@@ -123,9 +133,12 @@ def test_message_names_the_event_id_and_never_echoes_the_value(emulator, client)
     make_event(1, data_processing_options=["LDU"], data_processing_options_country=1,
                data_processing_options_state=1000),
     make_event(1, event_name="Other", custom_data={"note": "no currency needed"}),
+    with_custom_data(currency="USD", value=3, delivery_category="in_store", store_id="S1",
+                     contents=[{"id": "a", "quantity": 1, "title": "Mug", "brand": "Acme", "category": "Kitchen"}]),
 ], ids=["physical_store 61 days", "website 6 days", "30 s ahead", "time as text", "raw external_id",
         "ip and agent", "single and list hashes", "lower-case currency, text value", "int product id",
-        "no LDU", "LDU geolocated", "LDU California", "non-Purchase without currency"])
+        "no LDU", "LDU geolocated", "LDU California", "non-Purchase without currency",
+        "product fields, delivery_category, store"])
 def test_valid_events_are_accepted(emulator, client, event):
     event = {k: v for k, v in event.items() if v is not None}
     response = post_events(client, emulator, [event])
