@@ -36,7 +36,7 @@ def create_events(emulator: BigQueryEmulator, dataset: str, events: int, now: in
         f"{now - 86400} + DIV(n, 2) AS event_time, 'physical_store' AS action_source, CAST(n AS STRING) AS order_id, "
         "'USD' AS currency, NUMERIC '12.50' AS value, 3 AS num_items, "
         "[STRUCT('p1' AS id, 2 AS quantity, 3.75 AS item_price), STRUCT('p2' AS id, 1 AS quantity, 5.0 AS item_price)]"
-        " AS contents, 's1' AS store_id, "
+        " AS contents, 's1' AS store_id, 'in_store' AS delivery_category, "
         + ", ".join(f"TO_HEX(SHA256(CONCAT('{k}', CAST(n AS STRING)))) AS {k}" for k in HASH_COLUMNS)
         + f" FROM UNNEST(GENERATE_ARRAY(1, {events})) AS n")
 

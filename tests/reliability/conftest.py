@@ -66,12 +66,13 @@ def config_path(tmp_path, warehouse, emulator) -> Path:
 _ORDER_ROW = """
     sha256('Purchase:o' || i), 'Purchase', {event_time}, 'physical_store', 'o' || i, {currency},
     30.50, 3, [{{'id': 'p1', 'quantity': 2, 'item_price': 10.0}},
-               {{'id': 'p2', 'quantity': 1, 'item_price': 10.5}}], 's1',
+               {{'id': 'p2', 'quantity': 1, 'item_price': 10.5}}], 's1', 'in_store',
     sha256('user' || i || '@example.com'), sha256('1650555' || printf('%04d', i)),
     sha256('mary'), NULL, NULL, sha256('f'), NULL, NULL, sha256('94035'), sha256('us'),
     sha256('amp-' || i),
     '{{"currency":' || to_json({currency}) || ',"value":30.5,"contents":[{{"id":"p1","quantity":2,"item_price":10.0}},'
-    || '{{"id":"p2","quantity":1,"item_price":10.5}}],"order_id":"o' || i || '","num_items":3}}',
+    || '{{"id":"p2","quantity":1,"item_price":10.5}}],"order_id":"o' || i || '","num_items":3,'
+    || '"delivery_category":"in_store","store_id":"s1"}}',
     '{{"em":["' || sha256('user' || i || '@example.com') || '"],"ph":["' || sha256('1650555' || printf('%04d', i))
     || '"],"fn":"' || sha256('mary') || '","ge":"' || sha256('f') || '","zp":"' || sha256('94035')
     || '","country":"' || sha256('us') || '","external_id":["' || sha256('amp-' || i) || '"]}}'"""

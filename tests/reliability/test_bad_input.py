@@ -18,7 +18,8 @@ USER_KEYS = ("em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "e
 NULL_OUTCOME = {"event_id": "missing_event_id", "event_name": "missing_event_name",
                 "event_time": "missing_event_time", "action_source": "invalid_action_source",
                 "order_id": None, "currency": "missing_currency", "value": "missing_value", "num_items": None,
-                "contents": "empty_contents", "store_id": None, **{k: None for k in USER_KEYS},
+                "contents": "empty_contents", "store_id": None, "delivery_category": None,
+                **{k: None for k in USER_KEYS},
                 "custom_data_json": None, "user_data_json": None}   # built by the sync from the columns instead
 
 
