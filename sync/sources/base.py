@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Iterator, NamedTuple, Protocol
 
-from sync.contract import (ACTION_SOURCES, CUSTOM_DATA, DOUBLE_KEYS, EVENT_KEYS, MAX_FUTURE_SKEW, SKIP_REASONS,
+from sync.contract import (ACTION_SOURCES, CONTENTS_OPTIONAL_KEYS, CUSTOM_DATA, DOUBLE_KEYS, EVENT_KEYS, MAX_FUTURE_SKEW, SKIP_REASONS,
                            USER_DATA, USER_DATA_KEYS, oldest_allowed)
 from sync.errors import SourceError
 from sync.events import REQUIRED_COLUMNS, EventSettings, ReadyChunk
@@ -89,15 +89,23 @@ class Dialect(NamedTuple):
     fix_doubles: Callable[[str], str]   # custom_data's text with every double as the contract writes it
 
 
-def ready_query(source: str, settings: EventSettings, dialect: Dialect, extra: tuple[str, ...] = ()) -> str:
+def contents_keys_present(item_fields: Iterable[str]) -> tuple[str, ...]:
+    """The contract's optional contents keys among the relation's contents item fields."""
+    fields = set(item_fields)
+    return tuple(key for key in CONTENTS_OPTIONAL_KEYS if key in fields)
+
+
+def ready_query(source: str, settings: EventSettings, dialect: Dialect, extra: tuple[str, ...] = (),
+                contents_keys: tuple[str, ...] = ()) -> str:
     """The columns of a page as sync/sources/ready.py takes them, from the query `source`
     (REQUIRED_COLUMNS, `_cursor` and the columns `extra`, passed on): `_skip` by the
     contract's checks, and the event's parts written by the warehouse from the contract:
     `_head` and `_custom_data` for a row the checks pass, `_user_data` for every row with an
-    identifier (ready.py checks every value is a hash)."""
+    identifier (ready.py checks every value is a hash). `contents_keys`: the optional contents
+    keys the relation's items have (`contents_keys_present`), each left out of an item when NULL."""
     q = dialect.quote
     c = {name: f"s.{q(name)}" for name in REQUIRED_COLUMNS}
-    head, user_data, custom_data = event_parts_sql(c, dialect)
+    head, user_data, custom_data = event_parts_sql(c, dialect, contents_keys)
     passed = ", ".join(f"s.{q(name)}" for name in ("event_id", "order_id", "event_time", CURSOR_KEY, *extra))
     return (f"SELECT {passed}, s._skip, s.{q('action_source')}, CAST(s.{q('value')} AS {dialect.double}) AS "
             f"{q('value')}, CASE WHEN s._skip IS NULL THEN {head} END AS _head, {user_data} AS _user_data, "
@@ -112,15 +120,19 @@ def skip_sql(settings: EventSettings, c: dict[str, str], dialect: Dialect) -> st
     return f"CASE {' '.join(f'WHEN NOT COALESCE({cond}, FALSE) THEN {chr(39)}{reason}{chr(39)}' for reason, cond in checks)} END"
 
 
-def event_parts_sql(c: dict[str, str], dialect: Dialect) -> tuple[str, str, str]:
+def event_parts_sql(c: dict[str, str], dialect: Dialect, contents_keys: tuple[str, ...] = ()) -> tuple[str, str, str]:
     """The SQL of an event's parts from its columns (c: column -> its SQL), keys in the
     contract's order: the head (its first four keys, no closing brace), user_data (NULL
-    without an identifier) and custom_data."""
+    without an identifier) and custom_data (a contents item without its NULL `contents_keys`:
+    a string value holds no unescaped quote, so `,"title":null` is always a member)."""
     to_json = dialect.to_json
     head = ", ".join(f"'{sep}\"{key}\":', {to_json(c[key])}" for sep, key in zip("{,,,", EVENT_KEYS[:4]))
 
     def value(key: str) -> str:
-        return to_json(f"CAST({c[key]} AS {dialect.double})" if key in DOUBLE_KEYS else c[key])
+        text = to_json(f"CAST({c[key]} AS {dialect.double})" if key in DOUBLE_KEYS else c[key])
+        for item_key in contents_keys if key == "contents" else ():
+            text = f"REPLACE({text}, ',\"{item_key}\":null', '')"
+        return text
 
     user_data = _object(((k.key, f"'[', {value(k.key)}, ']'" if k.array else value(k.key), False) for k in USER_DATA), c)
     custom_data = dialect.fix_doubles(_object(((f.key, value(f.key), f.required) for f in CUSTOM_DATA), c))

@@ -21,7 +21,7 @@ from sync.contract import DOUBLE_KEYS, REQUIRED_COLUMNS
 from sync.errors import SourceError
 from sync.events import COPIES_COLUMN, EventSettings, ReadyChunk, value_offsets
 from sync.identifiers import quote_backtick
-from sync.sources.base import CURSOR_KEY, Dialect, ready_query, require_columns, require_integer_cursor
+from sync.sources.base import CURSOR_KEY, Dialect, contents_keys_present, ready_query, require_columns, require_integer_cursor
 from sync.sources.ready import ready_page
 from sync.state.base import DEAD_LETTERS, SENT_EVENTS
 
@@ -159,7 +159,15 @@ class BigQuerySource:
         except GoogleAPICallError as exc:
             raise SourceError(f"source.relation: cannot read {self.relation}: {first_line(exc)}") from None
         self._types = {field.name: field.field_type for field in table.schema}
+        self._contents_keys = contents_keys_present(f.name for field in table.schema if field.name == "contents"
+                                                    for f in field.fields)
         return [field.name for field in table.schema]
+
+    def _item_keys(self) -> tuple[str, ...]:
+        """The optional contents keys of the relation's items (read from its schema once)."""
+        if not hasattr(self, "_contents_keys"):
+            self.columns()
+        return self._contents_keys
 
     def check_columns(self) -> None:
         require_columns(self.relation, self.columns(), self.cursor_column)
@@ -172,7 +180,7 @@ class BigQuerySource:
         columns = ", ".join(f"v.{quote_backtick(name)}" for name in REQUIRED_COLUMNS)
         source = (f"SELECT {columns}, v.{self._q_cursor} AS {CURSOR_KEY}, COUNT(*) OVER (PARTITION BY v.`event_id`) "
                   f"AS {COPIES_COLUMN} FROM {self._q_relation} AS v{' WHERE ' + where if where else ''}")
-        return (f"SELECT TO_JSON_STRING(t) AS row FROM ({ready_query(source, settings, DIALECT, (COPIES_COLUMN,))}) "
+        return (f"SELECT TO_JSON_STRING(t) AS row FROM ({ready_query(source, settings, DIALECT, (COPIES_COLUMN,), self._item_keys())}) "
                 f"AS t ORDER BY t.{CURSOR_KEY} ASC NULLS LAST, t.`event_id` ASC NULLS LAST")
 
     def read_sql(self, lower_bound: int | None, exclude_sent: bool, settings: EventSettings) -> str:

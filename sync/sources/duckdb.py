@@ -20,7 +20,7 @@ from sync.contract import DOUBLE_KEYS, REQUIRED_COLUMNS
 from sync.errors import LockHeldError, SourceError, first_line
 from sync.events import COPIES_COLUMN, EventSettings, ReadyChunk
 from sync.identifiers import quote, quote_relation
-from sync.sources.base import CURSOR_KEY, Dialect, ready_query, require_columns, require_integer_cursor
+from sync.sources.base import CURSOR_KEY, Dialect, contents_keys_present, ready_query, require_columns, require_integer_cursor
 from sync.sources.ready import ready_page
 from sync.state.base import DEAD_LETTERS, SENT_EVENTS
 
@@ -159,6 +159,12 @@ class DuckDBSource:
         # Finish the query: left open, its result would hold memory in DuckDB's pool all run.
         cur.fetchall()
         return self._columns
+
+    def _contents_keys(self) -> tuple[str, ...]:
+        """The optional contents keys of the relation's items (read from its contents type)."""
+        if "contents" not in self._types:
+            self.columns()
+        return contents_keys_present(re.findall(r'[(,]\s*"?(\w+)"?\s', self._types.get("contents", "")))
 
     def check_columns(self) -> None:
         require_columns(self.relation, self.columns(), self.cursor_column)
@@ -361,7 +367,7 @@ class DuckDBSource:
         columns = ", ".join(f"v.{quote(name)}" for name in REQUIRED_COLUMNS)
         source = (f"SELECT {columns}, v.{quote(self.cursor_column)} AS {CURSOR_KEY} "
                   f"FROM {self._q_relation} AS v{page.sql()}")
-        sql = ready_query(source, settings, DIALECT)
+        sql = ready_query(source, settings, DIALECT, contents_keys=self._contents_keys())
         try:
             if ordered_scan:
                 table = cursor_ordered(con.execute(sql, list(page.params)).to_arrow_table(self.chunk_size))

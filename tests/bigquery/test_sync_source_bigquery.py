@@ -257,3 +257,32 @@ def test_the_read_query_is_bigquery_sql(both):
     tree = sqlglot.parse_one(both["bq"].read_sql(T, True, SETTINGS), read="bigquery")
     assert sorted(t.name for t in tree.find_all(exp.Table)) == ["dead_letters", "offline_events", "sent_events"]
     assert not list(tree.find_all(exp.Placeholder)) and not list(tree.find_all(exp.Parameter))
+
+
+PRODUCT_CONTENTS = [{"id": "p1", "quantity": 2, "item_price": 10.0, "title": "Mug", "brand": None},
+                    {"id": "p2", "quantity": 1, "item_price": 10.5, "title": None, "brand": 'Ac"me'}]
+
+
+def test_null_product_fields_are_left_out_alike_on_both_sources(bigquery_emulator, tmp_path, monkeypatch):
+    """contents with title and brand (vars product_title_column, product_brand_column): a
+    NULL one is left out of its item, byte for byte the same on BigQuery and DuckDB."""
+    from tests.support import bigquery_emulator as support
+    from tests.sync import offline_events_fixture as fixture
+    monkeypatch.setitem(fixture.COLUMNS, "contents",
+                        "STRUCT(id VARCHAR, quantity BIGINT, item_price DOUBLE, title VARCHAR, brand VARCHAR)[]")
+    monkeypatch.setitem(support.OFFLINE_EVENTS_COLUMNS, "contents",
+                        "ARRAY<STRUCT<id STRING, quantity INT64, item_price FLOAT64, title STRING, brand STRING>>")
+    monkeypatch.setattr(support, "_CONTENTS_FROM_JSON", support._CONTENTS_FROM_JSON.replace(
+        " FROM UNNEST", ", JSON_VALUE(c, '$.title') AS title, JSON_VALUE(c, '$.brand') AS brand FROM UNNEST"))
+    rows = [make_row(1, T + 10, contents=PRODUCT_CONTENTS)]
+    dataset = bigquery_emulator.create_dataset("products")
+    create_offline_events_table(bigquery_emulator.client(), dataset, rows)
+    path = tmp_path / "warehouse.duckdb"
+    create_offline_events(path, rows)
+    bq = rows_of(BigQuerySource(bigquery_config(bigquery_emulator, dataset, "unused_state")).read_ready(
+        None, False, SETTINGS))
+    duck = rows_of(DuckDBSource(duckdb_config(path)).read_ready(None, False, SETTINGS))
+    assert bq == duck
+    assert orjson.loads(bq[0][4])["custom_data"]["contents"] == [
+        {"id": "p1", "quantity": 2, "item_price": 10.0, "title": "Mug"},
+        {"id": "p2", "quantity": 1, "item_price": 10.5, "brand": 'Ac"me'}]

@@ -9,9 +9,16 @@ from typing import Any
 
 import orjson
 
-from sync.contract import (ACTION_SOURCES, CUSTOM_DATA, DAY, MAX_FUTURE_SKEW, future_unit, max_age,
+from sync.contract import (ACTION_SOURCES, CONTENTS_OPTIONAL_KEYS, CUSTOM_DATA, DAY, MAX_FUTURE_SKEW, future_unit, max_age,
                            oldest_allowed, skip_message)
 from sync.events import ARRAY_USER_KEYS, COPIES_COLUMN, USER_DATA_COLUMNS, EventSettings, ReadyChunk, hash_match
+
+
+def _without_null_product_fields(item):
+    """A contents item as sent: its optional keys (title, brand, category) left out when NULL."""
+    if not isinstance(item, dict):
+        return item
+    return {k: v for k, v in item.items() if v is not None or k not in CONTENTS_OPTIONAL_KEYS}
 
 
 def invalid_hash_message(key: str) -> str:
@@ -73,6 +80,7 @@ def build_events(chunk: dict[str, list], settings: EventSettings,
             skips.append((i, *skip))
             continue
         custom_data = {key: column[i] for key, column in custom_columns if column[i] is not None}
+        custom_data["contents"] = [_without_null_product_fields(item) for item in custom_data["contents"]]
         event = {"event_name": chunk["event_name"][i], "event_time": chunk["event_time"][i],
                  "event_id": chunk["event_id"][i], "action_source": chunk["action_source"][i],
                  "user_data": user_data, "custom_data": custom_data}
