@@ -86,6 +86,7 @@ class Dialect(NamedTuple):
     to_json: Callable[[str], str]       # a value's JSON text
     double: str                         # the type of a JSON double
     array_length: str                   # the function giving an array's length
+    join: Callable[[list[str]], str]    # texts joined by commas, NULLs left out
     fix_doubles: Callable[[str], str]   # custom_data's text with every double as the contract writes it
 
 
@@ -134,17 +135,19 @@ def event_parts_sql(c: dict[str, str], dialect: Dialect, contents_keys: tuple[st
             text = f"REPLACE({text}, ',\"{item_key}\":null', '')"
         return text
 
-    user_data = _object(((k.key, f"'[', {value(k.key)}, ']'" if k.array else value(k.key), False) for k in USER_DATA), c)
-    custom_data = dialect.fix_doubles(_object(((f.key, value(f.key), f.required) for f in CUSTOM_DATA), c))
+    # the hashes as they are: a hash needs no escaping, and ready.py refuses any other value
+    user_data = _object(((k.key, f"'{'[' if k.array else ''}\"', {c[k.key]}, '\"{']' if k.array else ''}'", False)
+                         for k in USER_DATA), c, dialect)
+    custom_data = dialect.fix_doubles(_object(((f.key, value(f.key), f.required) for f in CUSTOM_DATA), c, dialect))
     identified = f"COALESCE({', '.join(c[k] for k in USER_DATA_KEYS)}) IS NOT NULL"
     return f"CONCAT({head})", f"CASE WHEN {identified} THEN {user_data} END", custom_data
 
 
-def _object(entries, c: dict[str, str]) -> str:
+def _object(entries, c: dict[str, str], dialect: Dialect) -> str:
     """A JSON object of (key, SQL of its JSON value, required) entries in this order, the
     entries of NULL optional values left out."""
     parts = []
     for key, value, required in entries:
-        entry = f"CONCAT(',\"{key}\":', {value})"
-        parts.append(entry if required else f"CASE WHEN {c[key]} IS NOT NULL THEN {entry} ELSE '' END")
-    return f"CONCAT('{{', SUBSTR(CONCAT({', '.join(parts)}), 2), '}}')"
+        entry = f"CONCAT('\"{key}\":', {value})"
+        parts.append(entry if required else f"CASE WHEN {c[key]} IS NOT NULL THEN {entry} END")
+    return f"CONCAT('{{', {dialect.join(parts)}, '}}')"

@@ -254,4 +254,5 @@ def _to_json(value: str) -> str:
     return f"REGEXP_EXTRACT(TO_JSON_STRING(STRUCT({value} AS v)), r'^{{\"v\":(.*)}}$')"
 
 
-DIALECT = Dialect(quote_backtick, _to_json, "FLOAT64", "ARRAY_LENGTH", _fix_doubles)
+DIALECT = Dialect(quote_backtick, _to_json, "FLOAT64", "ARRAY_LENGTH",
+                  lambda parts: f"ARRAY_TO_STRING([{', '.join(parts)}], ',')", _fix_doubles)

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sync.config import SyncConfig
-from sync.contract import DOUBLE_KEYS, REQUIRED_COLUMNS
+from sync.contract import REQUIRED_COLUMNS
 from sync.errors import LockHeldError, SourceError, first_line
 from sync.events import COPIES_COLUMN, EventSettings, ReadyChunk
 from sync.identifiers import quote, quote_relation
@@ -29,14 +29,8 @@ _PID = re.compile(r"PID (\d+)")
 CURSOR_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER")
 
 
-def _finite_doubles(text: str) -> str:
-    """custom_data's text with a double DuckDB writes as Infinity or NaN (not JSON) as null."""
-    keys = "|".join(sorted(DOUBLE_KEYS))
-    return (f"CASE WHEN strpos({text}, 'Infinity') > 0 OR strpos({text}, 'NaN') > 0 THEN regexp_replace({text}, "
-            f"'(\"(?:{keys})\":)(?:-?Infinity|NaN)([,}}])', '\\1null\\2', 'g') ELSE {text} END")
-
-
-DIALECT = Dialect(quote, lambda value: f"to_json({value})", "DOUBLE", "len", _finite_doubles)
+DIALECT = Dialect(quote, lambda value: f"to_json({value})", "DOUBLE", "len",
+                  lambda parts: f"concat_ws(',', {', '.join(parts)})", lambda text: text)
 # Rows per Arrow batch of the read's plan (the sorted id hashes, the counts per cursor value):
 # the plan is streamed, so its memory does not grow with the read.
 PLAN_BATCH_ROWS = 65_536

@@ -11,15 +11,19 @@ the invalid_hash skip), the skip reasons in the contract's order with their mess
 each event's bytes joined by Arrow."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sync.contract import DAY, SKIP_REASONS, USER_DATA, future_unit, max_age, skip_message
+from sync.contract import DAY, DOUBLE_KEYS, SKIP_REASONS, USER_DATA, future_unit, max_age, skip_message
 from sync.events import EventSettings, ReadyChunk, hash_match
 from sync.sources.user_data_check import all_hashed_user_data
 
+# A double the warehouse wrote as Infinity or NaN (not JSON; BigQuery quotes them).
+_NOT_FINITE = re.compile(rb'("(?:' + "|".join(sorted(DOUBLE_KEYS)).encode() + rb')":)"?(?:-?Infinity|NaN)"?(?=[,}\]])')
 # The SQL's checks that come before the 64-hex check of the user_data values.
 _BEFORE_HASH = frozenset(SKIP_REASONS[:SKIP_REASONS.index("invalid_hash")])
 
@@ -50,10 +54,19 @@ def ready_page(page: dict[str, pa.Array], settings: EventSettings, seen: set[str
     sent[list(skips)] = False
     mask = pa.array(sent)
     encoded = pc.binary_join_element_wise(page["_head"].cast(pa.binary()), b',"user_data":', user_data,
-                                          b',"custom_data":', page["_custom_data"].cast(pa.binary()),
+                                          b',"custom_data":', _finite(page["_custom_data"].cast(pa.binary())),
                                           ldu_suffix(settings), b"")
     encoded = pc.if_else(mask, encoded, pa.scalar(None, pa.binary()))
     return ReadyChunk(page["event_id"], page["order_id"], page["event_time"], page["_cursor"], encoded, skips)
+
+
+def _finite(custom_data: pa.Array) -> pa.Array:
+    """custom_data with a non-finite double written null, as JSON has no other way to write it."""
+    hits = pc.or_(pc.match_substring(custom_data, b"Infinity"), pc.match_substring(custom_data, b"NaN"))
+    if not pc.any(hits).as_py():
+        return custom_data
+    return pa.array([None if text is None else _NOT_FINITE.sub(rb"\1null", text) for text in custom_data.to_pylist()],
+                    pa.binary())
 
 
 def _duplicates(page: dict[str, pa.Array], seen: set[str], reasons: list) -> dict[int, int]:
@@ -105,20 +118,20 @@ def _bad_keys(user_data: pa.Array) -> dict[int, str]:
 
 
 def _first_bad_key(text: bytes) -> str | None:
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
+    """The first key, in the contract's order, whose entry is not `"key":"<hash>"` (or
+    `"key":["<hash>"]`): read left to right, so a bad value is never read past; "user_data"
+    when the text is not an object of such entries."""
+    text = text.decode("utf-8", "replace")
+    if not text.startswith("{"):
         return "user_data"
-    if not isinstance(value, dict) or not value or set(value) - {k.key for k in USER_DATA}:
-        return "user_data"
+    at = 1
     for key in USER_DATA:
-        item = value.get(key.key)
-        if item is None:
+        prefix, close = (f'"{key.key}":["', '"]') if key.array else (f'"{key.key}":"', '"')
+        if not text.startswith(prefix, at):
             continue
-        if key.array:
-            if not (isinstance(item, list) and len(item) == 1):
-                return key.key
-            item = item[0]
-        if not (isinstance(item, str) and hash_match(item)):
+        value, end = text[at + len(prefix):at + len(prefix) + 64], at + len(prefix) + 64
+        if not (hash_match(value) and text.startswith(close, end) and text[end + len(close):end + len(close) + 1]
+                in (",", "}")):
             return key.key
-    return None
+        at = end + len(close) + 1
+    return None if at == len(text) and at > 1 else "user_data"
