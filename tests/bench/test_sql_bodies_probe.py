@@ -14,7 +14,7 @@ def _table() -> duckdb.DuckDBPyConnection:
     con.execute("CREATE SCHEMA analytics; CREATE TABLE analytics.offline_events (event_id VARCHAR, event_name VARCHAR, "
                 "event_time BIGINT, action_source VARCHAR, currency VARCHAR, value DECIMAL(18,2), "
                 "contents STRUCT(id VARCHAR, quantity BIGINT, item_price DOUBLE)[], order_id VARCHAR, "
-                "num_items BIGINT, em VARCHAR, ph VARCHAR, fn VARCHAR, ln VARCHAR, db VARCHAR, ge VARCHAR, ct VARCHAR, "
+                "num_items BIGINT, delivery_category VARCHAR, store_id VARCHAR, em VARCHAR, ph VARCHAR, fn VARCHAR, ln VARCHAR, db VARCHAR, ge VARCHAR, ct VARCHAR, "
                 "st VARCHAR, zp VARCHAR, country VARCHAR, external_id VARCHAR)")
     con.execute("""INSERT INTO analytics.offline_events (event_id, event_name, event_time, action_source, value,
         currency, contents, em, ph) SELECT id, 'Purchase', t, 'physical_store', v, c,
