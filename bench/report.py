@@ -240,11 +240,12 @@ def _details(results: dict) -> list[str]:
                      _n(s.get("build_seconds"), 2), "(in build)", _n(s.get("events_per_second")),
                      _n(s.get("events_per_second_with_read")) + _err(s)])
         out += ["Payload building (seconds). Sync path: the sync's DuckDB source `read_ready`: one query per "
-                "page checks each row and joins its event's JSON from the head, the hashed user_data columns and "
-                "the `custom_data_json` column dbt wrote (`sync/sources/duckdb_event_json.py`), Python checks "
-                "the hashes on the Arrow buffers and joins bytes, `request_body` per 1,000 events "
+                "page checks each row and writes its event's parts from the model's columns (`ready_query`, "
+                "`sync/sources/base.py`, as for BigQuery), Python checks the hashes on the Arrow buffers and joins "
+                "bytes (`sync/sources/ready.py`), `request_body` per 1,000 events "
                 "(`bench/payload.py`); the building happens inside the read, so its events/s counts the read. "
-                "Reference: `read` chunks, `build_events` and orjson per event (the BigQuery path). SDK path (`bench/sdk_baseline.py`): "
+                "Reference: the rows' columns in chunks, the tests' oracle `build_events` "
+                "(`tests/support/events_oracle.py`) and orjson per event. SDK path (`bench/sdk_baseline.py`): "
                 "the first orders of the same view as raw joined rows (grouped per order and product in SQL, not "
                 "normalized or hashed), then the SDK's `Normalize` per field (a value the SDK rejects is left out), "
                 "UserData/Content/CustomData/Event objects, `EventRequest.get_params()` and the SDK's form encoding.", "",

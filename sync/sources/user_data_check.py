@@ -1,10 +1,6 @@
-"""The check that keeps raw personal data out of a request when `user_data` comes from the warehouse.
-
-A DuckDB table written by dbt holds each event's `user_data` object as JSON text, column
-`user_data_json` (dbt_project/macros/conversions_api/user_data_json.sql), so a sync does not
-rebuild it from the eleven hashed columns on every read. The text is sent as-is, so before a
-chunk's events are sent every value of that column must be exactly what the sync's reference
-writes for hashed identifiers (sync/events.py `build_events` + orjson):
+"""The check that keeps raw personal data out of a request: every `user_data` text the warehouse
+wrote (sync/sources/base.py `ready_query`, the hashed columns' values as they are) must be
+exactly what the contract writes for hashed identifiers:
 
     {ENTRY,ENTRY,...}    one to eleven entries, each `"KEY":["HASH"]` for em, ph and
                          external_id, `"KEY":"HASH"` for the other keys, the keys in
@@ -18,8 +14,8 @@ value its closing quote (and `]`) and a `,` or the row's final `}`; every row mu
 exactly at its end. The bytes left over, the values, are then checked to be hex by counting
 over the whole buffer the bytes that are not hex digits: they must be exactly the entries'.
 Anything else (a NULL row holding bytes, a value of 63 or 65 characters, a quote, a space, an
-unknown key, keys out of order) makes the whole chunk fail; the caller then reads it from the
-hashed columns instead (the exact path, which names the row and the key).
+unknown key, keys out of order) makes the whole page fail; sync/sources/ready.py then reads
+each row's text to name the first key that is not a hash (the row's invalid_hash skip).
 """
 from __future__ import annotations
 
@@ -110,8 +106,7 @@ _BLOCK = 1 << 18   # bytes per step of the hex count: its scratch arrays stay in
 
 def hex_digit_count(data: np.ndarray) -> int:
     """How many bytes of `data` are 0-9 or a-f (a byte is a digit when byte - '0' < 10, a
-    lowercase hex letter when byte - 'a' < 6, uint8 wrapping around). Also the hashed
-    columns' check of the exact read (`duckdb_event_json._all_hex64`)."""
+    lowercase hex letter when byte - 'a' < 6, uint8 wrapping around)."""
     block = min(_BLOCK, len(data))
     shifted, digit, letter = np.empty(block, np.uint8), np.empty(block, np.bool_), np.empty(block, np.bool_)
     count = 0
