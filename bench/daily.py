@@ -9,7 +9,7 @@ day ago), then
   the SDK script (bench/sdk_baseline.py, a child process) sending the same 62 days to the sink;
 - daily load: one new day appended (16,666 orders at every size: a day of the 1M history),
   README's daily command (`dbt build ...
-  --exclude-resource-type unit_test`) + `capi-sync run` continuing the first run's state,
+  --selector daily`) + `capi-sync run` continuing the first run's state,
   against the SDK script re-sending its last 7 days.
 Each child is timed with its peak RSS; dbt's time is split from its run_results.json
 (start-up = wall time before the first node, then seeds, models, tests as wall spans).
@@ -37,8 +37,7 @@ DAYS = 60
 DAILY_ORDERS = 1_000_000 // DAYS
 DAILY_CUSTOMERS = 400_000 // DAYS
 FIRST_BUILD = ["build", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project", "--full-refresh"]
-DAILY_BUILD = ["build", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
-               "--exclude-resource-type", "unit_test"]
+DAILY_BUILD = ["build", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project", "--selector", "daily"]
 RUN_RESULTS = ROOT / "dbt_project" / "target" / "run_results.json"
 LATEST = ROOT / "bench" / "results" / "daily-latest.json"   # rendered into docs/benchmarks.md
 

@@ -55,13 +55,16 @@ class JobSettings:
     dbt_project_dir: str = field(default_factory=lambda: _env("DBT_PROJECT_DIR", "dbt_project"))
     dbt_profiles_dir: str = field(default_factory=lambda: _env("DBT_PROFILES_DIR", ""))
     dbt_target: str = field(default_factory=lambda: _env("DBT_TARGET", ""))
+    # e.g. "daily" (dbt_project/selectors.yml) once a first build has run; "" builds everything
+    dbt_selector: str = field(default_factory=lambda: _env("DBT_SELECTOR", ""))
     dbt_bin: str = field(default_factory=lambda: _env("DBT_BIN", "dbt"))
     capi_sync_bin: str = field(default_factory=lambda: _env("CAPI_SYNC_BIN", "capi-sync"))
 
     def dbt_build_command(self) -> list[str]:
         cmd = [self.dbt_bin, "build", "--project-dir", self.dbt_project_dir,
                "--profiles-dir", self.dbt_profiles_dir or self.dbt_project_dir]
-        return cmd + (["--target", self.dbt_target] if self.dbt_target else [])
+        return (cmd + (["--target", self.dbt_target] if self.dbt_target else [])
+                + (["--selector", self.dbt_selector] if self.dbt_selector else []))
 
     def capi_sync_command(self) -> list[str]:
         return [self.capi_sync_bin, "run", "--all", "--config", self.sync_config]

@@ -11,6 +11,8 @@
 #   DBT_PROJECT_DIR    dbt project                 (default dbt_project)
 #   DBT_PROFILES_DIR   dbt profiles                (default: the project directory)
 #   DBT_TARGET         dbt target                  (default: the profile's default target)
+#   DBT_SELECTOR       dbt selector, e.g. daily    (default none: the whole project, seeds and
+#                      every test; set `daily` once a first build has run: README, step 2)
 #   DBT_BIN, CAPI_SYNC_BIN  the executables        (default dbt, capi-sync on PATH)
 #   CAPI_SYNC_SKIP_DBT=1    skip the dbt build (the models are built elsewhere)
 set -uo pipefail
@@ -24,6 +26,7 @@ capi_sync="${CAPI_SYNC_BIN:-capi-sync}"
 if [ "${CAPI_SYNC_SKIP_DBT:-0}" != "1" ]; then
   target_args=()
   if [ -n "${DBT_TARGET:-}" ]; then target_args=(--target "$DBT_TARGET"); fi
+  if [ -n "${DBT_SELECTOR:-}" ]; then target_args+=(--selector "$DBT_SELECTOR"); fi
   "$dbt" build --project-dir "$project" --profiles-dir "$profiles" "${target_args[@]}"
   status=$?
   if [ "$status" -ne 0 ]; then

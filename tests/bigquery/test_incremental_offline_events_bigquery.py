@@ -34,7 +34,7 @@ STATE_DATASET = "capi_sync_incremental"
 COLUMNS = ["event_id", "event_name", "event_time", "action_source", "order_id", "currency", "value", "num_items",
            "contents", "store_id", "em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id"]
 MODELS = ["build", "--resource-type", "seed", "--resource-type", "model"]
-DAILY = ["build", "--exclude-resource-type", "unit_test"]
+DAILY = ["build", "--selector", "daily"]
 
 
 def _duckdb_full_rebuild(source, work, as_of: str) -> subprocess.Popen:

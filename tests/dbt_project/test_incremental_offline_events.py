@@ -13,7 +13,7 @@ from dbt_runner import run_dbt
 from tests.support.daily_loads import as_of_var, daily_load, first_load
 
 DAY0 = dt.datetime(2026, 3, 10, 6, 0, 0)
-DAILY = ["build", "--exclude-resource-type", "unit_test"]   # README's daily command
+DAILY = ["build", "--selector", "daily"]   # README's daily command
 MODELS = ["build", "--resource-type", "seed", "--resource-type", "model"]   # no tests: other files run them
 
 

@@ -8,6 +8,7 @@
     unique_key='event_id',
     on_schema_change='fail',
     incremental_strategy=('merge' if on_bigquery else 'replace_window'),
+    sort_by=['event_time', 'event_id'],
     incremental_predicates=(
         ['DBT_INTERNAL_DEST.event_time > ' ~ epoch_seconds(timestamp_minus_days(as_of_timestamp(), var('lookback_days')))]
         if on_bigquery else offline_events_replaced_rows()),
