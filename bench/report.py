@@ -197,13 +197,15 @@ def render_markdown(results: dict, source: str) -> str:
     daily = ROOT / "bench" / "results" / "daily-latest.json"
     if daily.exists():
         from bench.daily import report as daily_report
+        daily_results = json.loads(daily.read_text())
+        command = daily_results["sizes"][0]["daily"]["dbt"]["command"] if daily_results["sizes"] else "dbt build"
         out += ["## Daily loads against the targets of issue 23 (`bench/daily.py`)", "",
-                "The daily job as README gives it (`dbt build ... --exclude-resource-type unit_test`, then "
+                f"The daily job as README gives it (`{command}`, then "
                 "`capi-sync run`) after one new day on a 60-day history, and the first load (`dbt build "
                 "--full-refresh` + `capi-sync run`), each next to the SDK script (`bench/sdk_baseline.py` sending "
                 "the same sources' orders to the same counting sink: 62 days for the first load, its last 7 days "
                 "for the daily one), in one run:", "",
-                daily_report(json.loads(daily.read_text())), ""]
+                daily_report(daily_results), ""]
     out += _details(results)
     if FINDINGS.exists():
         out += ["## Where the time goes (profile) and what to change", "", FINDINGS.read_text().strip(), ""]
