@@ -1,7 +1,7 @@
 {#-
-  An event's Conversions API `custom_data` object as JSON text, written in the warehouse so
-  the sync only joins bytes: exactly the bytes the sync's reference path writes
-  (sync/events.py build_events + orjson): keys currency, value, contents, then order_id,
+  An event's Conversions API `custom_data` object as JSON text (column custom_data_json; the
+  sync does not read it, docs/warehouse.md): exactly the bytes the tests' oracle writes
+  (tests/support/events_oracle.py build_events + orjson): keys currency, value, contents, then order_id,
   num_items, delivery_category and store_id when not NULL, no whitespace; in each contents
   item the product fields (title, brand, category) left out when NULL.
 
@@ -9,13 +9,11 @@
     custom_data_text(...)            the JSON text, NULL when currency, value or contents is
                                      missing (the sync skips those rows with a named reason);
     custom_data_json_as_sent(text)   the text, or NULL where the warehouse writes a value
-                                     differently from orjson (the sync then builds that row's
-                                     event itself, so the bytes never depend on the warehouse).
+                                     differently from orjson.
   DuckDB writes the text. Where DuckDB's to_json and orjson differ (checked over every
   double magnitude and control character): doubles in [1e-6, 1e-5) and >= 1e16, infinities
   and NaN, and control characters (\u001F against \u001f); those rows are NULL.
-  BigQuery: NULL (its TO_JSON_STRING writes doubles its own way); the sync builds every
-  event from the columns there.
+  BigQuery: NULL (its TO_JSON_STRING writes doubles its own way).
 -#}
 {% macro custom_data_text(currency, value, contents, order_id, num_items, delivery_category, store_id) -%}
   {{ return(adapter.dispatch('custom_data_text', 'capi_offline_events')(currency, value, contents, order_id, num_items, delivery_category, store_id)) }}

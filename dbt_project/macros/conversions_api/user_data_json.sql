@@ -1,18 +1,13 @@
 {#-
-  An event's Conversions API `user_data` object as JSON text, written in the warehouse so a
-  sync reading the stored table does not rebuild it from the eleven hashed columns on every
-  read: exactly the bytes the sync's reference path writes (sync/events.py build_events +
-  orjson) for hashed identifiers: keys in the order em, ph, fn, ln, db, ge, ct, st, zp,
-  country, external_id, NULL ones left out, em, ph and external_id as one-element arrays,
-  no whitespace. NULL when the customer has no identifier.
+  An event's Conversions API `user_data` object as JSON text (column user_data_json; the
+  sync does not read it, docs/warehouse.md): exactly the bytes the tests' oracle writes
+  (tests/support/events_oracle.py build_events + orjson) for hashed identifiers: keys in the
+  order em, ph, fn, ln, db, ge, ct, st, zp, country, external_id, NULL ones left out, em, ph
+  and external_id as one-element arrays, no whitespace. NULL when the customer has no
+  identifier. The values are written as they are, without JSON escaping: they are hashes
+  (the columns' matches_pattern tests).
 
-  The values are written as they are, without JSON escaping: they are hashes (the columns'
-  matches_pattern tests), and the sync checks every value of this column before it sends
-  it (sync/sources/user_data_check.py): a value that is not 64 lowercase hex characters
-  makes it read those rows from the hashed columns instead, where they are skipped as
-  invalid_hash. Raw personal data cannot reach a request through this column.
-
-  BigQuery: NULL; the sync builds every event from the columns there.
+  BigQuery: NULL.
 -#}
 {% macro user_data_text(relation_alias=none) -%}
   {{ return(adapter.dispatch('user_data_text', 'capi_offline_events')(relation_alias)) }}
