@@ -36,7 +36,8 @@ def test_first_run_sends_exactly_the_expected_events_second_sends_none(warehouse
                      "user_data": {k: ([rows[0][k]] if k in ("em", "ph", "external_id") else rows[0][k])
                                    for k in ("em", "ph", "fn", "ge", "zp", "country", "external_id")},
                      "custom_data": {"currency": "USD", "value": 30.5, "contents": rows[0]["contents"],
-                                     "order_id": "o0", "num_items": 3}}
+                                     "order_id": "o0", "num_items": 3, "delivery_category": "in_store",
+                                     "store_id": "s1"}}
     assert summary.watermark_before is None and summary.watermark_after == now - 2 * DAY + 249 * 60
     assert len(state_rows(warehouse, "sent_events")) == 250
     second = run(config_path)
