@@ -49,6 +49,23 @@ def test_job_script_is_valid_bash_and_runs_dbt_then_the_sync():
     assert "exit 7" in body
 
 
+def test_dbt_selector_picks_readmes_daily_build(tmp_path, monkeypatch):
+    """DBT_SELECTOR=daily adds `--selector daily` (README's daily command) in job.sh and in
+    the Airflow/Dagster settings; unset, the job builds the whole project."""
+    args = tmp_path / "dbt-args"
+    dbt = tmp_path / "dbt"
+    dbt.write_text(f'#!/bin/sh\necho "$@" > {args}\n')
+    dbt.chmod(0o755)
+    env = dict(os.environ, DBT_BIN=str(dbt), CAPI_SYNC_BIN="true", DBT_SELECTOR="daily")
+    subprocess.run(["bash", str(DEPLOY / "job.sh")], cwd=REPO, env=env, check=True)
+    assert args.read_text().split() == ["build", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
+                                        "--selector", "daily"]
+    monkeypatch.setenv("DBT_SELECTOR", "daily")
+    assert capi_sync_job.JobSettings().dbt_build_command()[-2:] == ["--selector", "daily"]
+    monkeypatch.delenv("DBT_SELECTOR")
+    assert "--selector" not in capi_sync_job.JobSettings().dbt_build_command()
+
+
 def test_cron_line():
     lines = [line for line in (DEPLOY / "capi-sync.cron").read_text().splitlines()
              if line.strip() and not line.startswith("#") and not re.match(r"[A-Z_]+=", line)]
