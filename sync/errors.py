@@ -51,6 +51,12 @@ class InputError(SyncError):
     exit_code = EXIT_CONFIG
 
 
+class SettingsConflictError(SyncError):
+    """The config and the relation decide the same thing differently (one line naming both)."""
+
+    exit_code = EXIT_CONFIG
+
+
 class SourceError(SyncError):
     """The warehouse relation is missing, malformed, or unreadable."""
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Iterator, NamedTuple, Protocol
 
-from sync.contract import (ACTION_SOURCES, CONTENTS_OPTIONAL_KEYS, CUSTOM_DATA, DOUBLE_KEYS, EVENT_KEYS, MAX_FUTURE_SKEW, SKIP_REASONS,
+from sync.contract import (ACTION_SOURCES, CONTENTS_OPTIONAL_KEYS, CUSTOM_DATA, DOUBLE_KEYS, EVENT_KEYS, LDU_KEYS, MAX_FUTURE_SKEW, SKIP_REASONS,
                            USER_DATA, USER_DATA_KEYS, oldest_allowed)
-from sync.errors import SourceError
+from sync.errors import SettingsConflictError, SourceError
 from sync.events import REQUIRED_COLUMNS, EventSettings, ReadyChunk
 from sync.identifiers import sql_literal
 
@@ -90,6 +90,32 @@ class Dialect(NamedTuple):
     fix_doubles: Callable[[str], str]   # custom_data's text with every double as the contract writes it
 
 
+def has_event_ldu(relation: str, present: Iterable[str]) -> bool:
+    """True when the relation has the per-event Limited Data Use columns (all three; a part of
+    them is a SourceError naming the first missing one)."""
+    present = set(present)
+    found = [key for key in LDU_KEYS if key in present]
+    if found and len(found) < len(LDU_KEYS):
+        missing = next(key for key in LDU_KEYS if key not in present)
+        raise SourceError(f"source.relation: {relation} has {found[0]!r} but no column {missing!r}: per-event "
+                          "Limited Data Use needs all of " + ", ".join(LDU_KEYS) + "; nothing was sent")
+    return bool(found)
+
+
+def event_ldu_sql(relation_sql: str) -> str:
+    """A query giving a row when some event of the relation sets Limited Data Use itself."""
+    return f"SELECT 1 FROM {relation_sql} WHERE data_processing_options_country IS NOT NULL LIMIT 1"
+
+
+def refuse_two_ldu_settings(relation: str, config_sets_ldu: bool, events_set_ldu: bool) -> None:
+    """The sync-wide LDU (destination.data_processing_options) and per-event LDU in the
+    relation cannot both decide: one line, exit 2."""
+    if config_sets_ldu and events_set_ldu:
+        raise SettingsConflictError(f"destination.data_processing_options: {relation} sets Limited Data Use per event "
+                          "(column data_processing_options, from the warehouse's limited_data_use vars); remove "
+                          "the sync-wide key or the warehouse's vars, not both; nothing was sent")
+
+
 def contents_keys_present(item_fields: Iterable[str]) -> tuple[str, ...]:
     """The contract's optional contents keys among the relation's contents item fields."""
     fields = set(item_fields)
@@ -97,21 +123,34 @@ def contents_keys_present(item_fields: Iterable[str]) -> tuple[str, ...]:
 
 
 def ready_query(source: str, settings: EventSettings, dialect: Dialect, extra: tuple[str, ...] = (),
-                contents_keys: tuple[str, ...] = ()) -> str:
+                contents_keys: tuple[str, ...] = (), ldu: bool = False) -> str:
     """The columns of a page as sync/sources/ready.py takes them, from the query `source`
     (REQUIRED_COLUMNS, `_cursor` and the columns `extra`, passed on): `_skip` by the
     contract's checks, and the event's parts written by the warehouse from the contract:
     `_head` and `_custom_data` for a row the checks pass, `_user_data` for every row with an
     identifier (ready.py checks every value is a hash). `contents_keys`: the optional contents
-    keys the relation's items have (`contents_keys_present`), each left out of an item when NULL."""
+    keys the relation's items have (`contents_keys_present`), each left out of an item when NULL.
+    `ldu`: `source` has the per-event LDU columns; `_ldu` holds the event's LDU keys as JSON
+    text (empty when its data_processing_options list is empty)."""
     q = dialect.quote
-    c = {name: f"s.{q(name)}" for name in REQUIRED_COLUMNS}
+    c = {name: f"s.{q(name)}" for name in (*REQUIRED_COLUMNS, *(LDU_KEYS if ldu else ()))}
     head, user_data, custom_data = event_parts_sql(c, dialect, contents_keys)
+    ldu_part = f", CASE WHEN s._skip IS NULL THEN {_ldu_sql(c, dialect)} END AS _ldu" if ldu else ""
     passed = ", ".join(f"s.{q(name)}" for name in ("event_id", "order_id", "event_time", CURSOR_KEY, *extra))
     return (f"SELECT {passed}, s._skip, s.{q('action_source')}, CAST(s.{q('value')} AS {dialect.double}) AS "
             f"{q('value')}, CASE WHEN s._skip IS NULL THEN {head} END AS _head, {user_data} AS _user_data, "
-            f"CASE WHEN s._skip IS NULL THEN {custom_data} END AS _custom_data "
+            f"CASE WHEN s._skip IS NULL THEN {custom_data} END AS _custom_data{ldu_part} "
             f"FROM (SELECT s.*, {skip_sql(settings, c, dialect)} AS _skip FROM ({source}) AS s) AS s")
+
+
+def _ldu_sql(c: dict[str, str], dialect: Dialect) -> str:
+    """The event's LDU keys (`,"data_processing_options":["LDU"],...`), each of _country and
+    _state when not NULL; '' when the list is empty or NULL (the event sets no LDU)."""
+    options, country, state = (c[key] for key in LDU_KEYS)
+    parts = [f"',\"{LDU_KEYS[0]}\":', {dialect.to_json(options)}"] + [
+        f"CASE WHEN {c[key]} IS NOT NULL THEN CONCAT(',\"{key}\":', {dialect.to_json(c[key])}) ELSE '' END"
+        for key in LDU_KEYS[1:]]
+    return f"CASE WHEN COALESCE({dialect.array_length}({options}), 0) > 0 THEN CONCAT({', '.join(parts)}) ELSE '' END"
 
 
 def skip_sql(settings: EventSettings, c: dict[str, str], dialect: Dialect) -> str:

@@ -17,11 +17,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sync.config import SyncConfig
-from sync.contract import DOUBLE_KEYS, REQUIRED_COLUMNS
+from sync.contract import DOUBLE_KEYS, LDU_KEYS, REQUIRED_COLUMNS
 from sync.errors import SourceError
 from sync.events import COPIES_COLUMN, EventSettings, ReadyChunk, value_offsets
 from sync.identifiers import quote_backtick
-from sync.sources.base import CURSOR_KEY, Dialect, contents_keys_present, ready_query, require_columns, require_integer_cursor
+from sync.sources.base import (CURSOR_KEY, Dialect, contents_keys_present, event_ldu_sql, has_event_ldu,
+                               ready_query, refuse_two_ldu_settings, require_columns, require_integer_cursor)
 from sync.sources.ready import ready_page
 from sync.state.base import DEAD_LETTERS, SENT_EVENTS
 
@@ -169,18 +170,33 @@ class BigQuerySource:
             self.columns()
         return self._contents_keys
 
+    def _event_ldu(self) -> bool:
+        """The relation has the per-event Limited Data Use columns."""
+        if not hasattr(self, "_contents_keys"):
+            self.columns()
+        return has_event_ldu(self.relation, self._types)
+
     def check_columns(self) -> None:
+        from google.api_core.exceptions import GoogleAPICallError
         require_columns(self.relation, self.columns(), self.cursor_column)
         require_integer_cursor(self.relation, self.cursor_column, self._types[self.cursor_column], ("INTEGER", "INT64"))
+        if self.config.destination.data_processing_options is not None and self._event_ldu():
+            try:
+                events_set_ldu = bool(list(self.client.query_and_wait(event_ldu_sql(self._q_relation))))
+            except GoogleAPICallError as exc:
+                raise SourceError(f"source.relation: reading {self.relation} failed: {first_line(exc)}") from None
+            refuse_two_ldu_settings(self.relation, True, events_set_ldu)
 
     def _query(self, where: str, settings: EventSettings) -> str:
         """One JSON text per row (TO_JSON_STRING of the row: google-cloud-bigquery converts each
         cell of a REST result in Python, one cell a row is parsed by Arrow): the columns of a
         `ready_page` (sync/sources/base.py `ready_query`)."""
-        columns = ", ".join(f"v.{quote_backtick(name)}" for name in REQUIRED_COLUMNS)
+        ldu = self._event_ldu()
+        columns = ", ".join(f"v.{quote_backtick(name)}" for name in (*REQUIRED_COLUMNS, *(LDU_KEYS if ldu else ())))
         source = (f"SELECT {columns}, v.{self._q_cursor} AS {CURSOR_KEY}, COUNT(*) OVER (PARTITION BY v.`event_id`) "
                   f"AS {COPIES_COLUMN} FROM {self._q_relation} AS v{' WHERE ' + where if where else ''}")
-        return (f"SELECT TO_JSON_STRING(t) AS row FROM ({ready_query(source, settings, DIALECT, (COPIES_COLUMN,), self._item_keys())}) "
+        query = ready_query(source, settings, DIALECT, (COPIES_COLUMN,), self._item_keys(), ldu)
+        return (f"SELECT TO_JSON_STRING(t) AS row FROM ({query}) "
                 f"AS t ORDER BY t.{CURSOR_KEY} ASC NULLS LAST, t.`event_id` ASC NULLS LAST")
 
     def read_sql(self, lower_bound: int | None, exclude_sent: bool, settings: EventSettings) -> str:
@@ -200,11 +216,12 @@ class BigQuerySource:
         memory holds one page at a time. A page arrives as Arrow (no Python object per row) and
         its row texts are parsed by Arrow's JSON reader."""
         from google.api_core.exceptions import GoogleAPICallError
+        schema = _PAGE_SCHEMA.append(pa.field("_ldu", pa.string())) if self._event_ldu() else _PAGE_SCHEMA
         try:
             rows = self.client.query_and_wait(sql, page_size=self.chunk_size)
             for batch in rows.to_arrow_iterable():
                 if batch.num_rows:
-                    yield ready_page(_parse_rows(batch.column(0)), settings, seen)
+                    yield ready_page(_parse_rows(batch.column(0), schema), settings, seen)
         except GoogleAPICallError as exc:
             raise SourceError(f"source.relation: reading {self.relation} failed: {first_line(exc)}") from None
 
@@ -231,7 +248,7 @@ _PAGE_SCHEMA = pa.schema([("event_id", pa.string()), ("order_id", pa.string()), 
                           ("_head", pa.string()), ("_user_data", pa.string()), ("_custom_data", pa.string())])
 
 
-def _parse_rows(texts: pa.Array) -> dict[str, pa.Array]:
+def _parse_rows(texts: pa.Array, schema: pa.Schema = _PAGE_SCHEMA) -> dict[str, pa.Array]:
     """A page's row texts (one JSON object each, no raw newline: JSON escapes them) -> its columns."""
     from pyarrow import json as arrow_json
     lines = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(texts)], pa.int32()), texts.cast(pa.binary())),
@@ -239,8 +256,8 @@ def _parse_rows(texts: pa.Array) -> dict[str, pa.Array]:
     start, end = value_offsets(lines)
     data = lines.buffers()[2].slice(int(start), int(end - start))
     table = arrow_json.read_json(pa.BufferReader(data), read_options=arrow_json.ReadOptions(block_size=1 << 30),
-                                 parse_options=arrow_json.ParseOptions(explicit_schema=_PAGE_SCHEMA))
-    return {name: table.column(name).combine_chunks() for name in _PAGE_SCHEMA.names}
+                                 parse_options=arrow_json.ParseOptions(explicit_schema=schema))
+    return {name: table.column(name).combine_chunks() for name in schema.names}
 
 
 def _fix_doubles(text: str) -> str:

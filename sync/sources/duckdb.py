@@ -16,11 +16,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sync.config import SyncConfig
-from sync.contract import REQUIRED_COLUMNS
+from sync.contract import LDU_KEYS, REQUIRED_COLUMNS
 from sync.errors import LockHeldError, SourceError, first_line
 from sync.events import COPIES_COLUMN, EventSettings, ReadyChunk
 from sync.identifiers import quote, quote_relation
-from sync.sources.base import CURSOR_KEY, Dialect, contents_keys_present, ready_query, require_columns, require_integer_cursor
+from sync.sources.base import (CURSOR_KEY, Dialect, contents_keys_present, event_ldu_sql, has_event_ldu,
+                               ready_query, refuse_two_ldu_settings, require_columns, require_integer_cursor)
 from sync.sources.ready import ready_page
 from sync.state.base import DEAD_LETTERS, SENT_EVENTS
 
@@ -131,6 +132,7 @@ class DuckDBSource:
         self._columns: list[str] | None = None
         self._types: dict[str, str] = {}
         self._view = False   # the relation being read is a view (set by read_ready)
+        self._config_ldu = config.destination.data_processing_options is not None
 
     def error_line(self, exc: BaseException) -> str:
         """`error_line` with this source's memory settings (the state store reports with it too)."""
@@ -160,9 +162,21 @@ class DuckDBSource:
             self.columns()
         return contents_keys_present(re.findall(r'[(,]\s*"?(\w+)"?\s', self._types.get("contents", "")))
 
+    def _event_ldu(self) -> bool:
+        """The relation has the per-event Limited Data Use columns."""
+        if "contents" not in self._types:
+            self.columns()
+        return has_event_ldu(self.relation, self._types)
+
     def check_columns(self) -> None:
         require_columns(self.relation, self.columns(), self.cursor_column)
         require_integer_cursor(self.relation, self.cursor_column, self._types[self.cursor_column], CURSOR_TYPES)
+        if self._config_ldu and self._event_ldu():
+            try:
+                events_set_ldu = bool(self.connection.execute(event_ldu_sql(self._q_relation)).fetchall())
+            except duckdb.Error as exc:
+                raise self._read_failed(exc) from None
+            refuse_two_ldu_settings(self.relation, True, events_set_ldu)
 
     def _filter(self, lower_bound: int | None, exclude_sent: bool, excluded: str | None = None,
                 page: bool = False) -> ReadFilter:
@@ -358,10 +372,11 @@ class DuckDBSource:
         then sorted by Arrow unless it came in order (a table stored in cursor order, as dbt
         builds offline_events, comes back ordered; DuckDB's sort was a third of a page's cost,
         and its scan does not promise storage order)."""
-        columns = ", ".join(f"v.{quote(name)}" for name in REQUIRED_COLUMNS)
+        ldu = self._event_ldu()
+        columns = ", ".join(f"v.{quote(name)}" for name in (*REQUIRED_COLUMNS, *(LDU_KEYS if ldu else ())))
         source = (f"SELECT {columns}, v.{quote(self.cursor_column)} AS {CURSOR_KEY} "
                   f"FROM {self._q_relation} AS v{page.sql()}")
-        sql = ready_query(source, settings, DIALECT, contents_keys=self._contents_keys())
+        sql = ready_query(source, settings, DIALECT, contents_keys=self._contents_keys(), ldu=ldu)
         try:
             if ordered_scan:
                 table = cursor_ordered(con.execute(sql, list(page.params)).to_arrow_table(self.chunk_size))

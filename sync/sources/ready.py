@@ -53,9 +53,11 @@ def ready_page(page: dict[str, pa.Array], settings: EventSettings, seen: set[str
     sent = np.ones(n, np.bool_)
     sent[list(skips)] = False
     mask = pa.array(sent)
+    # the relation's per-event LDU keys (`_ldu`), else the sync-wide ones
+    tail = [page["_ldu"].cast(pa.binary()), b"}"] if "_ldu" in page else [ldu_suffix(settings)]
     encoded = pc.binary_join_element_wise(page["_head"].cast(pa.binary()), b',"user_data":', user_data,
                                           b',"custom_data":', _finite(page["_custom_data"].cast(pa.binary())),
-                                          ldu_suffix(settings), b"")
+                                          *tail, b"")
     encoded = pc.if_else(mask, encoded, pa.scalar(None, pa.binary()))
     return ReadyChunk(page["event_id"], page["order_id"], page["event_time"], page["_cursor"], encoded, skips)
 

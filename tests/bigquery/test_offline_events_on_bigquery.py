@@ -27,10 +27,12 @@ pytestmark = [pytest.mark.bigquery, pytest.mark.slow]
 SOURCE_DATASET = "amperity_fixtures"
 TARGET_DATASET = "analytics_fixtures"
 COLUMNS = ["event_id", "event_name", "event_time", "action_source", "order_id", "currency", "value", "num_items",
-           "contents", "store_id", "delivery_category", "em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id"]
+           "contents", "store_id", "delivery_category", "em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id",
+           "data_processing_options", "data_processing_options_country", "data_processing_options_state"]
 
-# both builds put the fixture's purchase_brand in each contents item as brand (no title, no category)
-PRODUCT_VARS = {"product_brand_column": "purchase_brand"}
+# both builds put the fixture's purchase_brand in each contents item as brand (no title, no
+# category), and set Limited Data Use for California residents (C001, C002: 1 / 1000)
+PRODUCT_VARS = {"product_brand_column": "purchase_brand", "limited_data_use_states": ["CA"]}
 
 
 def _duckdb_build(work: Path) -> subprocess.Popen:
@@ -82,9 +84,9 @@ def test_json_columns_are_null_on_bigquery(both_builds):
 
 def test_dbt_build_on_bigquery_passes_every_node(both_builds):
     out = both_builds["bq_out"]
-    # the on-run-start guard, 3 seeds, 6 views, 3 tables, 1 incremental, 12 unit tests, 68 data tests;
+    # the on-run-start guard, 3 seeds, 6 views, 3 tables, 1 incremental, 13 unit tests, 71 data tests (the LDU model is a 7th view);
     # the one warning is the fixture's zero-value order O016, as on DuckDB
-    assert "PASS=102 WARN=1 ERROR=0 SKIP=0 NO-OP=1 TOTAL=104" in out
+    assert "PASS=107 WARN=1 ERROR=0 SKIP=0 NO-OP=1 TOTAL=109" in out
     assert "PASS offline_events__match_key_coverage_daily::match_key_coverage_is_the_share_of_each_day" in out
     assert "Warning in test is_positive_offline_events_value " in out
     assert "PASS int_customers__phone_normalized::phone_is_e164_digits_with_the_calling_code" in out
@@ -108,6 +110,9 @@ def test_offline_events_on_bigquery_equals_duckdb_row_by_row(both_builds):
     assert by_order["O002"]["event_time"] == 1751111999
     assert by_order["O003"]["contents"] == [{"id": "P6", "quantity": 3, "item_price": 29.97 / 3, "brand": "acme"}]
     assert {r["delivery_category"] for r in bq_rows} == {"in_store"}
+    assert {r["order_id"]: (r["data_processing_options"], r["data_processing_options_country"],
+                            r["data_processing_options_state"]) for r in bq_rows if r["data_processing_options"]} == {
+        "O001": (["LDU"], 1, 1000), "O002": (["LDU"], 1, 1000)}   # C001 and C002 live in California
 
 
 def test_offline_events_on_bigquery_has_the_contract_schema(both_builds):
@@ -123,7 +128,9 @@ def test_offline_events_on_bigquery_has_the_contract_schema(both_builds):
         ("event_time", "INTEGER", "NULLABLE"), ("action_source", "STRING", "NULLABLE"),
         ("order_id", "STRING", "NULLABLE"), ("currency", "STRING", "NULLABLE"), ("value", "NUMERIC", "NULLABLE"),
         ("num_items", "INTEGER", "NULLABLE"), ("contents", "RECORD", "REPEATED"), ("store_id", "STRING", "NULLABLE"),
-        *[(name, "STRING", "NULLABLE") for name in COLUMNS[10:]], ("custom_data_json", "STRING", "NULLABLE"),
+        *[(name, "STRING", "NULLABLE") for name in COLUMNS[10:-3]], ("data_processing_options", "STRING", "REPEATED"),
+        ("data_processing_options_country", "INTEGER", "NULLABLE"),
+        ("data_processing_options_state", "INTEGER", "NULLABLE"), ("custom_data_json", "STRING", "NULLABLE"),
         ("user_data_json", "STRING", "NULLABLE")]
     contents = view.schema[8]
     assert [(f.name, f.field_type) for f in contents.fields] == [
@@ -147,7 +154,8 @@ def test_every_compiled_bigquery_model_parses_with_sqlglot(bigquery_emulator, tm
     assert sorted(m.stem for m in model_files) == sorted([
         "stg_amperity__unified_itemized_transactions", "stg_amperity__customer_360", "int_order_lines__eligible",
         "int_orders__summarized", "int_orders__contents", "int_customers__normalized",
-        "int_customers__phone_normalized", "int_customers__hashed", "int_customers__consent", "offline_events",
+        "int_customers__phone_normalized", "int_customers__hashed", "int_customers__consent", "int_customers__limited_data_use",
+        "offline_events",
         "offline_events__consent_exclusions", "offline_events__match_key_coverage_daily"])
     anonymous: Counter = Counter()
     for path in models:  # models, and the data tests compiled under them

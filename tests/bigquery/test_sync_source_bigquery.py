@@ -286,3 +286,37 @@ def test_null_product_fields_are_left_out_alike_on_both_sources(bigquery_emulato
     assert orjson.loads(bq[0][4])["custom_data"]["contents"] == [
         {"id": "p1", "quantity": 2, "item_price": 10.0, "title": "Mug"},
         {"id": "p2", "quantity": 1, "item_price": 10.5, "brand": 'Ac"me'}]
+
+
+def test_per_event_ldu_is_written_alike_on_both_sources(bigquery_emulator, tmp_path, monkeypatch):
+    """A relation with the per-event LDU columns: an event with ['LDU'] ends with its three
+    keys, one with an empty list with none, byte for byte the same on BigQuery and DuckDB."""
+    from tests.support import bigquery_emulator as support
+    from tests.sync import offline_events_fixture as fixture
+    ldu = {"data_processing_options": ("VARCHAR[]", "ARRAY<STRING>"),
+           "data_processing_options_country": ("BIGINT", "INT64"), "data_processing_options_state": ("BIGINT", "INT64")}
+    for name, (duck_type, bq_type) in ldu.items():
+        monkeypatch.setitem(fixture.COLUMNS, name, duck_type)
+        if not bq_type.startswith("ARRAY"):   # the list is added below (the helper fills ARRAYs as contents)
+            monkeypatch.setitem(support.OFFLINE_EVENTS_COLUMNS, name, bq_type)
+    rows = [make_row(1, T + 10, data_processing_options=["LDU"], data_processing_options_country=1,
+                     data_processing_options_state=1000),
+            make_row(2, T + 20, data_processing_options=[], data_processing_options_country=None,
+                     data_processing_options_state=None)]
+    dataset = bigquery_emulator.create_dataset("ldu")
+    client = bigquery_emulator.client()
+    base = create_offline_events_table(client, dataset, [{k: v for k, v in r.items() if k != "data_processing_options"}
+                                                         for r in rows], table="base")
+    client.query_and_wait(f"CREATE TABLE `{client.project}.{dataset}.offline_events` AS SELECT b.*, "
+                          f"IF(b.order_id = 'o1', ['LDU'], CAST([] AS ARRAY<STRING>)) AS data_processing_options "
+                          f"FROM `{base}` AS b")
+    path = tmp_path / "warehouse.duckdb"
+    create_offline_events(path, rows)
+    bq = rows_of(BigQuerySource(bigquery_config(bigquery_emulator, dataset, "unused_state")).read_ready(
+        None, False, SETTINGS))
+    duck = rows_of(DuckDBSource(duckdb_config(path)).read_ready(None, False, SETTINGS))
+    assert bq == duck
+    events = [orjson.loads(r[4]) for r in bq]
+    assert [{k: v for k, v in e.items() if k.startswith("data_processing")} for e in events] == [
+        {"data_processing_options": ["LDU"], "data_processing_options_country": 1,
+         "data_processing_options_state": 1000}, {}]

@@ -108,7 +108,9 @@ def test_offline_events_has_the_contract_columns_in_order(fixture_db):
         ("value", "DECIMAL(18,2)"), ("num_items", "BIGINT"),
         ("contents", "STRUCT(id VARCHAR, quantity BIGINT, item_price DOUBLE)[]"), ("store_id", "VARCHAR"),
         ("delivery_category", "VARCHAR"),
-        *[(name, "VARCHAR") for name in IDENTIFIERS], ("custom_data_json", "VARCHAR"), ("user_data_json", "VARCHAR"),
+        *[(name, "VARCHAR") for name in IDENTIFIERS], ("data_processing_options", "VARCHAR[]"),
+        ("data_processing_options_country", "BIGINT"), ("data_processing_options_state", "BIGINT"),
+        ("custom_data_json", "VARCHAR"), ("user_data_json", "VARCHAR"),
     ]
     assert fixture_db.execute(
         "select table_type from information_schema.tables "

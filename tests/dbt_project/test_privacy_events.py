@@ -19,7 +19,7 @@ from sample_data.fixtures import AS_OF, AS_OF_VAR, load_fixtures
 from sync.config import load_config
 from sync.emulator import ConversionsApiEmulator
 from sync.runner import SyncRun
-from tests.support.main_job import expected_event, expected_skip_reason
+from tests.support.main_job import expected_event, expected_skip_reason, run_cli
 
 TOKEN = "privacy-token-3b9e"
 DATASET_ID = "271828"
@@ -37,7 +37,11 @@ CONSENT = {
 EXCLUDED_ORDERS = {"O002", "O003", "O004", "O005"}
 CONSENT_VARS = {"as_of": AS_OF_VAR, "marketing_consent_column": "marketing_opt_in",
                 "do_not_sell_or_share_column": "ccpa_do_not_sell", "deletion_requested_column": "erasure_requested",
-                "product_title_column": "product_name", "product_brand_column": "brand_name"}
+                "product_title_column": "product_name", "product_brand_column": "brand_name",
+                "limited_data_use_column": "ccpa_limit_use", "limited_data_use_states": ["CA"]}
+# Limited Data Use: C001 lives in California (a listed state): 1 / 1000; C011 (New York) set
+# ccpa_limit_use: 0 / 0 (Meta geolocates); every other sent customer none
+LDU = {"O001": (["LDU"], 1, 1000), "O016": (["LDU"], 0, 0), "O017": (["LDU"], 0, 0)}
 # product -> (product_name, brand_name); every other product is named 'Item <id>', without brand
 PRODUCTS = {"P1": ("Mug", "Acme"), "P2": ("Tea", None), "P3": (None, "Other")}
 
@@ -61,6 +65,8 @@ def consent_warehouse(tmp_path_factory):
         for customer, values in CONSENT.items():
             con.execute("update amperity.customer_360 set marketing_opt_in = ?, ccpa_do_not_sell = ?, "
                         "erasure_requested = ? where amperity_id = ?", [*values, customer])
+        con.execute("alter table amperity.customer_360 add column ccpa_limit_use boolean default false")
+        con.execute("update amperity.customer_360 set ccpa_limit_use = true where amperity_id = 'C011'")
         con.execute("alter table amperity.unified_itemized_transactions add column product_name varchar")
         con.execute("alter table amperity.unified_itemized_transactions add column brand_name varchar")
         con.execute("update amperity.unified_itemized_transactions set product_name = 'Item ' || product_id")
@@ -80,6 +86,10 @@ def test_excluded_customers_are_not_in_offline_events_and_are_counted(consent_wa
     assert rows == [with_products(r) for r in expected_rows() if r[4] not in EXCLUDED_ORDERS]
     assert exclusions == [("deletion_requested", 1, 1), ("do_not_sell_or_share", 1, 1),
                           ("no_marketing_consent", 3, 2)]
+    with duckdb.connect(str(path), read_only=True) as con:
+        ldu = con.execute("select order_id, data_processing_options, data_processing_options_country, "
+                          "data_processing_options_state from analytics.offline_events order by order_id").fetchall()
+    assert ldu == [(r[4], *LDU.get(r[4], ([], None, None))) for r in expected_rows() if r[4] not in EXCLUDED_ORDERS]
 
 
 def test_the_emulator_receives_exactly_the_consented_events(consent_warehouse):
@@ -107,3 +117,32 @@ def test_the_emulator_receives_exactly_the_consented_events(consent_warehouse):
     assert summary.exit_code == 0 and summary.events_sent == len(sendable) == 8
     assert accepted == sorted((expected_event(r) for r in sendable), key=lambda e: e["event_id"])
     assert not {e["custom_data"]["order_id"] for e in accepted} & EXCLUDED_ORDERS
+    assert {e["custom_data"]["order_id"]: (e["data_processing_options"], e["data_processing_options_country"],
+                                           e["data_processing_options_state"])
+            for e in accepted if "data_processing_options" in e} == {o: v for o, v in LDU.items() if o != "O016"}
+
+
+def test_sync_wide_ldu_and_per_event_ldu_cannot_both_decide(consent_warehouse):
+    """The warehouse sets LDU per event and the config sets destination.data_processing_options
+    too: one line naming the key and the relation, exit 2, nothing sent."""
+    import os
+    work, path = consent_warehouse
+    config = work / "both_ldu.yml"
+    with ConversionsApiEmulator(access_token=TOKEN, dataset_ids={DATASET_ID}) as emu:
+        config.write_text(textwrap.dedent(f"""\
+            name: privacy_both_ldu
+            source: {{type: duckdb, path: "{path}", relation: analytics.offline_events}}
+            destination:
+              endpoint: "{emu.url}"
+              dataset_id: "{DATASET_ID}"
+              access_token: "{{{{ env_var('PRIVACY_TOKEN') }}}}"
+              data_processing_options: {{options: [LDU], country: 1, state: 1000}}
+            """))
+        result = run_cli(["run", "--config", str(config)], dict(os.environ, PRIVACY_TOKEN=TOKEN))
+        assert emu.requests == []
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("capi-sync: error:")] == [
+        "capi-sync: error: destination.data_processing_options: analytics.offline_events sets Limited Data Use per "
+        "event (column data_processing_options, from the warehouse's limited_data_use vars); remove the sync-wide key "
+        "or the warehouse's vars, not both; nothing was sent"]

@@ -84,7 +84,13 @@ def build_events(chunk: dict[str, list], settings: EventSettings,
         event = {"event_name": chunk["event_name"][i], "event_time": chunk["event_time"][i],
                  "event_id": chunk["event_id"][i], "action_source": chunk["action_source"][i],
                  "user_data": user_data, "custom_data": custom_data}
-        if settings.data_processing_options is not None:
+        if chunk.get("data_processing_options") is not None:   # per-event LDU, from the relation
+            if chunk["data_processing_options"][i]:
+                event["data_processing_options"] = list(chunk["data_processing_options"][i])
+                for key in ("data_processing_options_country", "data_processing_options_state"):
+                    if chunk[key][i] is not None:
+                        event[key] = chunk[key][i]
+        elif settings.data_processing_options is not None:
             event["data_processing_options"] = settings.data_processing_options
             event["data_processing_options_country"] = settings.data_processing_options_country
             event["data_processing_options_state"] = settings.data_processing_options_state

@@ -73,6 +73,10 @@ def expected_event(row: dict) -> dict:
             "num_items": row["num_items"],
             **{k: row[k] for k in ("delivery_category", "store_id") if row.get(k) is not None},
         },
+        # Limited Data Use the warehouse set for this customer (docs/warehouse.md)
+        **({k: row[k] for k in ("data_processing_options", "data_processing_options_country",
+                                "data_processing_options_state") if row[k] is not None}
+           if row.get("data_processing_options") else {}),
     }
 
 

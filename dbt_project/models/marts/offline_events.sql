@@ -33,7 +33,9 @@
 -- (first run, --full-refresh) computes every order.
 -- Customers the consent and opt-out rules exclude (int_customers__consent) are left out;
 -- without a rule configured the model is not joined.
+-- Limited Data Use per customer (int_customers__limited_data_use) when its vars are set.
 -- depends_on: {{ ref('int_customers__consent') }}
+-- depends_on: {{ ref('int_customers__limited_data_use') }}
 with lines as (
 
     select * from {{ ref('int_order_lines__eligible') }}
@@ -86,6 +88,15 @@ events as (
         customers.zp,
         customers.country,
         customers.external_id,
+        {%- if limited_data_use() %}
+        ldu.data_processing_options,
+        ldu.data_processing_options_country,
+        ldu.data_processing_options_state,
+        {%- else %}
+        {{ ldu_options('false') }} as data_processing_options,
+        cast(null as {{ type_bigint() }}) as data_processing_options_country,
+        cast(null as {{ type_bigint() }}) as data_processing_options_state,
+        {%- endif %}
         {{ custom_data_text('orders.currency', 'orders.value', 'contents.contents', 'orders.order_id', 'orders.num_items',
                             delivery_category, 'orders.store_id') }} as custom_data_text
     from orders
@@ -93,6 +104,10 @@ events as (
         on contents.order_id = orders.order_id
     inner join customers
         on customers.amperity_id = orders.amperity_id
+    {%- if limited_data_use() %}
+    inner join {{ ref('int_customers__limited_data_use') }} as ldu
+        on ldu.amperity_id = orders.amperity_id
+    {%- endif %}
     {%- if consent_rules() %}
     inner join {{ ref('int_customers__consent') }} as consent
         on consent.amperity_id = orders.amperity_id
@@ -127,6 +142,9 @@ final as (
         zp,
         country,
         external_id,
+        data_processing_options,
+        data_processing_options_country,
+        data_processing_options_state,
         {{ custom_data_json_as_sent('custom_data_text') }} as custom_data_json,
         {{ user_data_text() }} as user_data_json
     from events
