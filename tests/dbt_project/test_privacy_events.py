@@ -1,10 +1,11 @@
-"""Per-customer privacy controls and product fields end to end: the fixture set with consent
-and opt-out columns in customer_360 and product name and brand columns in
-unified_itemized_transactions, `dbt build` with the vars naming them, then a sync to the
-emulator. The excluded customers' orders are not in offline_events, the exclusions are
-counted per reason, each contents item carries title and brand (no category: its var is not
-set), and the emulator receives exactly the other events. Without the vars (the fixture
-warehouse of test_offline_events) nothing changes."""
+"""Per-customer privacy controls and product fields end to end: the fixture set with consent,
+opt-out and Limited Data Use columns in customer_360 and product name and brand columns in
+unified_itemized_transactions, `dbt build` with the vars naming them (and LDU for California
+residents), then a sync to the emulator. The excluded customers' orders are not in
+offline_events, the exclusions are counted per reason, each contents item carries title and
+brand (no category: its var is not set; a NULL one is left out), LDU is set per event, and the
+emulator receives exactly the other events; the sync-wide LDU on top is refused (exit 2).
+Without the vars (the fixture warehouse of test_offline_events) nothing changes."""
 from __future__ import annotations
 
 import calendar
