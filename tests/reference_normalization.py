@@ -270,6 +270,7 @@ def offline_events(customers: list[Customer], lines: list[dict], settings: Setti
             "contents": [{"id": pid, "quantity": q, "item_price": float(r) / q}
                          for pid, (q, r) in sorted(products.items())],
             "store_id": max(stores) if stores else None,
+            "delivery_category": "in_store" if settings.action_source == "physical_store" else None,
             **{key: sha256(val) for key, val in ident.items()},
         }
     return events
