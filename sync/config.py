@@ -93,6 +93,9 @@ class DuckDBSourceConfig:
     relation: str = field(default="analytics.offline_events", metadata=parsed_by(checked_text(_check_relation)))
     memory_limit: str | None = field(default=None, metadata=parsed_by(optional(checked_text(_check_memory_limit))))
     chunk_size: int = field(default=DUCKDB_CHUNK_SIZE, metadata=parsed_by(whole(ge=1, le=1_000_000)))
+    # How the relation's external_id is written: hashed (64-hex, checked like every key) or
+    # as_given (the id as the warehouse has it; docs/sync.md, external_id).
+    external_id: Literal["hashed", "as_given"] = field(default="hashed", metadata=parsed_by(one_of("hashed", "as_given")))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +108,7 @@ class BigQuerySourceConfig:
     api_endpoint: str | None = field(default=None, metadata=parsed_by(optional(checked_text(_check_api_endpoint))))
     credentials: str | None = field(default=None, metadata=parsed_by(optional(text)))
     chunk_size: int = field(default=10_000, metadata=parsed_by(whole(ge=1, le=1_000_000)))
+    external_id: Literal["hashed", "as_given"] = field(default="hashed", metadata=parsed_by(one_of("hashed", "as_given")))
 
 
 SOURCE_TYPES = {"duckdb": DuckDBSourceConfig, "bigquery": BigQuerySourceConfig}

@@ -26,6 +26,7 @@ class EventSettings:
     data_processing_options: list[str] | None = None
     data_processing_options_country: int = 0
     data_processing_options_state: int = 0
+    external_id_as_given: bool = False     # source.external_id: as_given
 
 
 @dataclass

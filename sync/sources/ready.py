@@ -20,12 +20,13 @@ import pyarrow.compute as pc
 
 from sync.contract import DAY, DOUBLE_KEYS, SKIP_REASONS, USER_DATA, future_unit, max_age, skip_message
 from sync.events import EventSettings, ReadyChunk, hash_match
-from sync.sources.user_data_check import all_hashed_user_data
+from sync.sources.user_data_check import AS_GIVEN_VALUE, all_hashed_user_data, as_given_stand_in
 
 # A double the warehouse wrote as Infinity or NaN (not JSON; BigQuery quotes them).
 _NOT_FINITE = re.compile(rb'("(?:' + "|".join(sorted(DOUBLE_KEYS)).encode() + rb')":)"?(?:-?Infinity|NaN)"?(?=[,}\]])')
 # The SQL's checks that come before the 64-hex check of the user_data values.
 _BEFORE_HASH = frozenset(SKIP_REASONS[:SKIP_REASONS.index("invalid_hash")])
+_as_given_match = re.compile(AS_GIVEN_VALUE).match
 
 
 def ldu_suffix(settings: EventSettings) -> bytes:
@@ -43,7 +44,9 @@ def ready_page(page: dict[str, pa.Array], settings: EventSettings, seen: set[str
     n = len(page["event_id"])
     reasons = page["_skip"].to_pylist()
     user_data = page["_user_data"].cast(pa.binary())
-    bad_keys = {} if all_hashed_user_data(user_data) else _bad_keys(user_data)
+    as_given = settings.external_id_as_given
+    checked = as_given_stand_in(user_data) if as_given else user_data
+    bad_keys = {} if all_hashed_user_data(checked) else _bad_keys(user_data, as_given)
     duplicates = _duplicates(page, seen, reasons)
     skips: dict[int, tuple[str, str]] = {}
     for i in sorted({*(i for i in range(n) if reasons[i] is not None), *duplicates, *bad_keys}):
@@ -109,20 +112,21 @@ def _skip(page: dict[str, pa.Array], i: int, reason: str | None, bad_key: str | 
     return reason, skip_message(reason, **values)
 
 
-def _bad_keys(user_data: pa.Array) -> dict[int, str]:
+def _bad_keys(user_data: pa.Array, as_given: bool) -> dict[int, str]:
     """Row -> the first user_data key whose value is not a hash ("user_data" when the text is
     not an object of the contract's keys), for the rows whose text fails the check."""
     bad = {}
     for i, text in enumerate(user_data.to_pylist()):
-        if text is not None and (key := _first_bad_key(text)) is not None:
+        if text is not None and (key := _first_bad_key(text, as_given)) is not None:
             bad[i] = key
     return bad
 
 
-def _first_bad_key(text: bytes) -> str | None:
+def _first_bad_key(text: bytes, as_given: bool = False) -> str | None:
     """The first key, in the contract's order, whose entry is not `"key":"<hash>"` (or
     `"key":["<hash>"]`): read left to right, so a bad value is never read past; "user_data"
-    when the text is not an object of such entries."""
+    when the text is not an object of such entries. `as_given`: external_id's value may be
+    any raw id AS_GIVEN_VALUE accepts instead of a hash."""
     text = text.decode("utf-8", "replace")
     if not text.startswith("{"):
         return "user_data"
@@ -131,7 +135,11 @@ def _first_bad_key(text: bytes) -> str | None:
         prefix, close = (f'"{key.key}":["', '"]') if key.array else (f'"{key.key}":"', '"')
         if not text.startswith(prefix, at):
             continue
-        value, end = text[at + len(prefix):at + len(prefix) + 64], at + len(prefix) + 64
+        if as_given and key.key == "external_id":
+            raw = _as_given_match(text, at + len(prefix))
+            value, end = ("0" * 64, raw.end()) if raw else ("", at + len(prefix))
+        else:
+            value, end = text[at + len(prefix):at + len(prefix) + 64], at + len(prefix) + 64
         if not (hash_match(value) and text.startswith(close, end) and text[end + len(close):end + len(close) + 1]
                 in (",", "}")):
             return key.key

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sync.events import ARRAY_USER_KEYS, USER_DATA_COLUMNS, value_offsets
 
@@ -46,6 +47,25 @@ _ENTRY_LEN = _PREFIX_LEN + 64 + 1 + _ARRAY
 _NOT_HEX = np.array([sum(b not in _HEX for b in p) for p in _PREFIX], np.int64) + 1 + _ARRAY + 1
 _OPEN, _CLOSE, _COMMA, _QUOTE, _BRACKET = (np.uint8(ord(c)) for c in '{},"]')
 _ZERO, _LOWER_A = np.uint8(ord("0")), np.uint8(ord("a"))
+
+
+# source.external_id: as_given. The raw id the sync accepts: 1 to 256 characters, none a quote,
+# backslash or control character (the warehouse writes it into the JSON text unescaped).
+AS_GIVEN_MAX_LENGTH = 256
+AS_GIVEN_VALUE = '[^"\\\\\\x00-\\x1f\\x7f\ufffd]{1,%d}' % AS_GIVEN_MAX_LENGTH
+# external_id is the last key: its entry ends the object.
+_AS_GIVEN_ENTRY = r'(^\{|,)"external_id":\["' + AS_GIVEN_VALUE + r'"\]\}$'
+_STAND_IN = r'\1"external_id":["' + "0" * 64 + '"]}'
+
+
+def as_given_stand_in(values: pa.Array) -> pa.Array:
+    """`values` (binary) with every acceptable raw external_id replaced by a stand-in hash, so
+    that `all_hashed_user_data` then checks every other key as usual."""
+    try:   # as UTF-8 text, so that the length counts characters
+        text = values.cast(pa.string())
+    except pa.ArrowInvalid:   # not UTF-8: left for the row by row check to name
+        return values
+    return pc.replace_substring_regex(text, pattern=_AS_GIVEN_ENTRY, replacement=_STAND_IN).cast(pa.binary())
 
 
 def all_hashed_user_data(values: pa.Array) -> bool:

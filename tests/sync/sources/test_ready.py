@@ -26,3 +26,14 @@ def test_a_text_that_is_not_an_object_of_the_contracts_entries_names_user_data()
         assert _first_bad_key(text.encode()) == "user_data", text
     assert _first_bad_key(f'{{"fn":"{H}","em":["{H}"]}}'.encode()) == "user_data"   # keys out of order
     assert _first_bad_key(b"{}") == "user_data"
+
+
+def test_external_id_as_given_checks_only_external_id_differently():
+    from sync.sources.ready import _bad_keys
+    import pyarrow as pa
+    rows = [f'{{"em":["{H}"],"external_id":["Amp-é 1"]}}', '{"external_id":["a\\"b"]}', '{"external_id":[""]}',
+            '{"fn":"Mary","external_id":["x"]}', '{"external_id":["' + "é" * 256 + '"]}',
+            '{"external_id":["' + "é" * 257 + '"]}', '{"external_id":["a\x01"]}', f'{{"external_id":["{H}"]}}']
+    array = pa.array([r.encode() for r in rows], pa.binary())
+    assert _bad_keys(array, True) == {1: "external_id", 2: "external_id", 3: "fn", 5: "external_id", 6: "external_id"}
+    assert _bad_keys(array, False) == {i: ("fn" if i == 3 else "external_id") for i in range(7)}
