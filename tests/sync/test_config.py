@@ -137,7 +137,7 @@ def test_secret_never_in_repr_or_str():
     ("source: x.duckdb\n", "", "config/sync.yml: source: must be a mapping of keys (got 'x.duckdb')"),
     ("source:\n  type: bigquery\n", "", "config/sync.yml: source.project: is required"),
     ("source:\n  type: duckdb\n  project: p\n", "", "config/sync.yml: source.project: unknown key "
-     "(allowed: type, path, relation, memory_limit, chunk_size)"),
+     "(allowed: type, path, relation, memory_limit, chunk_size, external_id)"),
     ("source:\n  type: duckdb\n  chunk_size: 0\ncursor:\n  lookback: soon\nextra: 1\n", "batch_size: 0\n",
      "config/sync.yml: source.chunk_size: must be at least 1 (got 0) (and 3 more problems)"),
     ("name: ''\n", "", "config/sync.yml: name: must be 1-100 letters, digits, '_', '.' or '-' (got '')"),
