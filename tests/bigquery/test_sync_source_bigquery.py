@@ -95,6 +95,16 @@ def rows_of(chunks) -> list[tuple]:
     return out
 
 
+def read_alike(bigquery_emulator, dataset: str, tmp_path, rows: list[dict]) -> list[tuple]:
+    """What BigQuery reads from `dataset`'s offline_events, asserted equal to DuckDB's read of `rows`."""
+    path = tmp_path / "warehouse.duckdb"
+    create_offline_events(path, rows)
+    bq = rows_of(BigQuerySource(bigquery_config(bigquery_emulator, dataset, "unused_state")).read_ready(
+        None, False, SETTINGS))
+    assert bq == rows_of(DuckDBSource(duckdb_config(path)).read_ready(None, False, SETTINGS))
+    return bq
+
+
 @pytest.mark.parametrize("lower, exclude", [(None, False), (T, False), (T, True), (None, True)])
 def test_read_gives_the_duckdb_sources_bytes(both, lower, exclude):
     """The same rows give byte-identical events (written by BigQuery from the contract, by
@@ -277,12 +287,7 @@ def test_null_product_fields_are_left_out_alike_on_both_sources(bigquery_emulato
     rows = [make_row(1, T + 10, contents=PRODUCT_CONTENTS)]
     dataset = bigquery_emulator.create_dataset("products")
     create_offline_events_table(bigquery_emulator.client(), dataset, rows)
-    path = tmp_path / "warehouse.duckdb"
-    create_offline_events(path, rows)
-    bq = rows_of(BigQuerySource(bigquery_config(bigquery_emulator, dataset, "unused_state")).read_ready(
-        None, False, SETTINGS))
-    duck = rows_of(DuckDBSource(duckdb_config(path)).read_ready(None, False, SETTINGS))
-    assert bq == duck
+    bq = read_alike(bigquery_emulator, dataset, tmp_path, rows)
     assert orjson.loads(bq[0][4])["custom_data"]["contents"] == [
         {"id": "p1", "quantity": 2, "item_price": 10.0, "title": "Mug"},
         {"id": "p2", "quantity": 1, "item_price": 10.5, "brand": 'Ac"me'}]
@@ -310,12 +315,7 @@ def test_per_event_ldu_is_written_alike_on_both_sources(bigquery_emulator, tmp_p
     client.query_and_wait(f"CREATE TABLE `{client.project}.{dataset}.offline_events` AS SELECT b.*, "
                           f"IF(b.order_id = 'o1', ['LDU'], CAST([] AS ARRAY<STRING>)) AS data_processing_options "
                           f"FROM `{base}` AS b")
-    path = tmp_path / "warehouse.duckdb"
-    create_offline_events(path, rows)
-    bq = rows_of(BigQuerySource(bigquery_config(bigquery_emulator, dataset, "unused_state")).read_ready(
-        None, False, SETTINGS))
-    duck = rows_of(DuckDBSource(duckdb_config(path)).read_ready(None, False, SETTINGS))
-    assert bq == duck
+    bq = read_alike(bigquery_emulator, dataset, tmp_path, rows)
     events = [orjson.loads(r[4]) for r in bq]
     assert [{k: v for k, v in e.items() if k.startswith("data_processing")} for e in events] == [
         {"data_processing_options": ["LDU"], "data_processing_options_country": 1,
