@@ -31,12 +31,10 @@ class ReadPlan:
 def event_settings(config: SyncConfig, now: int) -> EventSettings:
     """The per-run inputs of every event that do not come from the row."""
     dpo = config.destination.data_processing_options
-    as_given = config.source.external_id == "as_given"
-    if dpo is None:
-        return EventSettings(now=now, external_id_as_given=as_given)
-    return EventSettings(now=now, data_processing_options=list(dpo.options),
-                         data_processing_options_country=dpo.country, data_processing_options_state=dpo.state,
-                         external_id_as_given=as_given)
+    ldu = {} if dpo is None else {"data_processing_options": list(dpo.options),
+                                  "data_processing_options_country": dpo.country,
+                                  "data_processing_options_state": dpo.state}
+    return EventSettings(now=now, external_id_as_given=config.source.external_id == "as_given", **ldu)
 
 
 def plan_read(config: SyncConfig, watermark: int | None, now: int, *, full_refresh: bool,
