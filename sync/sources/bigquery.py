@@ -146,6 +146,8 @@ class BigQuerySource:
         self._q_relation = table_name(self.project, self.dataset, self.table)
         self._q_cursor = quote_backtick(self.cursor_column)
         self.client = client or make_client(config)
+        self._types: dict[str, str] = {}   # the relation's column types, read once by columns()
+        self._contents_keys: tuple[str, ...] = ()
 
     def state_table(self, table: str) -> str:
         return table_name(self.state_project, self.state_dataset, table)
@@ -166,13 +168,13 @@ class BigQuerySource:
 
     def _item_keys(self) -> tuple[str, ...]:
         """The optional contents keys of the relation's items (read from its schema once)."""
-        if not hasattr(self, "_contents_keys"):
+        if not self._types:
             self.columns()
         return self._contents_keys
 
     def _event_ldu(self) -> bool:
         """The relation has the per-event Limited Data Use columns."""
-        if not hasattr(self, "_contents_keys"):
+        if not self._types:
             self.columns()
         return has_event_ldu(self.relation, self._types)
 

@@ -158,13 +158,13 @@ class DuckDBSource:
 
     def _contents_keys(self) -> tuple[str, ...]:
         """The optional contents keys of the relation's items (read from its contents type)."""
-        if "contents" not in self._types:
+        if not self._types:
             self.columns()
         return contents_keys_present(re.findall(r'[(,]\s*"?(\w+)"?\s', self._types.get("contents", "")))
 
     def _event_ldu(self) -> bool:
         """The relation has the per-event Limited Data Use columns."""
-        if "contents" not in self._types:
+        if not self._types:
             self.columns()
         return has_event_ldu(self.relation, self._types)
 
