@@ -194,6 +194,8 @@ def render_markdown(results: dict, source: str) -> str:
            "", "## Results against the targets of issue 6", "",
            _table(*summary_with_before(results)), "",
            "![events per second and peak RSS](benchmarks.svg)", ""]
+    from bench.read_path_report import sections as read_path_sections
+    out += read_path_sections(results, before_results(results))
     daily = ROOT / "bench" / "results" / "daily-latest.json"
     if daily.exists():
         from bench.daily import report as daily_report

@@ -27,7 +27,7 @@ import traceback
 from importlib import metadata
 from pathlib import Path
 
-from bench import payload, sdk_baseline, workload
+from bench import bigquery_read, payload, sdk_baseline, workload
 from bench.processes import ROOT, BenchError, start_emulator, start_sink
 from bench.sync_runs import TABLE_MEMORY_LIMIT, cli_run, latency_run, make_latency_sample, make_sample
 from sync.config import DUCKDB_CHUNK_SIZE
@@ -236,6 +236,16 @@ def bench_latency(orders: int, args) -> dict:
     return out
 
 
+def bench_bigquery_read(events: int, repeats: int, timeout: float) -> dict:
+    """The BigQuery source reading `events` events from the emulator with the code of
+    bigquery_read.BEFORE_COMMIT, then with this checkout's, the same rows and clock."""
+    now = int(time.time())
+    before_code = bigquery_read.code_of(bigquery_read.BEFORE_COMMIT, ROOT / "data" / "bench")
+    return {"before_commit": bigquery_read.BEFORE_COMMIT, "repeats": repeats,
+            "before": bigquery_read.measure(events, repeats, before_code, now, timeout),
+            "now": bigquery_read.measure(events, repeats, None, now, timeout)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="capi-sync benchmarks (issue 6)")
     parser.add_argument("--sizes", default="100000,1000000", help="orders per workload, comma-separated")
@@ -249,12 +259,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--view-memory-limit", default="",
                         help="source.memory_limit of the runs on the view (default: DuckDB's; evaluating the "
                              "1M-order view fails with an out-of-memory error even at 1GB)")
-    parser.add_argument("--before", default=str(RESULTS / "20261123T013248Z.json"),
+    parser.add_argument("--before", default=str(RESULTS / "20261123T063912Z.json"),
                         help="an earlier results file shown as the 'before' column")
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of the end-to-end run on the table and of the payload/SDK pair per size; the "
                              "median is reported with the range (default 3)")
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--bigquery-events", type=int, default=100_000,
+                        help="events of the BigQuery source read, before and now (default 100000; 0: not measured)")
     parser.add_argument("--no-docs", action="store_true", help="write the results JSON only")
     args = parser.parse_args(argv)
     sizes = sorted(int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip())
@@ -274,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         results["sizes"][str(orders)] = bench_size(orders, args, first=i == 0)
         if i == 0:
             results["latency"] = bench_latency(orders, args)
+    if args.bigquery_events:
+        step(results, "bigquery_read", bench_bigquery_read, args.bigquery_events, args.repeat, args.step_timeout)
     results["load_average_at_end"] = os.getloadavg()
     results["seconds"] = round((dt.datetime.now(dt.timezone.utc) - started).total_seconds(), 1)
     RESULTS.mkdir(parents=True, exist_ok=True)
