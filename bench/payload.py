@@ -114,11 +114,11 @@ def sync_bodies(duckdb_path: str, relation: str, chunk_size: int = DUCKDB_CHUNK_
 def _row_chunks(source: DuckDBSource, lower_bound: int):
     """The rows' columns (and cursor and copies), in the read's order, chunk_size rows at a time."""
     columns = ", ".join(f"v.{quote(name)}" for name in REQUIRED_COLUMNS if name != "value")
-    reader = source.connection.execute(
+    reader = source.connection.sql(
         f'SELECT {columns}, CAST(v."value" AS DOUBLE) AS "value", v."event_time" AS {CURSOR_KEY}, '
         f'count(*) OVER (PARTITION BY v."event_id") AS {COPIES_COLUMN} FROM {source._q_relation} AS v '
         f'WHERE v."event_time" >= ? OR v."event_time" IS NULL ORDER BY {CURSOR_KEY} NULLS LAST, v."event_id" NULLS LAST',
-        [lower_bound]).to_arrow_reader(source.chunk_size)
+        params=[lower_bound]).to_arrow_reader(source.chunk_size)
     for batch in reader:
         yield {name: column.to_pylist() for name, column in zip(batch.schema.names, batch.columns)}
 

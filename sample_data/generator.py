@@ -941,9 +941,8 @@ def _check(customers: int, orders: int, days: int, seed: int) -> None:
 
 
 def _existing_pool(con: duckdb.DuckDBPyConnection, table: str) -> _Pool:
-    result = con.execute(f"SELECT amperity_id, min(country) FROM {table} WHERE amperity_id IS NOT NULL "
-                         f"GROUP BY amperity_id ORDER BY amperity_id")
-    rows = result.to_arrow_table() if hasattr(result, "to_arrow_table") else result.fetch_arrow_table()
+    rows = con.sql(f"SELECT amperity_id, min(country) FROM {table} WHERE amperity_id IS NOT NULL "
+                   f"GROUP BY amperity_id ORDER BY amperity_id").to_arrow_table()
     keys = pa.array(list(_SPELLING_TO_COUNTRY), pa.string())
     found = pc.index_in(pc.utf8_lower(pc.utf8_trim_whitespace(rows.column(1).combine_chunks())), value_set=keys)
     index = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)

@@ -245,8 +245,8 @@ class DuckDBSource:
         schema, _, name = self.relation.rpartition(".")
         row = self.connection.execute(
             "SELECT table_type FROM information_schema.tables WHERE table_schema = coalesce(nullif(?, ''), "
-            "current_schema()) AND table_name = ?", [schema, name]).fetchone()
-        return row is not None and row[0] == "BASE TABLE"
+            "current_schema()) AND table_name = ?", [schema, name]).fetchall()
+        return bool(row) and row[0][0] == "BASE TABLE"
 
     def _snapshot_exclusions(self, con: duckdb.DuckDBPyConnection) -> bool:
         """Copy the event ids a read leaves out (this sync's sent events and unresolved dead
@@ -256,7 +256,8 @@ class DuckDBSource:
         when there are none (a first run: the anti-join would keep every row)."""
         con.execute(f"CREATE OR REPLACE TEMP TABLE {EXCLUDED_TABLE.rpartition('.')[2]} AS {self._exclusions_sql()}",
                     [self.sync_name, self.sync_name])
-        (found,) = con.execute(f"SELECT EXISTS (SELECT 1 FROM {EXCLUDED_TABLE})").fetchone()
+        # fetchall: a result left unfinished (fetchone) would refuse the read's next `sql()`
+        ((found,),) = con.execute(f"SELECT EXISTS (SELECT 1 FROM {EXCLUDED_TABLE})").fetchall()
         if not found:
             con.execute(f"DROP TABLE {EXCLUDED_TABLE}")
         return found
@@ -267,8 +268,8 @@ class DuckDBSource:
         candidates; memory stays within DuckDB's limit and one batch whatever the read's size),
         then a GROUP BY over the exact ids of those candidates."""
         ids = read.where('v."event_id" IS NOT NULL')
-        reader = con.execute(f'SELECT hash(v."event_id") AS h FROM {self._q_relation} AS v{ids.sql()} ORDER BY h',
-                             list(ids.params)).to_arrow_reader(PLAN_BATCH_ROWS)
+        reader = con.sql(f'SELECT hash(v."event_id") AS h FROM {self._q_relation} AS v{ids.sql()} ORDER BY h',
+                         params=list(ids.params)).to_arrow_reader(PLAN_BATCH_ROWS)
         candidates: set[int] = set()
         last = None   # the previous batch's last hash
         for batch in self._batches(reader):
@@ -290,8 +291,8 @@ class DuckDBSource:
         per cursor value are streamed in order: a page starts at the value whose first row
         falls in a new multiple of chunk_size."""
         q_cursor = f"v.{quote(self.cursor_column)}"
-        reader = con.execute(f"SELECT {q_cursor}, count(*) FROM {self._q_relation} AS v{read.sql()} "
-                             "GROUP BY 1 ORDER BY 1 NULLS LAST", list(read.params)).to_arrow_reader(PLAN_BATCH_ROWS)
+        reader = con.sql(f"SELECT {q_cursor}, count(*) FROM {self._q_relation} AS v{read.sql()} "
+                         "GROUP BY 1 ORDER BY 1 NULLS LAST", params=list(read.params)).to_arrow_reader(PLAN_BATCH_ROWS)
         ranges: list[list[int]] = []   # [first value, last value] per page
         page = -1   # the page of the last value seen
         rows_before = 0
@@ -379,11 +380,11 @@ class DuckDBSource:
         sql = ready_query(source, settings, DIALECT, contents_keys=self._contents_keys(), ldu=ldu)
         try:
             if ordered_scan:
-                table = cursor_ordered(con.execute(sql, list(page.params)).to_arrow_table(self.chunk_size))
+                table = cursor_ordered(con.sql(sql, params=list(page.params)).to_arrow_table(self.chunk_size))
                 yield from (batch for batch in table.to_batches(self.chunk_size) if batch.num_rows)
                 return
-            reader = con.execute(f"{sql} ORDER BY {CURSOR_KEY} ASC NULLS LAST, event_id ASC NULLS LAST",
-                                 list(page.params)).to_arrow_reader(self.chunk_size)
+            reader = con.sql(f"{sql} ORDER BY {CURSOR_KEY} ASC NULLS LAST, event_id ASC NULLS LAST",
+                             params=list(page.params)).to_arrow_reader(self.chunk_size)
         except _READ_ERRORS as exc:
             raise self._read_failed(exc) from None
         yield from self._batches(reader)

@@ -102,7 +102,7 @@ def oracle(warehouse, settings: EventSettings, relation="analytics.offline_event
     columns = ", ".join(f'"{c}"' for c in REQUIRED_COLUMNS)
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        table = con.execute(f'SELECT {columns}, event_time AS _cursor, count(*) OVER (PARTITION BY event_id) AS '
+        table = con.sql(f'SELECT {columns}, event_time AS _cursor, count(*) OVER (PARTITION BY event_id) AS '
                             f'_copies FROM {relation} ORDER BY _cursor NULLS LAST, event_id NULLS LAST').to_arrow_table()
     finally:
         con.close()
