@@ -88,7 +88,7 @@ CHECKS = (
     Check("event_time_in_future", "event_time {event_time} is {ahead} s in the future{unit}"),
     Check("event_time_too_old", "event_time {event_time} is older than the API accepts for {action_source} "
                                 "({days} days)"),
-    Check("invalid_hash", "user_data {key} is not a lowercase hex SHA-256; raw personal data is never sent"),
+    Check("invalid_hash", "user_data {key} is not {expected}"),
     Check("no_customer_identifier", "no user_data value to match a customer"),
     Check("missing_currency", "currency is NULL (not a 3-letter ISO 4217 code)"),
     Check("missing_value", "value is NULL"),
@@ -96,12 +96,25 @@ CHECKS = (
     Check("empty_contents", "contents is empty"),
 )
 SKIP_REASONS = tuple(c.reason for c in CHECKS)
+# source.external_id: as_given. The longest raw external_id the sync sends (sync/sources/user_data_check.py).
+AS_GIVEN_MAX_LENGTH = 256
+# What an invalid_hash skip says the key's value must be: a hash, or for external_id under
+# as_given a raw id the sync can send (AS_GIVEN_VALUE).
+EXPECTED_HASH = "a lowercase hex SHA-256; raw personal data is never sent"
+EXPECTED_AS_GIVEN = (f"an id as given (source.external_id: as_given): 1 to {AS_GIVEN_MAX_LENGTH} characters, "
+                     "none a quote, backslash, control character or U+FFFD")
 _MESSAGES = {c.reason: c.message for c in CHECKS}
 
 
 def skip_message(reason: str, **values) -> str:
     """The dead letter's message of a skip."""
     return _MESSAGES[reason].format(**values)
+
+
+def invalid_hash_message(key: str, external_id_as_given: bool = False) -> str:
+    """The invalid_hash skip's message for `key`."""
+    as_given = external_id_as_given and key == "external_id"
+    return skip_message("invalid_hash", key=key, expected=EXPECTED_AS_GIVEN if as_given else EXPECTED_HASH)
 
 
 def future_unit(event_time: int) -> str:

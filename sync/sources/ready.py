@@ -18,7 +18,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sync.contract import DAY, DOUBLE_KEYS, SKIP_REASONS, USER_DATA, future_unit, max_age, skip_message
+from sync.contract import (DAY, DOUBLE_KEYS, SKIP_REASONS, USER_DATA, future_unit, invalid_hash_message, max_age,
+                           skip_message)
 from sync.events import EventSettings, ReadyChunk, hash_match
 from sync.sources.user_data_check import AS_GIVEN_VALUE, all_hashed_user_data, as_given_stand_in
 
@@ -100,7 +101,7 @@ def _skip(page: dict[str, pa.Array], i: int, reason: str | None, bad_key: str | 
         return "duplicate_event_id", skip_message("duplicate_event_id", copies=copies)
     if reason is None or reason not in _BEFORE_HASH:
         if bad_key is not None:
-            return "invalid_hash", skip_message("invalid_hash", key=bad_key)
+            return "invalid_hash", invalid_hash_message(bad_key, settings.external_id_as_given)
         if reason is None:
             return None
     event_time, source = page["event_time"][i].as_py(), page["action_source"][i].as_py()

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sync.contract import AS_GIVEN_MAX_LENGTH
 from sync.events import ARRAY_USER_KEYS, USER_DATA_COLUMNS, value_offsets
 
 _HEX = frozenset(b"0123456789abcdef")
@@ -51,7 +52,6 @@ _ZERO, _LOWER_A = np.uint8(ord("0")), np.uint8(ord("a"))
 
 # source.external_id: as_given. The raw id the sync accepts: 1 to 256 characters, none a quote,
 # backslash or control character (the warehouse writes it into the JSON text unescaped).
-AS_GIVEN_MAX_LENGTH = 256
 AS_GIVEN_VALUE = '[^"\\\\\\x00-\\x1f\\x7f\ufffd]{1,%d}' % AS_GIVEN_MAX_LENGTH
 # external_id is the last key: its entry ends the object.
 _AS_GIVEN_ENTRY = r'(^\{|,)"external_id":\["' + AS_GIVEN_VALUE + r'"\]\}$'

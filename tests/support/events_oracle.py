@@ -22,7 +22,7 @@ def _without_null_product_fields(item):
 
 
 def invalid_hash_message(key: str) -> str:
-    return skip_message("invalid_hash", key=key)
+    return skip_message("invalid_hash", key=key, expected="a lowercase hex SHA-256; raw personal data is never sent")
 
 
 @dataclass

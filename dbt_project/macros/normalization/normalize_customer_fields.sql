@@ -80,7 +80,12 @@
 {%- endmacro %}
 
 
-{#- external_id: trimmed, lowercased customer key. -#}
+{#- external_id: the customer key, trimmed and lowercased (to be hashed); under var
+    external_id_format as_given trimmed only, sent as it is. NULL when blank. -#}
 {% macro normalize_external_id(expression) -%}
+  {%- if external_id_format() == 'as_given' -%}
+  nullif({{ trim_whitespace(expression) }}, '')
+  {%- else -%}
   nullif(lower({{ trim_whitespace(expression) }}), '')
+  {%- endif -%}
 {%- endmacro %}

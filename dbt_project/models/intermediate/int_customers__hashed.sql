@@ -1,6 +1,7 @@
 -- Each customer's identifiers as Meta wants them: lowercase hex SHA-256 of the
 -- normalized value, NULL when the value is missing or invalid. Raw personal data
--- stops here; nothing downstream sees it.
+-- stops here; nothing downstream sees it. external_id, the customer key, is hashed too unless
+-- var external_id_format is as_given: then it is the trimmed key as it is (not hashed).
 --
 -- Stored, not a view: normalizing (above all parsing phone numbers) is the expensive part
 -- and customers change slowly. Incremental on DuckDB: a build hashes only the customers
@@ -38,7 +39,7 @@ hashed as (
         {{ sha256_hex('customers.st') }} as st,
         {{ sha256_hex('customers.zp') }} as zp,
         {{ sha256_hex('customers.country') }} as country,
-        {{ sha256_hex('customers.external_id') }} as external_id,
+        {{ 'customers.external_id' if external_id_format() == 'as_given' else sha256_hex('customers.external_id') }} as external_id,
         customers.profile_fingerprint
     from customers
     left join phones

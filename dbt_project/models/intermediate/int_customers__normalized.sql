@@ -11,12 +11,24 @@
     on_schema_change='fail',
 ) }}
 {%- set profile = ['email', 'phone', 'given_name', 'surname', 'birthdate', 'gender', 'city', 'state', 'postal', 'country'] %}
-with fingerprinted as (
+{#- Under var external_id_format as_given the format is part of the fingerprint: switching the
+    var re-normalizes and re-hashes every customer on the next build (hashed leaves it as before). -#}
+{%- set as_given = external_id_format() == 'as_given' %}
+with profiles as (
+
+    select
+        *{% if as_given %},
+        'as_given' as external_id_format{% endif %}
+    from {{ ref('stg_amperity__customer_360') }}
+
+),
+
+fingerprinted as (
 
     select
         *,
-        {{ profile_fingerprint(profile) }} as profile_fingerprint
-    from {{ ref('stg_amperity__customer_360') }}
+        {{ profile_fingerprint(profile + (['external_id_format'] if as_given else [])) }} as profile_fingerprint
+    from profiles
 
 ),
 
