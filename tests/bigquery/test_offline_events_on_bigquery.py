@@ -18,7 +18,7 @@ import sqlglot
 from sqlglot import exp
 
 from sample_data.fixtures import AS_OF_VAR, load_fixtures
-from tests.support.bigquery_emulator import load_source_fixtures
+from tests.support.bigquery_emulator import create_source_tables
 from tests.support.dbt_bigquery import (DBT, EMULATOR_VARS, PROJECT_DIR, REPO, dbt_bigquery_command,
                                         dbt_bigquery_env, run_dbt_bigquery)
 
@@ -31,14 +31,19 @@ COLUMNS = ["event_id", "event_name", "event_time", "action_source", "order_id", 
            "data_processing_options", "data_processing_options_country", "data_processing_options_state"]
 
 # both builds put the fixture's purchase_brand in each contents item as brand (no title, no
-# category), and set Limited Data Use for California residents (C001, C002: 1 / 1000)
-PRODUCT_VARS = {"product_brand_column": "purchase_brand", "limited_data_use_states": ["CA"]}
+# category), set Limited Data Use for California residents (C001, C002: 1 / 1000) and write
+# external_id as given (C016's key padded with whitespace on both: sent trimmed)
+PRODUCT_VARS = {"product_brand_column": "purchase_brand", "limited_data_use_states": ["CA"],
+                "external_id_format": "as_given"}
+PADDED_KEY = " \tAmp-016 "
 
 
 def _duckdb_build(work: Path) -> subprocess.Popen:
     path = work / "warehouse.duckdb"
     with duckdb.connect(str(path)) as con:
         load_fixtures(con)
+        for table in ("customer_360", "unified_itemized_transactions"):
+            con.execute(f"UPDATE amperity.{table} SET amperity_id = ? WHERE amperity_id = 'C016'", [PADDED_KEY])
     args = [str(DBT), "--no-use-colors", "build", "--project-dir", str(PROJECT_DIR), "--profiles-dir",
             str(PROJECT_DIR), "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
             "--vars", json.dumps({"as_of": AS_OF_VAR, **PRODUCT_VARS})]
@@ -50,7 +55,11 @@ def _duckdb_build(work: Path) -> subprocess.Popen:
 def both_builds(bigquery_emulator, tmp_path_factory) -> dict:
     """The fixture set built by dbt on the emulator and on DuckDB (at the same time)."""
     client = bigquery_emulator.client()
-    load_source_fixtures(client, SOURCE_DATASET)
+    from sample_data import fixtures
+    padded = {table: [(PADDED_KEY if row[0] == "C016" else row[0], *row[1:]) for row in rows]
+              for table, rows in (("customer_360", fixtures.CUSTOMERS),
+                                  ("unified_itemized_transactions", fixtures.TRANSACTIONS))}
+    create_source_tables(client, SOURCE_DATASET, padded)
     duck_work = tmp_path_factory.mktemp("duckdb_build")
     duck = _duckdb_build(duck_work)
     bq_work = tmp_path_factory.mktemp("bigquery_build")
@@ -72,7 +81,7 @@ def both_builds(bigquery_emulator, tmp_path_factory) -> dict:
     written = [tuple(row.values()) for row in client.query_and_wait(
         f"SELECT custom_data_json, user_data_json FROM `{client.project}.{TARGET_DATASET}.offline_events`")]
     return {"client": client, "bq_out": bq_out, "duck_rows": duck_rows, "bq_rows": bq_rows,
-            "bq_json_columns": written}
+            "bq_json_columns": written, "duck_path": duck_work / "warehouse.duckdb"}
 
 
 def test_json_columns_are_null_on_bigquery(both_builds):
@@ -84,9 +93,11 @@ def test_json_columns_are_null_on_bigquery(both_builds):
 
 def test_dbt_build_on_bigquery_passes_every_node(both_builds):
     out = both_builds["bq_out"]
-    # the on-run-start guard, 3 seeds, 6 views, 3 tables, 1 incremental, 13 unit tests, 71 data tests (the LDU model is a 7th view);
+    # the on-run-start guard, 3 seeds, 6 views, 3 tables, 1 incremental, 16 unit tests, 71 data tests (the LDU model is a 7th view);
     # the one warning is the fixture's zero-value order O016, as on DuckDB
-    assert "PASS=107 WARN=1 ERROR=0 SKIP=0 NO-OP=1 TOTAL=109" in out
+    assert "PASS=110 WARN=1 ERROR=0 SKIP=0 NO-OP=1 TOTAL=112" in out
+    assert "PASS int_customers__normalized::external_id_as_given_is_the_key_trimmed" in out
+    assert "PASS matches_external_id_format_offline_events_external_id" in out
     assert "PASS offline_events__match_key_coverage_daily::match_key_coverage_is_the_share_of_each_day" in out
     assert "Warning in test is_positive_offline_events_value " in out
     assert "PASS int_customers__phone_normalized::phone_is_e164_digits_with_the_calling_code" in out
@@ -110,9 +121,41 @@ def test_offline_events_on_bigquery_equals_duckdb_row_by_row(both_builds):
     assert by_order["O002"]["event_time"] == 1751111999
     assert by_order["O003"]["contents"] == [{"id": "P6", "quantity": 3, "item_price": 29.97 / 3, "brand": "acme"}]
     assert {r["delivery_category"] for r in bq_rows} == {"in_store"}
+    # external_id as given: the key trimmed, case kept, not hashed; every other key still hashed
+    assert (by_order["O001"]["external_id"], by_order["O022"]["external_id"]) == ("C001", "Amp-016")
+    assert by_order["O001"]["em"] == "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"
     assert {r["order_id"]: (r["data_processing_options"], r["data_processing_options_country"],
                             r["data_processing_options_state"]) for r in bq_rows if r["data_processing_options"]} == {
         "O001": (["LDU"], 1, 1000), "O002": (["LDU"], 1, 1000)}   # C001 and C002 live in California
+
+
+def test_both_sources_send_byte_identical_events_with_external_id_as_given(both_builds, bigquery_emulator):
+    """The BigQuery source on the BigQuery build and the DuckDB source on the DuckDB build, both
+    with source.external_id as_given: the same events, byte for byte, and the same skips."""
+    import calendar
+
+    from sample_data.fixtures import AS_OF
+    from sync.config import parse_config
+    from sync.events import EventSettings
+    from sync.sources.bigquery import BigQuerySource
+    from sync.sources.duckdb import DuckDBSource
+    from tests.support.bigquery_emulator import bigquery_sync_config
+
+    settings = EventSettings(now=calendar.timegm(AS_OF.timetuple()), external_id_as_given=True)
+
+    def read(source) -> list[tuple]:
+        return [(chunk.order_ids[i].as_py(), chunk.encoded[i].as_py(), chunk.skips.get(i))
+                for chunk in source.read_ready(None, False, settings) for i in range(len(chunk.order_ids))]
+
+    duck_config = parse_config(
+        f'name: offline_events\nsource: {{type: duckdb, path: "{both_builds["duck_path"]}", '
+        'relation: analytics.offline_events, external_id: as_given}\n'
+        'destination: {dataset_id: "1", access_token: "{{ env_var(\'CAPI_TEST_TOKEN\', \'x\') }}"}\n')
+    bq = read(BigQuerySource(bigquery_sync_config(bigquery_emulator, TARGET_DATASET, "unused_state")))
+    assert bq == read(DuckDBSource(duck_config))
+    assert len(bq) == 16 and sum(skip is None for _, _, skip in bq) == 12
+    sent = {order: json.loads(event)["user_data"]["external_id"] for order, event, skip in bq if skip is None}
+    assert (sent["O001"], sent["O022"]) == (["C001"], ["Amp-016"])
 
 
 def test_offline_events_on_bigquery_has_the_contract_schema(both_builds):
