@@ -151,6 +151,25 @@ def test_b_a_hashed_sync_skips_every_raw_id_and_sends_nothing(as_given_warehouse
     assert accepted == sorted((expected_event(r) for r in sendable), key=lambda e: e["event_id"])
 
 
+def test_switching_the_var_rehashes_every_customer_and_the_window(as_given_warehouse, tmp_path):
+    """An incremental build with the var switched back to hashed (no --full-refresh): every
+    customer is re-hashed (the format is in the profile fingerprint), the rows of
+    offline_events' window are recomputed, the older rows keep the key as given."""
+    _, built, _ = as_given_warehouse
+    path = tmp_path / "warehouse.duckdb"
+    path.write_bytes(built.read_bytes())
+    run_dbt(["build", "--select", "+offline_events"], path, tmp_path, {"as_of": AS_OF_VAR})
+    with duckdb.connect(str(path), read_only=True) as con:
+        customers = dict(con.execute("select amperity_id, external_id from analytics.int_customers__hashed").fetchall())
+        events = dict(con.execute("select order_id, external_id from analytics.offline_events").fetchall())
+    assert len(customers) == 16 and customers == {
+        key: hashlib.sha256(key.strip().lower().encode()).hexdigest() for key in customers}
+    window_start = max(r["event_time"] for r in as_given_rows()) - 3 * 86400
+    assert events == {r["order_id"]: (customers[KEYS.get(ORDERS[r["order_id"]][0], ORDERS[r["order_id"]][0])]
+                                      if r["event_time"] >= window_start else r["external_id"]) for r in as_given_rows()}
+    assert sorted(o for o, v in events.items() if len(v) == 64) == ["O001", "O002", "O003", "O004", "O016"]
+
+
 @pytest.mark.parametrize("external_id", [None, "as_given"])
 def test_c_default_warehouse_sends_the_hash_of_the_trimmed_lowercased_key(fixture_warehouse, tmp_path, external_id):
     path = tmp_path / "warehouse.duckdb"
