@@ -248,14 +248,20 @@ class DuckDBSource:
             "current_schema()) AND table_name = ?", [schema, name]).fetchall()
         return bool(row) and row[0][0] == "BASE TABLE"
 
-    def _snapshot_exclusions(self, con: duckdb.DuckDBPyConnection) -> bool:
+    def _snapshot_exclusions(self, con: duckdb.DuckDBPyConnection, read: ReadFilter) -> bool:
         """Copy the event ids a read leaves out (this sync's sent events and unresolved dead
         letters, as they are now: before the run records any) into EXCLUDED_TABLE, a temporary
         table of `con`, the reading connection. Its pages read it in their own transactions and
-        see the ledger as the plan did, whatever the run commits meanwhile. False, and no table,
-        when there are none (a first run: the anti-join would keep every row)."""
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {EXCLUDED_TABLE.rpartition('.')[2]} AS {self._exclusions_sql()}",
-                    [self.sync_name, self.sync_name])
+        see the ledger as the plan did, whatever the run commits meanwhile. Only the ids among
+        the rows of `read` (the read without its exclusion) are copied: the same rows are left
+        out, and the copy, the plan's anti-join and every page's join follow the read, not the
+        ledger (which keeps the lookback and a day with an event_time cursor, 63 days with
+        another). False, and no table, when there are none (a first run: the anti-join would
+        keep every row)."""
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {EXCLUDED_TABLE.rpartition('.')[2]} AS "
+                    f"SELECT x.event_id FROM ({self._exclusions_sql()}) AS x SEMI JOIN "
+                    f"(SELECT v.event_id FROM {self._q_relation} AS v{read.sql()}) AS r ON r.event_id = x.event_id",
+                    [self.sync_name, self.sync_name, *read.params])
         # fetchall: a result left unfinished (fetchone) would refuse the read's next `sql()`
         ((found,),) = con.execute(f"SELECT EXISTS (SELECT 1 FROM {EXCLUDED_TABLE})").fetchall()
         if not found:
@@ -339,7 +345,7 @@ class DuckDBSource:
                 if read_filter is None:
                     # No exclusion when there is nothing to exclude (it costs time and memory
                     # on every page for nothing).
-                    exclude = exclude_sent and self._snapshot_exclusions(reader_con)
+                    exclude = exclude_sent and self._snapshot_exclusions(reader_con, unexcluded)
                     read_filter = self._filter(lower_bound, True, EXCLUDED_TABLE) if exclude else unexcluded
                     page_filter = (self._filter(lower_bound, True, EXCLUDED_TABLE, page=True) if exclude and pages
                                    else read_filter)

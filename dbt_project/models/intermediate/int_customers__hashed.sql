@@ -49,3 +49,4 @@ hashed as (
 )
 
 select * from hashed
+{{ customer_model_order() }}

@@ -91,3 +91,4 @@ normalized as (
 )
 
 select * from normalized
+{{ customer_model_order() }}

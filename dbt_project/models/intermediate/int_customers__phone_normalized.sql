@@ -224,3 +224,4 @@ select
 from customers
 left join e164
     on e164.amperity_id = customers.amperity_id
+{{ customer_model_order() }}
