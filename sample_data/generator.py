@@ -987,10 +987,11 @@ def generate(con_or_path: duckdb.DuckDBPyConnection | str | Path, customers: int
         pool_ids: list[pa.Array] = []
         pool_country: list[np.ndarray] = []
         if append:
-            customer_start = con.execute(f"SELECT count(*) FROM {customer_table}").fetchone()[0]
+            # fetchall: DuckDB 2.x refuses a query after a result not read to its end
+            customer_start = con.execute(f"SELECT count(*) FROM {customer_table}").fetchall()[0][0]
             order_start = con.execute(
                 f"SELECT coalesce(max(TRY_CAST(regexp_extract(order_id, '^{ORDER_PREFIX}([0-9]+)$', 1) AS BIGINT)), 0) "
-                f"FROM {transaction_table}").fetchone()[0]
+                f"FROM {transaction_table}").fetchall()[0][0]
             existing = _existing_pool(con, customer_table)
             pool_ids.append(existing.ids)
             pool_country.append(existing.country)
