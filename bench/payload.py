@@ -19,7 +19,7 @@ import orjson
 
 from sync.config import DUCKDB_CHUNK_SIZE, parse_config
 from sync.destination import request_body
-from sync.contract import REQUIRED_COLUMNS
+from sync.contract import MODEL_COLUMNS
 from sync.events import COPIES_COLUMN, EventSettings
 from sync.identifiers import quote
 from sync.runner import READ_FLOOR_AGE, SyncRun
@@ -113,7 +113,7 @@ def sync_bodies(duckdb_path: str, relation: str, chunk_size: int = DUCKDB_CHUNK_
 
 def _row_chunks(source: DuckDBSource, lower_bound: int):
     """The rows' columns (and cursor and copies), in the read's order, chunk_size rows at a time."""
-    columns = ", ".join(f"v.{quote(name)}" for name in REQUIRED_COLUMNS if name != "value")
+    columns = ", ".join(f"v.{quote(name)}" for name in MODEL_COLUMNS if name != "value")
     reader = source.connection.sql(
         f'SELECT {columns}, CAST(v."value" AS DOUBLE) AS "value", v."event_time" AS {CURSOR_KEY}, '
         f'count(*) OVER (PARTITION BY v."event_id") AS {COPIES_COLUMN} FROM {source._q_relation} AS v '

@@ -63,20 +63,20 @@ NARROW_LEDGER = {"event_id": ("VARCHAR NOT NULL", "e.event_id"), "sent_at": ("TI
 
 def row_sql(now: int) -> tuple[str, str]:
     """(an event's bytes, the condition that the row is sent) over alias `v`, from capi-sync's
-    own SQL (sync/sources/base.py: the event's parts and the checks, joined as
-    sync/sources/ready.py joins them). Written by the parent process and handed to the
-    probe's (which cannot import sync: it imports pyarrow)."""
+    own SQL (sync/sources/base.py: the event's head, its two objects as dbt wrote them and
+    the checks, joined as sync/sources/ready.py joins them). Written by the parent process
+    and handed to the probe's (which cannot import sync: it imports pyarrow)."""
     from sync.contract import REQUIRED_COLUMNS
     from sync.events import EventSettings
     from sync.identifiers import sql_literal
-    from sync.sources.base import event_parts_sql, skip_sql
+    from sync.sources.base import head_sql, skip_sql
     from sync.sources.duckdb import DIALECT
     from sync.sources.ready import ldu_suffix
 
     settings = EventSettings(now=now)
     columns = {name: f'v."{name}"' for name in REQUIRED_COLUMNS}
-    head, user_data, custom_data = event_parts_sql(columns, DIALECT)
-    event = (f"concat({head}, ',\"user_data\":', {user_data}, ',\"custom_data\":', {custom_data}, "
+    event = (f"concat({head_sql(columns, DIALECT)}, ',\"user_data\":', v.user_data_json, ',\"custom_data\":', "
+             "v.custom_data_json, "
              f"{sql_literal(ldu_suffix(settings).decode())})")
     return event, f"{skip_sql(settings, columns, DIALECT)} IS NULL"
 

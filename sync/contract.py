@@ -1,13 +1,14 @@
 """The Conversions API event this project sends, declared once.
 
-Everything else reads it: the checks and the event builder (sync/events.py), the SQL of the
-sources (sync/sources/), the user_data hash check (sync/sources/user_data_check.py); the dbt
-macros that write the event's JSON in the warehouse (dbt_project/macros/conversions_api/) and
-the emulator's rules are tested against it (tests/sync/test_contract.py).
+Everything else reads it: the checks (the SQL of the sources, sync/sources/), the user_data
+hash check (sync/sources/user_data_check.py), the tests' oracle; the dbt macros that write
+the event's JSON in the warehouse (dbt_project/macros/conversions_api/), which the sync sends
+as written, and the emulator's rules are tested against it (tests/sync/test_contract.py).
 
 Adding a user_data or custom_data field: declare it here, compute its column in the model
-(dbt_project/models/marts/offline_events.sql and its contract in _marts__models.yml), and add
-it to the tests' fixture rows; nothing else.
+(dbt_project/models/marts/offline_events.sql and its contract in _marts__models.yml), write
+it in the macro of its object (the contract test checks the keys and their order), and add it
+to the tests' fixture rows; nothing in the sync.
 """
 from __future__ import annotations
 
@@ -55,9 +56,16 @@ CONTENTS_OPTIONAL_KEYS = ("title", "brand", "category")
 # Numbers written as JSON doubles: a whole one as `12.0`.
 DOUBLE_KEYS = frozenset(("value", "item_price"))
 
-# The columns the sync reads from the model: the head, custom_data, user_data.
+# The model's columns an event is made of: the head, custom_data, user_data.
 EVENT_COLUMNS = ("event_id", "event_name", "event_time", "action_source", *CUSTOM_DATA_KEYS)
-REQUIRED_COLUMNS = EVENT_COLUMNS + USER_DATA_KEYS
+MODEL_COLUMNS = EVENT_COLUMNS + USER_DATA_KEYS
+# The model's columns holding the event's user_data and custom_data objects as JSON text,
+# written from the columns above by dbt (dbt_project/macros/conversions_api/); sent as written.
+USER_DATA_JSON, CUSTOM_DATA_JSON = "user_data_json", "custom_data_json"
+# The columns the sync reads: the head, order_id (for the ledger), the columns of the checks
+# (the required custom_data fields) and the two objects.
+REQUIRED_COLUMNS = ("event_id", "event_name", "event_time", "action_source", "order_id",
+                    *(f.key for f in CUSTOM_DATA if f.required), USER_DATA_JSON, CUSTOM_DATA_JSON)
 
 # Which events the API takes.
 ACTION_SOURCES = frozenset(("email", "website", "app", "phone_call", "chat", "physical_store",
@@ -94,6 +102,8 @@ CHECKS = (
     Check("missing_value", "value is NULL"),
     Check("non_positive_value", "value {value} is not positive"),
     Check("empty_contents", "contents is empty"),
+    # a relation not built by the project's dbt models may leave it out (docs/sync.md)
+    Check("missing_custom_data", "custom_data_json is NULL though currency, value and contents are set"),
 )
 SKIP_REASONS = tuple(c.reason for c in CHECKS)
 # source.external_id: as_given. The longest raw external_id the sync sends (sync/sources/user_data_check.py).

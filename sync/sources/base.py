@@ -3,14 +3,15 @@
 A source yields `sync.events.ReadyChunk`s in (cursor, event_id) order, NULL cursors last, at
 most chunk_size rows each: per row its event_id, order_id, event_time and cursor (what the
 ledger and the watermark need) and either the event's JSON bytes, written by the warehouse
-(sync/sources/ready.py joins its parts), or a skip with its reason (sync/contract.py).
+(its user_data_json and custom_data_json, built by dbt; sync/sources/ready.py joins the
+parts), or a skip with its reason (sync/contract.py).
 """
 from __future__ import annotations
 
 from typing import Callable, Iterable, Iterator, NamedTuple, Protocol
 
-from sync.contract import (ACTION_SOURCES, CONTENTS_OPTIONAL_KEYS, CUSTOM_DATA, DOUBLE_KEYS, EVENT_KEYS, LDU_KEYS, MAX_FUTURE_SKEW, SKIP_REASONS,
-                           USER_DATA, USER_DATA_KEYS, oldest_allowed)
+from sync.contract import (ACTION_SOURCES, CUSTOM_DATA_JSON, EVENT_KEYS, LDU_KEYS, MAX_FUTURE_SKEW, SKIP_REASONS,
+                           USER_DATA_JSON, oldest_allowed)
 from sync.errors import SettingsConflictError, SourceError
 from sync.events import REQUIRED_COLUMNS, EventSettings, ReadyChunk
 from sync.identifiers import sql_literal
@@ -50,11 +51,11 @@ def require_integer_cursor(relation: str, column: str, type_name: str, integer_t
                           "an integer column of unix seconds, like event_time; nothing was sent")
 
 
-def row_checks(settings: EventSettings, c: dict[str, str], user_data: str, contents: str) -> list[tuple[str, str]]:
+def row_checks(settings: EventSettings, c: dict[str, str], contents: str) -> list[tuple[str, str]]:
     """(skip reason, the SQL condition a row must meet) of the contract's checks in their order,
     but for duplicates and the 64-hex check of the user_data values (made on the read's Arrow
-    arrays); `user_data` and `contents` are the conditions that the row has an identifier and
-    contents (c: column name -> its SQL). Also BigQuery's SQL."""
+    arrays); `contents`: the condition that the row has contents (c: column name -> its SQL).
+    Also BigQuery's SQL."""
     now = int(settings.now)
     sources = ", ".join(sql_literal(s) for s in sorted(ACTION_SOURCES))
     conditions = {
@@ -65,18 +66,19 @@ def row_checks(settings: EventSettings, c: dict[str, str], user_data: str, conte
         "event_time_in_future": f"{c['event_time']} <= {now + MAX_FUTURE_SKEW}",
         "event_time_too_old": f"{c['event_time']} >= CASE WHEN {c['action_source']} = 'physical_store' "
                               f"THEN {oldest_allowed(now, 'physical_store')} ELSE {oldest_allowed(now, None)} END",
-        "no_customer_identifier": user_data,
+        "no_customer_identifier": f"{c[USER_DATA_JSON]} IS NOT NULL",
         "missing_currency": f"coalesce({c['currency']}, '') <> ''",
         "missing_value": f"{c['value']} IS NOT NULL",
         "non_positive_value": f"{c['value']} > 0",
         "empty_contents": contents,
+        "missing_custom_data": f"{c[CUSTOM_DATA_JSON]} IS NOT NULL",
     }
     return [(reason, conditions[reason]) for reason in SKIP_REASONS if reason in conditions]
 
 
 def check_reasons() -> list[str]:
     """The skip reasons the SQL decides, in order."""
-    return [reason for reason, _ in row_checks(EventSettings(now=0), dict.fromkeys(REQUIRED_COLUMNS, "x"), "u", "c")]
+    return [reason for reason, _ in row_checks(EventSettings(now=0), dict.fromkeys(REQUIRED_COLUMNS, "x"), "c")]
 
 
 class Dialect(NamedTuple):
@@ -84,10 +86,8 @@ class Dialect(NamedTuple):
 
     quote: Callable[[str], str]         # an identifier
     to_json: Callable[[str], str]       # a value's JSON text
-    double: str                         # the type of a JSON double
+    double: str                         # the type of a double
     array_length: str                   # the function giving an array's length
-    join: Callable[[list[str]], str]    # texts joined by commas, NULLs left out
-    fix_doubles: Callable[[str], str]   # custom_data's text with every double as the contract writes it
 
 
 def has_event_ldu(relation: str, present: Iterable[str]) -> bool:
@@ -116,31 +116,30 @@ def refuse_two_ldu_settings(relation: str, config_sets_ldu: bool, events_set_ldu
                           "the sync-wide key or the warehouse's vars, not both; nothing was sent")
 
 
-def contents_keys_present(item_fields: Iterable[str]) -> tuple[str, ...]:
-    """The contract's optional contents keys among the relation's contents item fields."""
-    fields = set(item_fields)
-    return tuple(key for key in CONTENTS_OPTIONAL_KEYS if key in fields)
-
-
 def ready_query(source: str, settings: EventSettings, dialect: Dialect, extra: tuple[str, ...] = (),
-                contents_keys: tuple[str, ...] = (), ldu: bool = False) -> str:
+                ldu: bool = False) -> str:
     """The columns of a page as sync/sources/ready.py takes them, from the query `source`
     (REQUIRED_COLUMNS, `_cursor` and the columns `extra`, passed on): `_skip` by the
-    contract's checks, and the event's parts written by the warehouse from the contract:
-    `_head` and `_custom_data` for a row the checks pass, `_user_data` for every row with an
-    identifier (ready.py checks every value is a hash). `contents_keys`: the optional contents
-    keys the relation's items have (`contents_keys_present`), each left out of an item when NULL.
-    `ldu`: `source` has the per-event LDU columns; `_ldu` holds the event's LDU keys as JSON
-    text (empty when its data_processing_options list is empty)."""
+    contract's checks; the event's parts: `_user_data` (the relation's user_data_json) for
+    every row (ready.py checks every value is a hash), and for a row the checks pass `_head`,
+    written here, and `_custom_data` (its custom_data_json). `ldu`: `source` has the
+    per-event LDU columns; `_ldu` holds the event's LDU keys as JSON text (empty when its
+    data_processing_options list is empty)."""
     q = dialect.quote
     c = {name: f"s.{q(name)}" for name in (*REQUIRED_COLUMNS, *(LDU_KEYS if ldu else ()))}
-    head, user_data, custom_data = event_parts_sql(c, dialect, contents_keys)
     ldu_part = f", CASE WHEN s._skip IS NULL THEN {_ldu_sql(c, dialect)} END AS _ldu" if ldu else ""
     passed = ", ".join(f"s.{q(name)}" for name in ("event_id", "order_id", "event_time", CURSOR_KEY, *extra))
     return (f"SELECT {passed}, s._skip, s.{q('action_source')}, CAST(s.{q('value')} AS {dialect.double}) AS "
-            f"{q('value')}, CASE WHEN s._skip IS NULL THEN {head} END AS _head, {user_data} AS _user_data, "
-            f"CASE WHEN s._skip IS NULL THEN {custom_data} END AS _custom_data{ldu_part} "
+            f"{q('value')}, CASE WHEN s._skip IS NULL THEN {head_sql(c, dialect)} END AS _head, "
+            f"{c[USER_DATA_JSON]} AS _user_data, CASE WHEN s._skip IS NULL THEN {c[CUSTOM_DATA_JSON]} END "
+            f"AS _custom_data{ldu_part} "
             f"FROM (SELECT s.*, {skip_sql(settings, c, dialect)} AS _skip FROM ({source}) AS s) AS s")
+
+
+def head_sql(c: dict[str, str], dialect: Dialect) -> str:
+    """The event's first four keys as JSON text, without the closing brace (c: column -> its SQL)."""
+    parts = (f"'{sep}\"{key}\":', {dialect.to_json(c[key])}" for sep, key in zip("{,,,", EVENT_KEYS[:4]))
+    return f"CONCAT({', '.join(parts)})"
 
 
 def _ldu_sql(c: dict[str, str], dialect: Dialect) -> str:
@@ -155,38 +154,5 @@ def _ldu_sql(c: dict[str, str], dialect: Dialect) -> str:
 
 def skip_sql(settings: EventSettings, c: dict[str, str], dialect: Dialect) -> str:
     """The row's first failing check of `row_checks` (its reason), or NULL (c: column -> its SQL)."""
-    checks = row_checks(settings, c, f"COALESCE({', '.join(c[k] for k in USER_DATA_KEYS)}) IS NOT NULL",
-                        f"COALESCE({dialect.array_length}({c['contents']}), 0) > 0")
+    checks = row_checks(settings, c, f"COALESCE({dialect.array_length}({c['contents']}), 0) > 0")
     return f"CASE {' '.join(f'WHEN NOT COALESCE({cond}, FALSE) THEN {chr(39)}{reason}{chr(39)}' for reason, cond in checks)} END"
-
-
-def event_parts_sql(c: dict[str, str], dialect: Dialect, contents_keys: tuple[str, ...] = ()) -> tuple[str, str, str]:
-    """The SQL of an event's parts from its columns (c: column -> its SQL), keys in the
-    contract's order: the head (its first four keys, no closing brace), user_data (NULL
-    without an identifier) and custom_data (a contents item without its NULL `contents_keys`:
-    a string value holds no unescaped quote, so `,"title":null` is always a member)."""
-    to_json = dialect.to_json
-    head = ", ".join(f"'{sep}\"{key}\":', {to_json(c[key])}" for sep, key in zip("{,,,", EVENT_KEYS[:4]))
-
-    def value(key: str) -> str:
-        text = to_json(f"CAST({c[key]} AS {dialect.double})" if key in DOUBLE_KEYS else c[key])
-        for item_key in contents_keys if key == "contents" else ():
-            text = f"REPLACE({text}, ',\"{item_key}\":null', '')"
-        return text
-
-    # the hashes as they are: a hash needs no escaping, and ready.py refuses any other value
-    user_data = _object(((k.key, f"'{'[' if k.array else ''}\"', {c[k.key]}, '\"{']' if k.array else ''}'", False)
-                         for k in USER_DATA), c, dialect)
-    custom_data = dialect.fix_doubles(_object(((f.key, value(f.key), f.required) for f in CUSTOM_DATA), c, dialect))
-    identified = f"COALESCE({', '.join(c[k] for k in USER_DATA_KEYS)}) IS NOT NULL"
-    return f"CONCAT({head})", f"CASE WHEN {identified} THEN {user_data} END", custom_data
-
-
-def _object(entries, c: dict[str, str], dialect: Dialect) -> str:
-    """A JSON object of (key, SQL of its JSON value, required) entries in this order, the
-    entries of NULL optional values left out."""
-    parts = []
-    for key, value, required in entries:
-        entry = f"CONCAT('\"{key}\":', {value})"
-        parts.append(entry if required else f"CASE WHEN {c[key]} IS NOT NULL THEN {entry} END")
-    return f"CONCAT('{{', {dialect.join(parts)}, '}}')"

@@ -17,12 +17,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sync.config import SyncConfig
-from sync.contract import DOUBLE_KEYS, LDU_KEYS, REQUIRED_COLUMNS
+from sync.contract import LDU_KEYS, REQUIRED_COLUMNS
 from sync.errors import SourceError
 from sync.events import COPIES_COLUMN, EventSettings, ReadyChunk, value_offsets
 from sync.identifiers import quote_backtick
-from sync.sources.base import (CURSOR_KEY, Dialect, contents_keys_present, event_ldu_sql, has_event_ldu,
-                               ready_query, refuse_two_ldu_settings, require_columns, require_integer_cursor)
+from sync.sources.base import (CURSOR_KEY, Dialect, event_ldu_sql, has_event_ldu, ready_query,
+                               refuse_two_ldu_settings, require_columns, require_integer_cursor)
 from sync.sources.ready import ready_page
 from sync.state.base import DEAD_LETTERS, SENT_EVENTS
 
@@ -147,7 +147,6 @@ class BigQuerySource:
         self._q_cursor = quote_backtick(self.cursor_column)
         self.client = client or make_client(config)
         self._types: dict[str, str] = {}   # the relation's column types, read once by columns()
-        self._contents_keys: tuple[str, ...] = ()
 
     def state_table(self, table: str) -> str:
         return table_name(self.state_project, self.state_dataset, table)
@@ -162,15 +161,7 @@ class BigQuerySource:
         except GoogleAPICallError as exc:
             raise SourceError(f"source.relation: cannot read {self.relation}: {first_line(exc)}") from None
         self._types = {field.name: field.field_type for field in table.schema}
-        self._contents_keys = contents_keys_present(f.name for field in table.schema if field.name == "contents"
-                                                    for f in field.fields)
         return [field.name for field in table.schema]
-
-    def _item_keys(self) -> tuple[str, ...]:
-        """The optional contents keys of the relation's items (read from its schema once)."""
-        if not self._types:
-            self.columns()
-        return self._contents_keys
 
     def _event_ldu(self) -> bool:
         """The relation has the per-event Limited Data Use columns."""
@@ -197,7 +188,7 @@ class BigQuerySource:
         columns = ", ".join(f"v.{quote_backtick(name)}" for name in (*REQUIRED_COLUMNS, *(LDU_KEYS if ldu else ())))
         source = (f"SELECT {columns}, v.{self._q_cursor} AS {CURSOR_KEY}, COUNT(*) OVER (PARTITION BY v.`event_id`) "
                   f"AS {COPIES_COLUMN} FROM {self._q_relation} AS v{' WHERE ' + where if where else ''}")
-        query = ready_query(source, settings, DIALECT, (COPIES_COLUMN,), self._item_keys(), ldu)
+        query = ready_query(source, settings, DIALECT, (COPIES_COLUMN,), ldu)
         return (f"SELECT TO_JSON_STRING(t) AS row FROM ({query}) "
                 f"AS t ORDER BY t.{CURSOR_KEY} ASC NULLS LAST, t.`event_id` ASC NULLS LAST")
 
@@ -262,16 +253,9 @@ def _parse_rows(texts: pa.Array, schema: pa.Schema = _PAGE_SCHEMA) -> dict[str, 
     return {name: table.column(name).combine_chunks() for name in schema.names}
 
 
-def _fix_doubles(text: str) -> str:
-    """custom_data's text with a whole double written `12.0`, as DuckDB writes it (BigQuery writes `12`)."""
-    keys = "|".join(sorted(DOUBLE_KEYS))
-    return f"REGEXP_REPLACE({text}, r'(\"(?:{keys})\":-?[0-9]+)([,}}])', r'\\1.0\\2')"
-
-
 def _to_json(value: str) -> str:
     """A value's JSON text, written as a STRUCT member (the emulator writes no bare string)."""
     return f"REGEXP_EXTRACT(TO_JSON_STRING(STRUCT({value} AS v)), r'^{{\"v\":(.*)}}$')"
 
 
-DIALECT = Dialect(quote_backtick, _to_json, "FLOAT64", "ARRAY_LENGTH",
-                  lambda parts: f"ARRAY_TO_STRING([{', '.join(parts)}], ',')", _fix_doubles)
+DIALECT = Dialect(quote_backtick, _to_json, "FLOAT64", "ARRAY_LENGTH")

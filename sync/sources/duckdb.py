@@ -1,8 +1,9 @@
 """Read the `offline_events` view from a DuckDB file, as pages of warehouse-built events.
 
-One query per page (sync/sources/base.py `ready_query`) checks each row and writes its
-event's parts; sync/sources/ready.py `ready_page` does the rest, as for BigQuery. The read
-anti-joins the ledger and dead letters in SQL (on their own connection, sync/state/).
+One query per page (sync/sources/base.py `ready_query`) checks each row and takes its
+event's parts (the JSON columns dbt wrote); sync/sources/ready.py `ready_page` does the
+rest, as for BigQuery. The read anti-joins the ledger and dead letters in SQL (on their own
+connection, sync/state/).
 """
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from sync.contract import LDU_KEYS, REQUIRED_COLUMNS
 from sync.errors import LockHeldError, SourceError, first_line
 from sync.events import COPIES_COLUMN, EventSettings, ReadyChunk
 from sync.identifiers import quote, quote_relation
-from sync.sources.base import (CURSOR_KEY, Dialect, contents_keys_present, event_ldu_sql, has_event_ldu,
-                               ready_query, refuse_two_ldu_settings, require_columns, require_integer_cursor)
+from sync.sources.base import (CURSOR_KEY, Dialect, event_ldu_sql, has_event_ldu, ready_query,
+                               refuse_two_ldu_settings, require_columns, require_integer_cursor)
 from sync.sources.ready import ready_page
 from sync.state.base import DEAD_LETTERS, SENT_EVENTS
 
@@ -30,8 +31,7 @@ _PID = re.compile(r"PID (\d+)")
 CURSOR_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER")
 
 
-DIALECT = Dialect(quote, lambda value: f"to_json({value})", "DOUBLE", "len",
-                  lambda parts: f"concat_ws(',', {', '.join(parts)})", lambda text: text)
+DIALECT = Dialect(quote, lambda value: f"to_json({value})", "DOUBLE", "len")
 # Rows per Arrow batch of the read's plan (the sorted id hashes, the counts per cursor value):
 # the plan is streamed, so its memory does not grow with the read.
 PLAN_BATCH_ROWS = 65_536
@@ -155,12 +155,6 @@ class DuckDBSource:
         # Finish the query: left open, its result would hold memory in DuckDB's pool all run.
         cur.fetchall()
         return self._columns
-
-    def _contents_keys(self) -> tuple[str, ...]:
-        """The optional contents keys of the relation's items (read from its contents type)."""
-        if not self._types:
-            self.columns()
-        return contents_keys_present(re.findall(r'[(,]\s*"?(\w+)"?\s', self._types.get("contents", "")))
 
     def _event_ldu(self) -> bool:
         """The relation has the per-event Limited Data Use columns."""
@@ -383,7 +377,7 @@ class DuckDBSource:
         columns = ", ".join(f"v.{quote(name)}" for name in (*REQUIRED_COLUMNS, *(LDU_KEYS if ldu else ())))
         source = (f"SELECT {columns}, v.{quote(self.cursor_column)} AS {CURSOR_KEY} "
                   f"FROM {self._q_relation} AS v{page.sql()}")
-        sql = ready_query(source, settings, DIALECT, contents_keys=self._contents_keys(), ldu=ldu)
+        sql = ready_query(source, settings, DIALECT, ldu=ldu)
         try:
             if ordered_scan:
                 table = cursor_ordered(con.sql(sql, params=list(page.params)).to_arrow_table(self.chunk_size))

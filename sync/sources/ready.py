@@ -2,11 +2,11 @@
 
 The source's query gives, per row in cursor order: event_id, order_id, event_time, _cursor,
 _copies (rows of this read with the same event_id), _skip (the first failing check the SQL
-made, or NULL), action_source and value (for a skip's message), _user_data (the object as
-JSON text, NULL without an identifier) and, for a row the checks pass, _head (the event's
-first four keys as JSON text) and _custom_data (sync/sources/base.py `ready_query` writes
-them). Here: duplicates (the first copy in read order is sent), every user_data value
-checked to be a hash (sync/sources/user_data_check.py; the first key that is not one names
+made, or NULL), action_source and value (for a skip's message), _user_data (the relation's
+user_data_json: the object as JSON text, NULL without an identifier) and, for a row the
+checks pass, _head (the event's first four keys as JSON text) and _custom_data (its
+custom_data_json) (sync/sources/base.py `ready_query`). Here: duplicates (the first copy in
+read order is sent), every user_data value checked to be a hash (sync/sources/user_data_check.py; the first key that is not one names
 the invalid_hash skip), the skip reasons in the contract's order with their messages, and
 each event's bytes joined by Arrow."""
 from __future__ import annotations

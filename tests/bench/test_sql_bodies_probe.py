@@ -15,10 +15,13 @@ def _table() -> duckdb.DuckDBPyConnection:
                 "event_time BIGINT, action_source VARCHAR, currency VARCHAR, value DECIMAL(18,2), "
                 "contents STRUCT(id VARCHAR, quantity BIGINT, item_price DOUBLE)[], order_id VARCHAR, "
                 "num_items BIGINT, delivery_category VARCHAR, store_id VARCHAR, em VARCHAR, ph VARCHAR, fn VARCHAR, ln VARCHAR, db VARCHAR, ge VARCHAR, ct VARCHAR, "
-                "st VARCHAR, zp VARCHAR, country VARCHAR, external_id VARCHAR)")
+                "st VARCHAR, zp VARCHAR, country VARCHAR, external_id VARCHAR, custom_data_json VARCHAR, user_data_json VARCHAR)")
+    # the two JSON columns as dbt's macros write them from the columns
     con.execute("""INSERT INTO analytics.offline_events (event_id, event_name, event_time, action_source, value,
-        currency, contents, em, ph) SELECT id, 'Purchase', t, 'physical_store', v, c,
-        [{'id': 'p', 'quantity': 1, 'item_price': 2.0}], em, ph FROM (VALUES
+        currency, contents, em, ph, custom_data_json, user_data_json) SELECT id, 'Purchase', t, 'physical_store', v, c,
+        [{'id': 'p', 'quantity': 1, 'item_price': 2.0}], em, ph,
+        concat('{"currency":"', c, '","value":', to_json(v::DOUBLE), ',"contents":[{"id":"p","quantity":1,"item_price":2.0}]}'),
+        concat('{', coalesce('"em":["' || em || '"]', '"ph":["' || ph || '"]'), '}') FROM (VALUES
         ('o-1', 1789990000, 12.50, 'USD', 'a1', NULL), ('o-2', 1789990001, 0, 'USD', 'b2', NULL),
         ('o-"3"', 1789990002, 3, 'EUR', NULL, 'c3'), ('o-4', 1700000000, 5, 'USD', 'd4', NULL)) AS r(id, t, v, c, em, ph)""")
     return con

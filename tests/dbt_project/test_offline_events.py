@@ -127,13 +127,14 @@ def test_offline_events_exact_rows(fixture_db):
 
 def test_custom_data_json_is_what_the_sync_writes_for_every_order(fixture_db):
     """Each order's custom_data_json equals the custom_data of `build_events` + orjson on its columns."""
-    from sync.events import REQUIRED_COLUMNS, EventSettings
+    from sync.contract import MODEL_COLUMNS
+    from sync.events import EventSettings
     from tests.support.events_oracle import build_events
-    cursor = fixture_db.execute(f"select {', '.join(REQUIRED_COLUMNS)}, custom_data_json from analytics.offline_events "
+    cursor = fixture_db.execute(f"select {', '.join(MODEL_COLUMNS)}, custom_data_json from analytics.offline_events "
                                 "order by order_id")
     rows = cursor.fetchall()
     chunk = {name: [float(r[k]) if name == "value" and r[k] is not None else r[k] for r in rows]
-             for k, name in enumerate(REQUIRED_COLUMNS)}
+             for k, name in enumerate(MODEL_COLUMNS)}
     now = max(t for t in chunk["event_time"] if t is not None) + 60
     built = build_events(chunk, EventSettings(now=now))
     written = [r[-1] for r in rows]

@@ -14,7 +14,8 @@ from dbt_runner import compile_inline
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sync"))
 from offline_events_fixture import COLUMNS, insert_rows, make_row, sha, user_data_json_of  # noqa: E402
 
-from sync.events import REQUIRED_COLUMNS, USER_DATA_COLUMNS, EventSettings  # noqa: E402
+from sync.contract import MODEL_COLUMNS  # noqa: E402
+from sync.events import USER_DATA_COLUMNS, EventSettings  # noqa: E402
 from tests.support.events_oracle import build_events  # noqa: E402
 from sync.sources.user_data_check import all_hashed_user_data  # noqa: E402
 
@@ -51,7 +52,7 @@ def written(tmp_path_factory) -> dict[int, str | None]:
 
 def reference(row: dict) -> bytes:
     """user_data as the sync's reference path writes it."""
-    chunk = {name: [row[name]] for name in REQUIRED_COLUMNS}
+    chunk = {name: [row[name]] for name in MODEL_COLUMNS}
     chunk["value"] = [float(row["value"])]
     (event,) = build_events(chunk, EventSettings(now=NOW)).events
     return orjson.dumps(event["user_data"])

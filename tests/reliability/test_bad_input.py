@@ -20,7 +20,8 @@ NULL_OUTCOME = {"event_id": "missing_event_id", "event_name": "missing_event_nam
                 "order_id": None, "currency": "missing_currency", "value": "missing_value", "num_items": None,
                 "contents": "empty_contents", "store_id": None, "delivery_category": None,
                 **{k: None for k in USER_KEYS},
-                "custom_data_json": None, "user_data_json": None}   # built by the sync from the columns instead
+                # the event's two objects as dbt writes them, sent as written
+                "custom_data_json": "missing_custom_data", "user_data_json": "no_customer_identifier"}
 
 
 def one_error_line(result) -> str:
@@ -99,11 +100,11 @@ def test_renamed_or_missing_column_is_one_line(warehouse, emulator, config_path,
     insert_rows(warehouse, [make_row(1, now - 60)])
     con = duckdb.connect(str(warehouse))
     con.execute("ALTER TABLE analytics.offline_events RENAME COLUMN value TO order_value" if change == "rename"
-                else "ALTER TABLE analytics.offline_events DROP COLUMN em")
+                else "ALTER TABLE analytics.offline_events DROP COLUMN user_data_json")
     con.close()
     result = cli("run", "--config", str(config_path))
     assert result.returncode == 6
-    column = "value" if change == "rename" else "em"
+    column = "value" if change == "rename" else "user_data_json"
     assert one_error_line(result).startswith(
         f"capi-sync: error: source.relation: analytics.offline_events has no column '{column}' (has: ")
     assert emulator.requests == []

@@ -18,7 +18,7 @@ import duckdb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.reliability.fuzz_support import CASES_RUN, assert_clean, run_cli
-from offline_events_fixture import COLUMNS, TOKEN, event_id, make_row, sha, user_data_json_of, write_config
+from offline_events_fixture import COLUMNS, TOKEN, event_id, fixture_value, make_row, sha, write_config
 
 from sync.events import MAX_AGE_PHYSICAL_STORE
 
@@ -50,7 +50,7 @@ def rows(draw, now: int, first: int):
         row["updated_at"] = draw(cursor_values(now))
         row["event_time"] = draw(cursor_values(now))
         for _ in range(draw(st.sampled_from([0, 0, 1, 2]))):
-            column = draw(st.sampled_from(sorted(set(COLUMNS) - {"event_time", "custom_data_json", "user_data_json"})))
+            column = draw(st.sampled_from(sorted(set(COLUMNS) - {"event_time"})))
             choices = {
                 "event_id": st.one_of(st.none(), odd_text, st.just(event_id(f"o{first}"))),
                 "value": st.sampled_from([None, "0", "-1.00", "0.01", "9999999999999999.99"]),
@@ -58,6 +58,8 @@ def rows(draw, now: int, first: int):
                 "contents": st.sampled_from([None, [], [{"id": None, "quantity": None, "item_price": None}],
                                              [{"id": "é\"\\", "quantity": -1, "item_price": 1e300}]]),
                 "em": st.sampled_from([None, "Jane@Example.com", sha("x").upper(), sha("x")[:63]]),
+                # the event's objects are dbt's (from the columns above), or missing
+                "custom_data_json": st.none(), "user_data_json": st.none(),
             }.get(column, st.one_of(st.none(), odd_text))
             row[column] = draw(choices)
         out.append(row)
@@ -74,14 +76,10 @@ def create_table(path) -> None:
         con.close()
 
 
-def insert(path, new_rows: list[dict], stored_json: bool) -> None:
+def insert(path, new_rows: list[dict]) -> None:
     names = [*COLUMNS, "updated_at"]
-    values = []
-    for row in new_rows:
-        # the stored JSON columns as dbt writes them, or NULL (the sync builds the event from the columns)
-        row = {**row, "custom_data_json": None,
-               "user_data_json": user_data_json_of(row) if stored_json else None}
-        values.append([row.get(c) for c in names])
+    # the JSON columns as dbt writes them from the row's columns, unless the row sets them
+    values = [[fixture_value(row, c) for c in names] for row in new_rows]
     con = duckdb.connect(str(path))
     try:
         columns = ", ".join(f'"{c}"' for c in names)
@@ -130,14 +128,13 @@ def test_generated_rows(tmp_path_factory, emulator):
         warehouse = case_dir / "warehouse.duckdb"
         create_table(warehouse)
         column = data.draw(st.sampled_from(["event_time", "updated_at"]), "cursor")
-        stored_json = data.draw(st.booleans(), "stored user_data_json")
         config = write_config(case_dir, warehouse, emulator.url)
         config.write_text(config.read_text().replace("cursor:\n", f"cursor:\n  column: {column}\n", 1))
         emulator.reset()
         inserted: list[dict] = []
         for round_ in range(data.draw(st.integers(1, 3), "rounds")):
             new = data.draw(rows(now, 1000 * round_), "rows")
-            insert(warehouse, new, stored_json)
+            insert(warehouse, new)
             inserted += new
             watermark_before = state(warehouse)[2] if round_ else None
             run_now = int(time.time())

@@ -316,6 +316,7 @@ OFFLINE_EVENTS_COLUMNS = {
     "contents": "ARRAY<STRUCT<id STRING, quantity INT64, item_price FLOAT64>>", "store_id": "STRING",
     "delivery_category": "STRING",
     **{name: "STRING" for name in ("em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id")},
+    "custom_data_json": "STRING", "user_data_json": "STRING",
 }
 _CONTENTS_FROM_JSON = ("ARRAY(SELECT AS STRUCT JSON_VALUE(c, '$.id') AS id, "
                        "CAST(JSON_VALUE(c, '$.quantity') AS INT64) AS quantity, "
@@ -327,7 +328,8 @@ def create_offline_events_table(client: bigquery.Client, dataset: str, rows: lis
                                 table: str = "offline_events") -> str:
     """(Re)create `dataset.table` as a TABLE with the offline_events contract columns (so sync
     tests need no dbt build) and insert rows (dicts as tests/sync/offline_events_fixture.make_row
-    makes them: value as text, contents as a list of dicts). Returns `project.dataset.table`."""
+    makes them: value as text, contents as a list of dicts; custom_data_json and user_data_json
+    as the dbt macros write them unless a row sets them). Returns `project.dataset.table`."""
     full = f"{client.project}.{dataset}.{table}"
     client.create_dataset(dataset, exists_ok=True)
     client.query_and_wait(f"CREATE OR REPLACE TABLE `{full}` "
@@ -338,12 +340,13 @@ def create_offline_events_table(client: bigquery.Client, dataset: str, rows: lis
 
 def insert_offline_events(client: bigquery.Client, table: str, rows: list[dict]) -> int:
     """Add offline_events rows (dicts) to an existing table `project.dataset.table`."""
+    from tests.sync.offline_events_fixture import fixture_value
     select = ", ".join(_CONTENTS_FROM_JSON if t.startswith("ARRAY") else
                        f"JSON_VALUE(r, '$.{n}')" if t == "STRING" else f"CAST(JSON_VALUE(r, '$.{n}') AS {t})"
                        for n, t in OFFLINE_EVENTS_COLUMNS.items())
     inserted = 0
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        chunk = [{n: (row.get(n) if n == "contents" else _json_value(row.get(n))) for n in OFFLINE_EVENTS_COLUMNS}
+        chunk = [{n: (row.get(n) if n == "contents" else _json_value(fixture_value(row, n))) for n in OFFLINE_EVENTS_COLUMNS}
                  for row in rows[start:start + ROWS_PER_STATEMENT]]
         result = client.query_and_wait(
             f"INSERT INTO `{table}` ({', '.join(OFFLINE_EVENTS_COLUMNS)}) SELECT {select} "

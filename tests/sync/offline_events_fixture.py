@@ -73,7 +73,7 @@ def insert_rows(con_or_path, rows: list[dict]) -> None:
     try:
         placeholders = ", ".join("?" * len(COLUMNS))
         con.executemany(f"INSERT INTO analytics.offline_events VALUES ({placeholders})",
-                        [[_value(r, c) for c in COLUMNS] for r in rows])
+                        [[fixture_value(r, c) for c in COLUMNS] for r in rows])
     finally:
         if own:
             con.close()
@@ -109,7 +109,8 @@ def user_data_json_of(row: dict) -> str | None:
     return "{" + ",".join(parts) + "}" if parts else None
 
 
-def _value(row: dict, column: str):
+def fixture_value(row: dict, column: str):
+    """The row's value of `column`; the two JSON columns as the dbt macros write them unless set."""
     if column == "custom_data_json" and column not in row:
         return custom_data_json_of(row)
     if column == "user_data_json" and column not in row:

@@ -27,7 +27,7 @@ def test_the_user_data_macro_writes_the_contracts_keys_in_order_with_its_arrays(
 
 def test_the_custom_data_macro_writes_the_contracts_keys_in_order():
     text = (MACROS / "custom_data_json.sql").read_text()
-    for dialect in ("duckdb",):
+    for dialect in ("duckdb", "bigquery"):
         body = text[text.index(f"macro {dialect}__custom_data_text"):]
         body = body[:body.index("endmacro")]
         assert re.findall(r'"(\w+)":', body) == list(contract.CUSTOM_DATA_KEYS), dialect

@@ -145,7 +145,7 @@ final as (
         data_processing_options,
         data_processing_options_country,
         data_processing_options_state,
-        {{ custom_data_json_as_sent('custom_data_text') }} as custom_data_json,
+        custom_data_text as custom_data_json,
         {{ user_data_text() }} as user_data_json
     from events
 

@@ -1,8 +1,9 @@
-"""The DuckDB read (events written by DuckDB from the contract, sync/sources/base.py
-`ready_query`) against an independent oracle (tests/support/events_oracle.py, `build_events`
-+ orjson): skip for skip and message for message, and byte for byte on ordinary rows, on rows
-of every column shape; the same JSON values where DuckDB writes a number or a character its
-own way."""
+"""The DuckDB read (sync/sources/base.py `ready_query`: the checks in SQL, the event's head
+written there, user_data_json and custom_data_json as the relation holds them) against an
+independent oracle (tests/support/events_oracle.py, `build_events` + orjson): skip for skip
+and message for message, and byte for byte on rows of every column shape; where the
+warehouse wrote a number or a character its own way (as DuckDB's to_json does), its bytes
+are sent, the same JSON values."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -16,10 +17,11 @@ import pyarrow as pa
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from offline_events_fixture import create_offline_events, event_id, make_row, sha, write_config  # noqa: E402
+from offline_events_fixture import (create_offline_events, custom_data_json_of, event_id, make_row, sha,  # noqa: E402
+                                    write_config)
 
 from sync.config import load_config  # noqa: E402
-from sync.contract import REQUIRED_COLUMNS  # noqa: E402
+from sync.contract import MODEL_COLUMNS  # noqa: E402
 from sync.events import USER_DATA_COLUMNS, EventSettings  # noqa: E402
 import sync.sources.duckdb as duckdb_source  # noqa: E402
 from sync.sources.duckdb import DuckDBSource, ReadFilter  # noqa: E402
@@ -35,6 +37,16 @@ def contents(*items):
     return [{"id": i, "quantity": q, "item_price": p} for i, q, p in items]
 
 
+def written_own_way(row: dict, *replacements: tuple[str, str]) -> dict:
+    """The row with its custom_data_json as DuckDB's to_json writes it (dbt's DuckDB macro):
+    the oracle's text with these replacements."""
+    text = custom_data_json_of(row)
+    for old, new in replacements:
+        assert old in text
+        text = text.replace(old, new, 1)
+    return {**row, "custom_data_json": text}
+
+
 def fixture_rows() -> list[dict]:
     rows = [make_row(n, T + n) for n in range(1, 6)]                                   # plain
     rows += [
@@ -42,13 +54,17 @@ def fixture_rows() -> list[dict]:
         make_row(11, T + 11, order_id=None, num_items=None),                              # NULL optional keys
         make_row(12, T + 12, order_id="ordre-é€😀-\u2028", event_id=event_id("ünï")),    # unicode
         make_row(13, T + 13, order_id='quote " back \\ slash / tab\t nl\n'),
-        make_row(14, T + 14, order_id="ctl\x01\x1f\x7f"),                                 # control characters
-        make_row(15, T + 15, value="9999999999999999.99"),                               # value >= 1e16
+        written_own_way(make_row(14, T + 14, order_id="ctl\x01\x1f\x7f"), ("\\u001f", "\\u001F")),  # control characters
+        written_own_way(make_row(15, T + 15, value="9999999999999999.99"),               # value >= 1e16
+                        ('"value":1e+16', '"value":10000000000000000.0')),
         make_row(16, T + 16, value="0.01"),
         make_row(17, T + 17, value="123456789.10"),
-        make_row(18, T + 18, contents=contents(("p1", 3, 1 / 3), ("p2", 1, 1e-7), ("p3", 1, 5e-6))),
-        make_row(19, T + 19, contents=contents(("p1", 1, 1e16), ("p2", 1, 1.5e22), ("p3", 2, 2.5e-300))),
-        make_row(20, T + 20, contents=contents(("p1", 0, float("inf")), ("p2", 0, float("nan")))),  # zero quantities
+        written_own_way(make_row(18, T + 18, contents=contents(("p1", 3, 1 / 3), ("p2", 1, 1e-7), ("p3", 1, 5e-6))),
+                        ("5e-6", "0.000005")),
+        written_own_way(make_row(19, T + 19, contents=contents(("p1", 1, 1e16), ("p2", 1, 1.5e22), ("p3", 2, 2.5e-300))),
+                        ("1e+16", "10000000000000000.0"), ("1.5e+22", "1.5e22")),
+        written_own_way(make_row(20, T + 20, contents=contents(("p1", 0, float("inf")), ("p2", 0, float("nan")))),
+                        ('"item_price":null}', '"item_price":Infinity}'), ('"item_price":null}]', '"item_price":NaN}]')),
         make_row(21, T + 21, contents=contents(("p1", 0, None), (None, None, -0.0))),
         make_row(22, T + 22, contents=contents(("ïd-😀", 1, 12.5), ('"q"', 2, 100.0))),
         make_row(23, T + 23, event_name="Purchase \"x\"", currency="EUR", num_items=0),
@@ -99,7 +115,7 @@ def open_source(tmp_path, warehouse, chunk_size: int, monkeypatch, relation="ana
 
 def oracle(warehouse, settings: EventSettings, relation="analytics.offline_events"):
     """The oracle's chunk of every row of `relation`, in the read's order."""
-    columns = ", ".join(f'"{c}"' for c in REQUIRED_COLUMNS)
+    columns = ", ".join(f'"{c}"' for c in MODEL_COLUMNS)
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         table = con.sql(f'SELECT {columns}, event_time AS _cursor, count(*) OVER (PARTITION BY event_id) AS '
@@ -155,8 +171,9 @@ def flat(chunks):
 
 
 
-# Rows whose bytes DuckDB writes its own way (a double's digits, a control character, a
-# non-finite double as null is the oracle's): the same JSON values as the oracle's, other bytes.
+# Rows whose custom_data_json DuckDB writes its own way (a double's digits, a control
+# character; a non-finite double the sync sends as null, the oracle's bytes): sent as written,
+# the same JSON values as the oracle's.
 OWN_WAY = {"ctl\x01\x1f\x7f", "o15", "o18", "o19"}
 
 
@@ -189,8 +206,8 @@ def test_events_as_the_oracle_writes_them(tmp_path, warehouse, chunk_size, ldu, 
 
 
 def test_a_non_finite_double_is_written_null(tmp_path, warehouse, monkeypatch):
-    """DuckDB writes Infinity and NaN, which are not JSON: the event carries null there, as
-    the oracle (orjson) writes it."""
+    """DuckDB writes Infinity and NaN in custom_data_json, which are not JSON: the event carries
+    null there, as the oracle (orjson) writes it."""
     _, read = both_paths(tmp_path, warehouse, EventSettings(now=NOW), 1000, monkeypatch)
     (event,) = [orjson.loads(r[4]) for r in flat(read) if r[1] == "o20"]
     assert [item["item_price"] for item in event["custom_data"]["contents"]] == [None, None]
