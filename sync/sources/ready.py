@@ -6,9 +6,10 @@ made, or NULL), action_source and value (for a skip's message), _user_data (the 
 user_data_json: the object as JSON text, NULL without an identifier) and, for a row the
 checks pass, _head (the event's first four keys as JSON text) and _custom_data (its
 custom_data_json) (sync/sources/base.py `ready_query`). Here: duplicates (the first copy in
-read order is sent), every user_data value checked to be a hash (sync/sources/user_data_check.py; the first key that is not one names
-the invalid_hash skip), the skip reasons in the contract's order with their messages, and
-each event's bytes joined by Arrow."""
+read order is sent), every user_data value checked to be a hash
+(sync/sources/user_data_check.py; the first key that is not one names the invalid_hash
+skip), the skip reasons in the contract's order with their messages, and each event's bytes
+joined by Arrow."""
 from __future__ import annotations
 
 import re
