@@ -33,6 +33,17 @@ def test_the_custom_data_macro_writes_the_contracts_keys_in_order():
         assert re.findall(r'"(\w+)":', body) == list(contract.CUSTOM_DATA_KEYS), dialect
 
 
+def test_the_macros_leave_out_the_contracts_optional_contents_keys_and_write_its_doubles():
+    """The product fields a NULL of which is left out of a contents item, and the keys
+    BigQuery's macro writes as doubles (`12.0`), are the contract's."""
+    fields = (ROOT / "dbt_project" / "macros" / "contents" / "product_fields.sql").read_text()
+    assert re.findall(r"'(\w+)'", re.search(r"for field in \[([^\]]*)\]", fields).group(1)) == list(
+        contract.CONTENTS_OPTIONAL_KEYS)
+    text = (MACROS / "custom_data_json.sql").read_text()
+    (keys,) = re.findall(r"\(\?:([\w|]+)\)", text)
+    assert set(keys.split("|")) == contract.DOUBLE_KEYS
+
+
 def test_the_sql_checks_follow_the_contracts_order():
     """Every check the SQL makes is the contract's, in its order (duplicates and the 64-hex
     check are made on the read's Arrow arrays)."""
