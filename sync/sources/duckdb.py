@@ -46,6 +46,7 @@ DEFAULT_TABLE_MEMORY_LIMIT = "64MB"
 # The event ids an incremental read leaves out, copied when its plan is made (a temporary
 # table of the reading connection: `DuckDBSource._snapshot_exclusions`).
 EXCLUDED_TABLE = "temp.main.capi_sync_excluded"
+CURSOR_VALUE = "cursor_value"   # its column of the excluded rows' cursor
 
 
 def connect(path: str, read_only: bool, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -173,7 +174,7 @@ class DuckDBSource:
             refuse_two_ldu_settings(self.relation, True, events_set_ldu)
 
     def _filter(self, lower_bound: int | None, exclude_sent: bool, excluded: str | None = None,
-                page: bool = False) -> ReadFilter:
+                page: tuple[str, list] | None = None) -> ReadFilter:
         """The rows a read takes: cursor >= lower_bound (or NULL), and when `exclude_sent`, not
         among the event ids in this sync's ledger and its unresolved dead letters: those of the
         table `excluded` (`_snapshot_exclusions`, when the read runs in several queries), else
@@ -181,23 +182,31 @@ class DuckDBSource:
 
         Both id sets are excluded together, by one join: every hash join's build side takes
         about 8MB of DuckDB's pool however few its rows. A whole read (or its plan) excludes
-        them with a hash anti-join built from the ids. A `page` of a read excludes them with a
-        correlated NOT EXISTS, which DuckDB plans as a delim join built from the page's own event
-        ids: bounded by the page, whatever the size of the ledger (over a whole read it would
-        collect all of the read's ids)."""
+        them with a hash anti-join built from the ids. A `page` of a read (its condition on the
+        cursor of `v`, with its parameters) excludes them with a correlated NOT EXISTS on the
+        copied ids whose cursor meets the same condition (the copy keeps each row's cursor): the
+        join is built from the excluded ids of the page's own cursor range, none for a page of
+        new rows, whatever the lookback holds (DuckDB 1.x plans it as a delim join from the
+        page's ids, 2.x as a hash join built from the copy's rows in that range)."""
         q_cursor = f"v.{quote(self.cursor_column)}"
         joins, conditions, params = "", [], []
         if exclude_sent:
             if excluded is None:
                 excluded = f"({self._exclusions_sql()})"
                 params += [self.sync_name, self.sync_name]
-            if page:
-                conditions.append(f"NOT EXISTS (SELECT 1 FROM {excluded} AS x WHERE x.event_id = v.event_id)")
+            if page is not None:
+                in_range = page[0].replace(q_cursor, f"x.{CURSOR_VALUE}")
+                conditions.append(f"NOT EXISTS (SELECT 1 FROM {excluded} AS x WHERE x.event_id = v.event_id "
+                                  f"AND {in_range})")
+                params += page[1]
             else:
                 joins = f" ANTI JOIN {excluded} AS x ON x.event_id = v.event_id"
         if lower_bound is not None:
             conditions.append(f"({q_cursor} >= ? OR {q_cursor} IS NULL)")
             params.append(lower_bound)
+        if page is not None:
+            conditions.append(page[0])
+            params += page[1]
         return ReadFilter(joins, tuple(conditions), tuple(params))
 
     def _exclusions_sql(self) -> str:
@@ -247,15 +256,16 @@ class DuckDBSource:
         letters, as they are now: before the run records any) into EXCLUDED_TABLE, a temporary
         table of `con`, the reading connection. Its pages read it in their own transactions and
         see the ledger as the plan did, whatever the run commits meanwhile. Only the ids among
-        the rows of `read` (the read without its exclusion) are copied: the same rows are left
-        out, and the copy, the plan's anti-join and every page's join follow the read, not the
-        ledger (which keeps the lookback and a day with an event_time cursor, 63 days with
-        another). False, and no table, when there are none (a first run: the anti-join would
-        keep every row)."""
+        the rows of `read` (the read without its exclusion) are copied, each with the cursor of
+        its rows (CURSOR_VALUE, for the pages' joins): the same rows are left out, and the copy
+        and the plan's anti-join follow the read, not the ledger (which keeps the lookback and a
+        day with an event_time cursor, 63 days with another). False, and no table, when there
+        are none (a first run: the anti-join would keep every row)."""
         con.execute(f"CREATE OR REPLACE TEMP TABLE {EXCLUDED_TABLE.rpartition('.')[2]} AS "
-                    f"SELECT x.event_id FROM ({self._exclusions_sql()}) AS x SEMI JOIN "
-                    f"(SELECT v.event_id FROM {self._q_relation} AS v{read.sql()}) AS r ON r.event_id = x.event_id",
-                    [self.sync_name, self.sync_name, *read.params])
+                    f"SELECT DISTINCT r.event_id, r.{CURSOR_VALUE} FROM (SELECT v.event_id, "
+                    f"v.{quote(self.cursor_column)} AS {CURSOR_VALUE} FROM {self._q_relation} AS v{read.sql()}) AS r "
+                    f"SEMI JOIN ({self._exclusions_sql()}) AS x ON x.event_id = r.event_id",
+                    [*read.params, self.sync_name, self.sync_name])
         # fetchall: a result left unfinished (fetchone) would refuse the read's next `sql()`
         ((found,),) = con.execute(f"SELECT EXISTS (SELECT 1 FROM {EXCLUDED_TABLE})").fetchall()
         if not found:
@@ -336,13 +346,13 @@ class DuckDBSource:
                 reader_con.execute("BEGIN TRANSACTION")
                 unexcluded = read_filter or self._filter(lower_bound, False)
                 page_filter = read_filter   # what each page reads (with its cursor range)
+                exclude = False   # the read's pages exclude the copy of `_snapshot_exclusions`
                 if read_filter is None:
                     # No exclusion when there is nothing to exclude (it costs time and memory
                     # on every page for nothing).
                     exclude = exclude_sent and self._snapshot_exclusions(reader_con, unexcluded)
                     read_filter = self._filter(lower_bound, True, EXCLUDED_TABLE) if exclude else unexcluded
-                    page_filter = (self._filter(lower_bound, True, EXCLUDED_TABLE, page=True) if exclude and pages
-                                   else read_filter)
+                    page_filter = read_filter if exclude and not pages else unexcluded
                 # The exclusion keeps or drops every copy of an event_id together (it matches
                 # on event_id alone), so the duplicates among the rows it keeps are the
                 # duplicates of the read without it, and that scan skips the exclusion.
@@ -353,7 +363,8 @@ class DuckDBSource:
                 raise self._read_failed(exc) from None
             seen: set[str] = set()
             for condition, extra in plan:
-                page = page_filter if condition is None else page_filter.where(condition, *extra)
+                page = (page_filter if condition is None else page_filter.where(condition, *extra) if not exclude
+                        else self._filter(lower_bound, True, EXCLUDED_TABLE, page=(condition, extra)))
                 for batch in self._page_batches(reader_con, page, settings, ordered_scan=condition is not None):
                     columns = {name: batch.column(name) for name in batch.schema.names}
                     # Copies in pyarrow's memory: DuckDB's result buffers go with `batch`.
