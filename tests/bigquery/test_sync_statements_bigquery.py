@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 from google.cloud import bigquery
 
+from bench.bigquery_read import create_events
 from sync.config import parse_config
 from sync.emulator import ConversionsApiEmulator
 from sync.runner import SyncRun
@@ -18,7 +19,6 @@ pytestmark = [pytest.mark.bigquery, pytest.mark.slow]
 
 TOKEN = "statements-token"
 EVENTS = 100_000
-HASH_COLUMNS = ("em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id")
 
 
 @pytest.fixture
@@ -41,18 +41,10 @@ def statements(monkeypatch) -> list[str]:
 
 
 def test_statements_of_a_100000_event_run(bigquery_emulator, statements, monkeypatch):
-    client = bigquery_emulator.client()
     dataset = bigquery_emulator.create_dataset("view100k")
     state_dataset = bigquery_emulator.create_dataset("state100k")
     now = int(time.time())
-    client.query_and_wait(
-        f"CREATE TABLE `{client.project}.{dataset}.offline_events` AS SELECT "
-        "TO_HEX(SHA256(CONCAT('Purchase:', CAST(n AS STRING)))) AS event_id, 'Purchase' AS event_name, "
-        f"{now - 86400} + DIV(n, 2) AS event_time, 'physical_store' AS action_source, CAST(n AS STRING) AS order_id, "
-        "'USD' AS currency, NUMERIC '12.50' AS value, 2 AS num_items, "
-        "[STRUCT('p1' AS id, 2 AS quantity, 6.25 AS item_price)] AS contents, 's1' AS store_id, 'in_store' AS delivery_category, "
-        + ", ".join(f"TO_HEX(SHA256(CONCAT('{k}', CAST(n AS STRING)))) AS {k}" for k in HASH_COLUMNS)
-        + f" FROM UNNEST(GENERATE_ARRAY(1, {EVENTS})) AS n")
+    create_events(bigquery_emulator, dataset, EVENTS, now)   # the benchmark's table of sendable events
     statements.clear()
     monkeypatch.setenv("CAPI_STATEMENTS_TOKEN", TOKEN)
     with ConversionsApiEmulator(access_token=TOKEN, validate=False) as emu:
