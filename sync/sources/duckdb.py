@@ -345,14 +345,12 @@ class DuckDBSource:
                     reader_con.execute("SET threads = 1")
                 reader_con.execute("BEGIN TRANSACTION")
                 unexcluded = read_filter or self._filter(lower_bound, False)
-                page_filter = read_filter   # what each page reads (with its cursor range)
-                exclude = False   # the read's pages exclude the copy of `_snapshot_exclusions`
+                exclude = False   # the read excludes the copy of `_snapshot_exclusions`
                 if read_filter is None:
                     # No exclusion when there is nothing to exclude (it costs time and memory
                     # on every page for nothing).
                     exclude = exclude_sent and self._snapshot_exclusions(reader_con, unexcluded)
                     read_filter = self._filter(lower_bound, True, EXCLUDED_TABLE) if exclude else unexcluded
-                    page_filter = read_filter if exclude and not pages else unexcluded
                 # The exclusion keeps or drops every copy of an event_id together (it matches
                 # on event_id alone), so the duplicates among the rows it keeps are the
                 # duplicates of the read without it, and that scan skips the exclusion.
@@ -363,8 +361,12 @@ class DuckDBSource:
                 raise self._read_failed(exc) from None
             seen: set[str] = set()
             for condition, extra in plan:
-                page = (page_filter if condition is None else page_filter.where(condition, *extra) if not exclude
-                        else self._filter(lower_bound, True, EXCLUDED_TABLE, page=(condition, extra)))
+                if condition is None:   # the read in one query
+                    page = read_filter
+                elif exclude:   # a page excludes the copied ids of its own cursor range
+                    page = self._filter(lower_bound, True, EXCLUDED_TABLE, page=(condition, extra))
+                else:
+                    page = read_filter.where(condition, *extra)
                 for batch in self._page_batches(reader_con, page, settings, ordered_scan=condition is not None):
                     columns = {name: batch.column(name) for name in batch.schema.names}
                     # Copies in pyarrow's memory: DuckDB's result buffers go with `batch`.
