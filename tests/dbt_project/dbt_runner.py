@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
+
+from sample_data.fixtures import AS_OF_VAR
+
 REPO = Path(__file__).resolve().parents[2]
 PROJECT_DIR = REPO / "dbt_project"
 DBT = Path(sys.executable).with_name("dbt")
@@ -27,6 +31,14 @@ def run_dbt(command: list[str], duckdb_path: Path, work_dir: Path, dbt_vars: dic
         raise AssertionError(f"dbt {' '.join(command)} failed ({result.returncode}):\n"
                              f"{result.stdout[-6000:]}\n{result.stderr[-3000:]}")
     return result
+
+
+def compile_with_var(select: str, name: str, value: str, work_dir: Path) -> tuple[subprocess.CompletedProcess, Path]:
+    """`dbt compile --select <select>` on an empty DuckDB file with var `name` set to `value`
+    (and as_of fixed): dbt's result (not checked) and the file."""
+    path = work_dir / "bad.duckdb"
+    duckdb.connect(str(path)).close()
+    return run_dbt(["compile", "--select", select], path, work_dir, {"as_of": AS_OF_VAR, name: value}, check=False), path
 
 
 def compile_inline(sql: str, work_dir: Path) -> str:

@@ -21,7 +21,7 @@ import textwrap
 
 import duckdb
 import pytest
-from dbt_runner import run_dbt
+from dbt_runner import compile_with_var, run_dbt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_offline_events import COLUMNS, ORDERS, expected_rows
@@ -186,10 +186,7 @@ def test_c_default_warehouse_sends_the_hash_of_the_trimmed_lowercased_key(fixtur
 
 
 def test_an_invalid_var_value_stops_the_build_in_one_line(tmp_path):
-    path = tmp_path / "bad.duckdb"
-    duckdb.connect(str(path)).close()
-    result = run_dbt(["compile", "--select", "int_customers__hashed"], path, tmp_path,
-                     {"as_of": AS_OF_VAR, "external_id_format": "sha256"}, check=False)
+    result, path = compile_with_var("int_customers__hashed", "external_id_format", "sha256", tmp_path)
     assert result.returncode != 0
     assert "var external_id_format must be 'hashed' or 'as_given', got 'sha256'" in result.stdout
     with duckdb.connect(str(path), read_only=True) as con:

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import duckdb
 import orjson
-from dbt_runner import run_dbt
+from dbt_runner import compile_with_var, run_dbt
 
 from sample_data.fixtures import AS_OF_VAR
 
@@ -220,10 +220,7 @@ def test_offline_events_as_a_table_holds_the_same_rows_in_cursor_order(fixture_w
 
 
 def test_offline_events_materialization_must_be_incremental_table_or_view(tmp_path):
-    path = tmp_path / "bad.duckdb"
-    duckdb.connect(str(path)).close()
-    result = run_dbt(["compile", "--select", "offline_events"], path, tmp_path,
-                     {"as_of": AS_OF_VAR, "offline_events_materialization": "snapshot"}, check=False)
+    result, _ = compile_with_var("offline_events", "offline_events_materialization", "snapshot", tmp_path)
     assert result.returncode != 0
     assert ("var offline_events_materialization must be 'incremental', 'table' or 'view', got 'snapshot'"
             in result.stdout)
