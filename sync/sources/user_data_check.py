@@ -1,6 +1,7 @@
 """The check that keeps raw personal data out of a request: every `user_data` text the warehouse
-wrote (sync/sources/base.py `ready_query`, the hashed columns' values as they are) must be
-exactly what the contract writes for hashed identifiers:
+wrote (column user_data_json, dbt_project/macros/conversions_api/user_data_json.sql, the
+hashed columns' values as they are; sent as written) must be exactly what the contract
+writes for hashed identifiers:
 
     {ENTRY,ENTRY,...}    one to eleven entries, each `"KEY":["HASH"]` for em, ph and
                          external_id, `"KEY":"HASH"` for the other keys, the keys in
