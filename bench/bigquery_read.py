@@ -125,7 +125,11 @@ def measure(events: int = 100_000, repeats: int = 3, code: Path | None = None, n
             timeout: float = 900) -> dict:
     """`measure_here` in a fresh interpreter, reading with the code of `code` (this checkout's when
     None); give two measurements the same `now` to compare their digests."""
-    crucible = Path(os.environ.get("CRUCIBLE_BIN", ROOT / ".venv-crucible" / "bin" / "crucible"))
+    from tests.support.bigquery_emulator import find_crucible
+
+    crucible, missing = find_crucible()   # this checkout's: `code` may find none of its own
+    if crucible is None:
+        raise RuntimeError(missing)
     command = [sys.executable, str(Path(__file__).resolve()), "--json", "--events", str(events),
                "--repeats", str(repeats), "--now", str(now or int(time.time()))] + (["--code", str(code)] if code else [])
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
