@@ -1,14 +1,8 @@
-"""The Conversions API event this project sends, declared once.
-
-Everything else reads it: the checks (the SQL of the sources, sync/sources/), the user_data
-hash check (sync/sources/user_data_check.py), the tests' oracle; the dbt macros that write
-the event's JSON in the warehouse (dbt_project/macros/conversions_api/), which the sync sends
-as written, and the emulator's rules are tested against it (tests/sync/test_contract.py).
+"""The Conversions API event this project sends, declared once: the sources' checks, the hash
+check and the tests read it; the dbt macros and the emulator are tested against it.
 
 Adding a user_data or custom_data field: declare it here, compute its column in the model
-(dbt_project/models/marts/offline_events.sql and its contract in _marts__models.yml), write
-it in the macro of its object (the contract test checks the keys and their order), and add it
-to the tests' fixture rows; nothing in the sync.
+(and its contract), write it in its object's macro, add it to the tests' fixture rows.
 """
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""Process-level lock: an OS lock file (fcntl.flock) next to the DuckDB file.
-
-The kernel releases a flock when its holder dies, so a crashed run never blocks the next
-one. The `sync_locks` state row (see sync/state) adds holder/heartbeat information and is
-the lock for warehouses without a shared file system (BigQuery).
-"""
+"""Process-level lock: an OS lock file (fcntl.flock, released by the kernel when its holder
+dies) next to the DuckDB file; the `sync_locks` state row adds the holder and heartbeat."""
 from __future__ import annotations
 
 import fcntl

@@ -1,9 +1,5 @@
-"""The watermark moves only over the contiguous prefix of finished batches, in read order.
-
-Batches are read in cursor order but finish out of order (several are in flight); a
-batch that failed stops the watermark for the rest of the run, so nothing after it is
-ever considered sent.
-"""
+"""The watermark moves only over the contiguous prefix of finished batches, in read order (they
+finish out of order); a failed batch stops it for the rest of the run."""
 from __future__ import annotations
 
 

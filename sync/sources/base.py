@@ -1,11 +1,5 @@
-"""What the run needs from a warehouse source: pages of ready-to-send events.
-
-A source yields `sync.events.ReadyChunk`s in (cursor, event_id) order, NULL cursors last, at
-most chunk_size rows each: per row its event_id, order_id, event_time and cursor (what the
-ledger and the watermark need) and either the event's JSON bytes, written by the warehouse
-(its user_data_json and custom_data_json, built by dbt; sync/sources/ready.py joins the
-parts), or a skip with its reason (sync/contract.py).
-"""
+"""What the run needs from a warehouse source: `ReadyChunk`s of at most chunk_size rows in
+(cursor, event_id) order, NULL cursors last, and the page query both warehouses run."""
 from __future__ import annotations
 
 from typing import Callable, Iterable, Iterator, NamedTuple, Protocol
@@ -52,10 +46,8 @@ def require_integer_cursor(relation: str, column: str, type_name: str, integer_t
 
 
 def row_checks(settings: EventSettings, c: dict[str, str], contents: str) -> list[tuple[str, str]]:
-    """(skip reason, the SQL condition a row must meet) of the contract's checks in their order,
-    but for duplicates and the 64-hex check of the user_data values (made on the read's Arrow
-    arrays); `contents`: the condition that the row has contents (c: column name -> its SQL).
-    Also BigQuery's SQL."""
+    """(skip reason, the SQL condition a row must meet) of the contract's checks in order, but
+    duplicates and the hash check (ready.py); c: column -> its SQL; `contents`: it has contents."""
     now = int(settings.now)
     sources = ", ".join(sql_literal(s) for s in sorted(ACTION_SOURCES))
     conditions = {
@@ -119,12 +111,9 @@ def refuse_two_ldu_settings(relation: str, config_sets_ldu: bool, events_set_ldu
 def ready_query(source: str, settings: EventSettings, dialect: Dialect, extra: tuple[str, ...] = (),
                 ldu: bool = False) -> str:
     """The columns of a page as sync/sources/ready.py takes them, from the query `source`
-    (REQUIRED_COLUMNS, `_cursor` and the columns `extra`, passed on): `_skip` by the
-    contract's checks; the event's parts: `_user_data` (the relation's user_data_json) for
-    every row (ready.py checks every value is a hash), and for a row the checks pass `_head`,
-    written here, and `_custom_data` (its custom_data_json). `ldu`: `source` has the
-    per-event LDU columns; `_ldu` holds the event's LDU keys as JSON text (empty when its
-    data_processing_options list is empty)."""
+    (REQUIRED_COLUMNS, `_cursor`, `extra` passed on): `_skip` (the first failing check, or NULL),
+    `_user_data` for every row, `_head` and `_custom_data` (and `_ldu` when `ldu`: `source` has
+    the per-event LDU columns) for a row the checks pass."""
     q = dialect.quote
     c = {name: f"s.{q(name)}" for name in (*REQUIRED_COLUMNS, *(LDU_KEYS if ldu else ()))}
     ldu_part = f", CASE WHEN s._skip IS NULL THEN {_ldu_sql(c, dialect)} END AS _ldu" if ldu else ""

@@ -1,10 +1,5 @@
-"""Read the `offline_events` view from a DuckDB file, as pages of warehouse-built events.
-
-One query per page (sync/sources/base.py `ready_query`) checks each row and takes its
-event's parts (the JSON columns dbt wrote); sync/sources/ready.py `ready_page` does the
-rest, as for BigQuery. The read anti-joins the ledger and dead letters in SQL (on their own
-connection, sync/state/).
-"""
+"""Read `offline_events` from a DuckDB file as pages of warehouse-built events (docs/sync.md,
+How the DuckDB source reads)."""
 from __future__ import annotations
 
 import os
@@ -32,19 +27,15 @@ CURSOR_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLI
 
 
 DIALECT = Dialect(quote, lambda value: f"to_json({value})", "DOUBLE", "len")
-# Rows per Arrow batch of the read's plan (the sorted id hashes, the counts per cursor value):
-# the plan is streamed, so its memory does not grow with the read.
+# Rows per Arrow batch of the read's plan (streamed: its memory does not grow with the read).
 PLAN_BATCH_ROWS = 65_536
 # A writing connection checkpoints DuckDB's write-ahead log only past this size (about 2 million
-# ledger rows), so a run of fewer events checkpoints once, at its end (`checkpoint_wal`), and a
-# longer one is still bounded (docs/sync.md, Memory). Every commit is in the log meanwhile.
+# ledger rows; else once, at the run's end: `checkpoint_wal`; docs/sync.md, Memory).
 CHECKPOINT_THRESHOLD = "256MB"
-# DuckDB's memory_limit on a table when source.memory_limit is not set: twice what a page of
-# 5,000 rows needs, so DuckDB's block cache does not grow with the table (docs/sync.md, Memory).
-# A view keeps DuckDB's default: it is evaluated whole at every read.
+# DuckDB's memory_limit on a table (not a view) when source.memory_limit is not set: twice what a
+# page of 5,000 rows needs (docs/sync.md, Memory).
 DEFAULT_TABLE_MEMORY_LIMIT = "64MB"
-# The event ids an incremental read leaves out, copied when its plan is made (a temporary
-# table of the reading connection: `DuckDBSource._snapshot_exclusions`).
+# The event ids an incremental read leaves out, copied with its plan (`_snapshot_exclusions`).
 EXCLUDED_TABLE = "temp.main.capi_sync_excluded"
 CURSOR_VALUE = "cursor_value"   # its column of the excluded rows' cursor
 
@@ -71,19 +62,15 @@ def connect(path: str, read_only: bool, memory_limit: str | None = None) -> duck
         raise SourceError(f"cannot open DuckDB file {path}: {first_line(exc)}") from None
 
 
-# How DuckDB words running out of its memory_limit (an OutOfMemoryException, or one wrapped
-# by a failed commit: "TransactionContext Error: Failed to commit: failed to pin block ...").
+# How DuckDB words running out of its memory_limit (also inside a failed commit's error).
 _OUT_OF_MEMORY = ("out of memory", "failed to pin block", "failed to allocate")
-# What reading a DuckDB result can raise: DuckDB's own errors, and pyarrow's when DuckDB fails
-# while converting the result to Arrow.
+# What reading a DuckDB result can raise (pyarrow's: DuckDB failing while converting to Arrow).
 _READ_ERRORS = (duckdb.Error, pa.ArrowException)
 
 
 def error_line(exc: BaseException, memory_limit: str | None, chunk_size: int, view: bool = False) -> str:
-    """The first line of a DuckDB error; when DuckDB ran out of memory, followed by the
-    settings that decide how much a run needs: on a table, a page of chunk_size rows is held
-    in DuckDB's memory while it is converted, next to the ledger rows not yet checkpointed;
-    a view (`view`) is evaluated whole at every read, whatever the page size."""
+    """The first line of a DuckDB error; when DuckDB ran out of memory, followed by the settings
+    that decide how much a run needs (a view is evaluated whole at every read)."""
     line = first_line(exc)
     if isinstance(exc, duckdb.OutOfMemoryException) or any(s in str(exc).lower() for s in _OUT_OF_MEMORY):
         limit = memory_limit or "DuckDB's default, 80% of RAM"
@@ -175,19 +162,10 @@ class DuckDBSource:
 
     def _filter(self, lower_bound: int | None, exclude_sent: bool, excluded: str | None = None,
                 page: tuple[str, list] | None = None) -> ReadFilter:
-        """The rows a read takes: cursor >= lower_bound (or NULL), and when `exclude_sent`, not
-        among the event ids in this sync's ledger and its unresolved dead letters: those of the
-        table `excluded` (`_snapshot_exclusions`, when the read runs in several queries), else
-        of the state tables themselves.
-
-        Both id sets are excluded together, by one join: every hash join's build side takes
-        about 8MB of DuckDB's pool however few its rows. A whole read (or its plan) excludes
-        them with a hash anti-join built from the ids. A `page` of a read (its condition on the
-        cursor of `v`, with its parameters) excludes them with a correlated NOT EXISTS on the
-        copied ids whose cursor meets the same condition (the copy keeps each row's cursor): the
-        join is built from the excluded ids of the page's own cursor range, none for a page of
-        new rows, whatever the lookback holds (DuckDB 1.x plans it as a delim join from the
-        page's ids, 2.x as a hash join built from the copy's rows in that range)."""
+        """The rows a read takes: cursor >= lower_bound (or NULL); when `exclude_sent`, minus the
+        ids of the ledger and unresolved dead letters (of table `excluded` if given), by one
+        anti-join, or for a `page` (condition on v's cursor, params) a NOT EXISTS on the
+        excluded ids of its own cursor range (docs/sync.md, How the DuckDB source reads)."""
         q_cursor = f"v.{quote(self.cursor_column)}"
         joins, conditions, params = "", [], []
         if exclude_sent:
@@ -217,11 +195,8 @@ class DuckDBSource:
 
     def read_ready(self, lower_bound: int | None, exclude_sent: bool,
                    settings: EventSettings) -> Iterator[ReadyChunk]:
-        """The rows of `_filter(lower_bound, exclude_sent)` as pages of events (Source).
-
-        A table is read in pages of about chunk_size rows, one cursor range each (memory does
-        not grow with the read; on a table ordered by the cursor each page reads only its own
-        row groups). A view is read with one sorted query: paging would evaluate it per page."""
+        """The rows of `_filter(lower_bound, exclude_sent)` as pages of events (Source): a table
+        in cursor-range pages of about chunk_size rows, a view in one sorted query."""
         table = self._relation_is_table()
         return self._stream_ready(settings, pages=table, lower_bound=lower_bound, exclude_sent=exclude_sent)
 
@@ -231,8 +206,8 @@ class DuckDBSource:
         return self._stream_ready(settings, pages=False, read_filter=ids)
 
     def _relation_is_table(self) -> bool:
-        """Whether the relation is a table (else a view); a table read on the source's own
-        connection with no source.memory_limit set gets DEFAULT_TABLE_MEMORY_LIMIT."""
+        """Whether the relation is a table (else a view); a table on the source's own connection
+        gets DEFAULT_TABLE_MEMORY_LIMIT when source.memory_limit is not set."""
         table = self._is_table()
         self._view = not table
         if table and self.memory_limit is None and self._own_connection and not self._table_default:
@@ -252,15 +227,9 @@ class DuckDBSource:
         return bool(row) and row[0][0] == "BASE TABLE"
 
     def _snapshot_exclusions(self, con: duckdb.DuckDBPyConnection, read: ReadFilter) -> bool:
-        """Copy the event ids a read leaves out (this sync's sent events and unresolved dead
-        letters, as they are now: before the run records any) into EXCLUDED_TABLE, a temporary
-        table of `con`, the reading connection. Its pages read it in their own transactions and
-        see the ledger as the plan did, whatever the run commits meanwhile. Only the ids among
-        the rows of `read` (the read without its exclusion) are copied, each with the cursor of
-        its rows (CURSOR_VALUE, for the pages' joins): the same rows are left out, and the copy
-        and the plan's anti-join follow the read, not the ledger (which keeps the lookback and a
-        day with an event_time cursor, 63 days with another). False, and no table, when there
-        are none (a first run: the anti-join would keep every row)."""
+        """Copy into EXCLUDED_TABLE (temporary, on `con`) the ids among the rows of `read` that
+        the ledger and unresolved dead letters hold now, each with its row's cursor, so that
+        every page sees the ledger as the plan did. False, and no table, when there are none."""
         con.execute(f"CREATE OR REPLACE TEMP TABLE {EXCLUDED_TABLE.rpartition('.')[2]} AS "
                     f"SELECT DISTINCT r.event_id, r.{CURSOR_VALUE} FROM (SELECT v.event_id, "
                     f"v.{quote(self.cursor_column)} AS {CURSOR_VALUE} FROM {self._q_relation} AS v{read.sql()}) AS r "
@@ -273,10 +242,8 @@ class DuckDBSource:
         return found
 
     def _duplicates(self, con: duckdb.DuckDBPyConnection, read: ReadFilter) -> dict[str, int]:
-        """event_id -> copies, for the ids that occur more than once in this read: first the
-        64-bit hashes of the ids, sorted by DuckDB and streamed (equal neighbours are the
-        candidates; memory stays within DuckDB's limit and one batch whatever the read's size),
-        then a GROUP BY over the exact ids of those candidates."""
+        """event_id -> copies, for the ids that occur more than once in this read: equal
+        neighbours among the sorted, streamed 64-bit id hashes, then a GROUP BY on those."""
         ids = read.where('v."event_id" IS NOT NULL')
         reader = con.sql(f'SELECT hash(v."event_id") AS h FROM {self._q_relation} AS v{ids.sql()} ORDER BY h',
                          params=list(ids.params)).to_arrow_reader(PLAN_BATCH_ROWS)
@@ -297,9 +264,7 @@ class DuckDBSource:
 
     def _pages(self, con: duckdb.DuckDBPyConnection, read: ReadFilter) -> list[tuple[str, list]]:
         """(extra condition, its parameters) per page: consecutive cursor ranges of about
-        chunk_size rows (one cursor value is never split), then the NULL cursors. The counts
-        per cursor value are streamed in order: a page starts at the value whose first row
-        falls in a new multiple of chunk_size."""
+        chunk_size rows (a cursor value is never split), then the NULL cursors."""
         q_cursor = f"v.{quote(self.cursor_column)}"
         reader = con.sql(f"SELECT {q_cursor}, count(*) FROM {self._q_relation} AS v{read.sql()} "
                          "GROUP BY 1 ORDER BY 1 NULLS LAST", params=list(read.params)).to_arrow_reader(PLAN_BATCH_ROWS)
@@ -332,28 +297,21 @@ class DuckDBSource:
     def _stream_ready(self, settings: EventSettings, pages: bool, read_filter: ReadFilter | None = None,
                       lower_bound: int | None = None, exclude_sent: bool = False) -> Iterator[ReadyChunk]:
         """The read of `read_filter`, or else of `_filter(lower_bound, exclude_sent)`."""
-        # A separate connection. The plan (duplicates, pages) is made in one read transaction,
-        # each page read in its own (a transaction held across the run would keep in memory the
-        # ledger rows a checkpoint replaces); the pages exclude the ids copied with the plan
-        # (`_snapshot_exclusions`), so every page sees the relation and the ledger as the plan did.
+        # The plan (duplicates, pages) in one read transaction, each page in its own.
         reader_con = self.connection.cursor()
         try:
             try:
                 if pages:
-                    # Pages of chunk_size rows gain nothing from parallel DuckDB threads; one
-                    # thread leaves the cores to the senders and holds one thread's buffers.
+                    # one DuckDB thread: a page gains nothing from more, which compete with the senders
                     reader_con.execute("SET threads = 1")
                 reader_con.execute("BEGIN TRANSACTION")
                 unexcluded = read_filter or self._filter(lower_bound, False)
                 exclude = False   # the read excludes the copy of `_snapshot_exclusions`
                 if read_filter is None:
-                    # No exclusion when there is nothing to exclude (it costs time and memory
-                    # on every page for nothing).
+                    # no exclusion when there is nothing to exclude (it costs on every page)
                     exclude = exclude_sent and self._snapshot_exclusions(reader_con, unexcluded)
                     read_filter = self._filter(lower_bound, True, EXCLUDED_TABLE) if exclude else unexcluded
-                # The exclusion keeps or drops every copy of an event_id together (it matches
-                # on event_id alone), so the duplicates among the rows it keeps are the
-                # duplicates of the read without it, and that scan skips the exclusion.
+                # The exclusion keeps or drops every copy of an id together: the scan skips it.
                 duplicates = self._duplicates(reader_con, unexcluded)
                 plan = self._pages(reader_con, read_filter) if pages else [(None, [])]
                 reader_con.execute("COMMIT")
@@ -380,12 +338,8 @@ class DuckDBSource:
 
     def _page_batches(self, con: duckdb.DuckDBPyConnection, page: ReadFilter, settings: EventSettings,
                       ordered_scan: bool) -> Iterator[pa.RecordBatch]:
-        """The Arrow batches (chunk_size rows) of one page's `ready_query`, in cursor order.
-
-        `ordered_scan` (a cursor-range page of a table): the page is read without ORDER BY,
-        then sorted by Arrow unless it came in order (a table stored in cursor order, as dbt
-        builds offline_events, comes back ordered; DuckDB's sort was a third of a page's cost,
-        and its scan does not promise storage order)."""
+        """The Arrow batches (chunk_size rows) of one page's `ready_query`, in cursor order;
+        `ordered_scan` (a table's cursor-range page): read without ORDER BY, then `cursor_ordered`."""
         ldu = self._event_ldu()
         columns = ", ".join(f"v.{quote(name)}" for name in (*REQUIRED_COLUMNS, *(LDU_KEYS if ldu else ())))
         source = (f"SELECT {columns}, v.{quote(self.cursor_column)} AS {CURSOR_KEY} "
@@ -403,8 +357,7 @@ class DuckDBSource:
         yield from self._batches(reader)
 
     def _batches(self, reader) -> Iterator[pa.RecordBatch]:
-        """The non-empty batches of an Arrow reader over a DuckDB result; a DuckDB error while
-        reading (out of memory, say) becomes the source's one-line error."""
+        """The non-empty batches of an Arrow reader; a DuckDB error becomes the source's one line."""
         while True:
             try:
                 batch = reader.read_next_batch()

@@ -1,15 +1,6 @@
-"""A page of warehouse-built events -> ReadyChunk, the step a source hands the run.
-
-The source's query gives, per row in cursor order: event_id, order_id, event_time, _cursor,
-_copies (rows of this read with the same event_id), _skip (the first failing check the SQL
-made, or NULL), action_source and value (for a skip's message), _user_data (the relation's
-user_data_json: the object as JSON text, NULL without an identifier) and, for a row the
-checks pass, _head (the event's first four keys as JSON text) and _custom_data (its
-custom_data_json) (sync/sources/base.py `ready_query`). Here: duplicates (the first copy in
-read order is sent), every user_data value checked to be a hash
-(sync/sources/user_data_check.py; the first key that is not one names the invalid_hash
-skip), the skip reasons in the contract's order with their messages, and each event's bytes
-joined by Arrow."""
+"""A page of `ready_query`'s columns (sync/sources/base.py) -> ReadyChunk: duplicates (the first
+copy in read order is sent), the user_data hash check, skips in the contract's order with their
+messages, and each event's bytes joined by Arrow."""
 from __future__ import annotations
 
 import re
@@ -41,8 +32,8 @@ def ldu_suffix(settings: EventSettings) -> bytes:
 
 
 def ready_page(page: dict[str, pa.Array], settings: EventSettings, seen: set[str]) -> ReadyChunk:
-    """`page`: the columns above (Arrow arrays of one length); `seen`: the duplicated ids sent
-    so far in this read (updated)."""
+    """`page`: `ready_query`'s columns plus _copies (Arrow arrays of one length); `seen`: the
+    duplicated ids sent so far in this read (updated)."""
     n = len(page["event_id"])
     reasons = page["_skip"].to_pylist()
     user_data = page["_user_data"].cast(pa.binary())
@@ -131,9 +122,8 @@ def _bad_keys(user_data: pa.Array, as_given: bool) -> dict[int, str]:
 
 def _first_bad_key(text: bytes, as_given: bool = False) -> str | None:
     """The first key, in the contract's order, whose entry is not `"key":"<hash>"` (or
-    `"key":["<hash>"]`): read left to right, so a bad value is never read past; "user_data"
-    when the text is not an object of such entries. `as_given`: external_id's value may be
-    any raw id AS_GIVEN_VALUE accepts instead of a hash."""
+    `"key":["<hash>"]`), read left to right; "user_data" when the text is not an object of such
+    entries. `as_given`: external_id may be a raw id AS_GIVEN_VALUE accepts."""
     text = text.decode("utf-8", "replace")
     if not text.startswith("{"):
         return "user_data"

@@ -1,22 +1,8 @@
 """The check that keeps raw personal data out of a request: every `user_data` text the warehouse
-wrote (column user_data_json, dbt_project/macros/conversions_api/user_data_json.sql, the
-hashed columns' values as they are; sent as written) must be exactly what the contract
-writes for hashed identifiers:
-
-    {ENTRY,ENTRY,...}    one to eleven entries, each `"KEY":["HASH"]` for em, ph and
-                         external_id, `"KEY":"HASH"` for the other keys, the keys in
-                         USER_DATA_COLUMNS order, each at most once, HASH 64 lowercase hex
-                         characters
-
-`all_hashed_user_data` checks that on the Arrow buffers with numpy, without a Python object
-per row: one step per key, in that order, over all rows at once, each row moving past its
-next entry when the entry's bytes up to the value are that key's, and the bytes after the
-value its closing quote (and `]`) and a `,` or the row's final `}`; every row must end up
-exactly at its end. The bytes left over, the values, are then checked to be hex by counting
-over the whole buffer the bytes that are not hex digits: they must be exactly the entries'.
-Anything else (a NULL row holding bytes, a value of 63 or 65 characters, a quote, a space, an
-unknown key, keys out of order) makes the whole page fail; sync/sources/ready.py then reads
-each row's text to name the first key that is not a hash (the row's invalid_hash skip).
+wrote must be `{ENTRY,...}`, one to eleven entries `"KEY":["HASH"]` (em, ph, external_id) or
+`"KEY":"HASH"`, the keys in USER_DATA_COLUMNS order, each at most once, HASH 64 lowercase hex.
+Checked for a whole page on the Arrow buffers with numpy, one step per key over all rows; a
+page that fails is read row by row by sync/sources/ready.py to name each bad row's key.
 """
 from __future__ import annotations
 
@@ -99,8 +85,7 @@ def all_hashed_user_data(values: pa.Array) -> bool:
     at = starts + 1     # per row, where its next entry starts
     bad = np.zeros(len(at), np.bool_)
     not_hex = present   # the `{` of every row
-    # The reference writes the keys in USER_DATA_COLUMNS order, each at most once: one step
-    # per key, over all rows at once; a row whose next entry is that key moves past it.
+    # One step per key, in order, over all rows at once; a row whose next entry is that key moves past it.
     for key in range(len(USER_DATA_COLUMNS)):
         here = np.minimum(at, last)
         found = ((words[here] & _WORD_MASKS[key, 0]) == _WORDS[key, 0]) & (at <= last)

@@ -1,10 +1,5 @@
-"""Where a sync keeps its watermark, ledger of sent events, dead letters, run history and lock.
-
-All tables are keyed by `sync_name`, so several syncs can share one schema/dataset.
-A store buffers nothing on its own: the runner calls `checkpoint` every N batches and
-each checkpoint is ONE transaction (ledger rows + dead letters + watermark), so a
-BigQuery store can do it with a handful of statements.
-"""
+"""Where a sync keeps its watermark, ledger of sent events, dead letters, run history and lock:
+tables keyed by `sync_name`; each `checkpoint` the runner calls is one transaction."""
 from __future__ import annotations
 
 import datetime as dt
@@ -93,10 +88,8 @@ class Checkpoint:
     replace_sent: bool = False   # full refresh / dead-letter retry: ids may already be in the ledger
 
     def add_sent(self, event_ids: pa.Array, event_times: pa.Array, fbtrace_id: str | None) -> None:
-        """Events the API accepted in one request (one fbtrace_id for all of them). The ids and
-        times are copied into arrays of their own rather than kept as slices of the read's
-        chunk: measured, commits of such slices cost more CPU (bench/findings.md), and a slice
-        would keep its chunk's whole column in memory until the commit."""
+        """Events the API accepted in one request (one fbtrace_id for all), copied out of the
+        read's chunk (a slice would keep its whole column until the commit; bench/findings.md)."""
         event_ids, event_times = pa.concat_arrays([event_ids]), pa.concat_arrays([event_times])
         traces = pa.nulls(len(event_ids), pa.string())
         if fbtrace_id is not None:
@@ -146,9 +139,8 @@ class StateStore(Protocol):
     def prune_ledger(self, older_than: int) -> int: ...
 
     def checkpoint_wal(self) -> str | None:
-        """At the end of a run: move the run's commits from the store's write-ahead log into
-        its file (DuckDB; nothing to do on BigQuery). None, or why it could not (nothing is
-        lost: the log keeps them)."""
+        """At the end of a run: move the run's commits from DuckDB's write-ahead log into its file
+        (None on BigQuery). None, or why it could not (nothing is lost: the log keeps them)."""
 
     def last_runs(self, limit: int = 10) -> list[dict]: ...
     def dead_letters(self, event_ids: list[str] | None = None, include_resolved: bool = False,

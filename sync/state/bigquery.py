@@ -1,18 +1,6 @@
-"""Sync state in a BigQuery dataset (config `state.dataset`, default `capi_sync`).
-
-BigQuery DML is slow (a second or more a statement) and rate-limited, so a checkpoint is a
-handful of statements whatever its size: the ledger rows go in as one
-`INSERT ... SELECT ... FROM UNNEST(JSON_QUERY_ARRAY('<json>'))` (more only past ~900K
-characters of JSON, about 10,000 events), then dead letters and resolutions if any, then the
-watermark as one MERGE. There are no multi-statement transactions (and no UPDATE/DELETE on the
-emulator): the ledger is written before the watermark, so a crash in between leaves a
-watermark that lags, and the read's anti-join against the ledger keeps those events from being
-sent twice. Upserts and deletes are MERGEs.
-
-The lock is a lease row in `sync_locks` (no OS lock spans machines): taken with a MERGE that
-only succeeds when the row is absent, expired, or still the stale row that was read, then
-verified by reading it back; a run that finds another run's row too backs off.
-"""
+"""Sync state in a BigQuery dataset (config `state.dataset`, default `capi_sync`): a handful of
+statements a checkpoint, no transaction (the ledger before the watermark), MERGE for upserts
+and deletes, the lock a lease row (docs/bigquery.md, State and Lock)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -158,10 +146,8 @@ class BigQueryStateStore:
 
     def acquire_lock(self, run_id: str, holder: str, now: dt.datetime, lease_seconds: int,
                      exclusive_os_lock: bool) -> dict | None:
-        """Take the lease row: read it; when it is absent, expired, or held by a dead process on
-        this host, MERGE it over to this run (the MERGE itself only replaces rows that are still
-        expired or still the dead holder's, so a run that heartbeat meanwhile keeps it), then
-        read it back: every row of the sync must now be this run's."""
+        """Take the lease row: read it; MERGE it over to this run where it is still absent, expired
+        or a dead holder's; read it back: every row of the sync must now be this run's."""
         rows = self._lock_rows()
         dead = []
         for current in rows:

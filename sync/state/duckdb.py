@@ -132,25 +132,19 @@ class DuckDBStateStore:
 
     # --- runs ------------------------------------------------------------------------------
 
-    @staticmethod
-    def _run_values(run: RunRecord) -> list:
-        return [run.run_id, run.sync_name, run.started_at, run.ended_at, run.status, run.dry_run,
-                run.full_refresh, run.rows_read, run.events_sent, run.batches_sent,
-                orjson.dumps(run.skipped, option=orjson.OPT_SORT_KEYS).decode(), run.failed,
-                run.dead_lettered, orjson.dumps(run.fbtrace_ids).decode(), run.watermark_before,
-                run.watermark_after, run.error]
+    def _insert_run(self, run: RunRecord) -> None:
+        self.con.execute(f"INSERT INTO {self.q[RUNS]} VALUES ({', '.join('?' * 17)})", _run_values(run))
 
     @_reported
     def start_run(self, run: RunRecord) -> None:
-        self.con.execute(f"INSERT INTO {self.q[RUNS]} VALUES ({', '.join('?' * 17)})", self._run_values(run))
+        self._insert_run(run)
 
     @_reported
     def finish_run(self, run: RunRecord) -> None:
-        values = self._run_values(run)
         match_keys = self.history.insert_match_keys(run)
         self._transaction(lambda: [
             self.con.execute(f"DELETE FROM {self.q[RUNS]} WHERE run_id = ?", [run.run_id]),
-            self.con.execute(f"INSERT INTO {self.q[RUNS]} VALUES ({', '.join('?' * 17)})", values),
+            self._insert_run(run),
             match_keys and self.con.execute(match_keys),
         ])
 
@@ -184,12 +178,9 @@ class DuckDBStateStore:
     # --- checkpoint ------------------------------------------------------------------------
 
     def checkpoint(self, run_id: str, cursor_column: str, checkpoint: Checkpoint, now: dt.datetime) -> None:
-        """Ledger rows, dead letters, resolutions and the watermark in ONE transaction, sent
-        to DuckDB as one script: the state writer runs on a background thread, and every
-        separate call waits for the GIL (up to the 5 ms switch interval each) while the
-        other threads read and batch. The rows come from Arrow tables registered on the
-        connection for the script (a replacement scan of local variables takes the GIL
-        again for every lookup); everything else is a literal of the sync's own making."""
+        """Ledger rows, dead letters, resolutions and the watermark in ONE transaction, sent as
+        one script (each separate call would wait for the GIL): rows from Arrow tables
+        registered for it, everything else literals of the sync's own making."""
         script, views = self._checkpoint_script(run_id, cursor_column, checkpoint, now)
         con = self._commit_connection()
         try:
@@ -246,19 +237,14 @@ class DuckDBStateStore:
         return script, views
 
     def _commit_connection(self) -> duckdb.DuckDBPyConnection:
-        """A cursor of the store's connection, for the group commits alone: DuckDB 2.x refuses
-        to register an Arrow table on a connection whose last result was not read to its end
-        (a `fetchone()` of the store's other calls), where 1.x did not."""
+        """A cursor for the group commits alone: DuckDB 2.x refuses to register an Arrow table on
+        a connection whose last result was not read to its end."""
         if self._commit_con is None:
             self._commit_con = self.con.cursor()
         return self._commit_con
 
     def checkpoint_wal(self) -> str | None:
-        """Write what this connection committed from DuckDB's write-ahead log into the database
-        file, at the end of a run (during the run DuckDB does it on its own only when the log
-        passes sync.sources.duckdb.CHECKPOINT_THRESHOLD, about 2 million ledger rows). Returns
-        None, or the one-line reason it did not: nothing is lost then, the commits stay in the
-        log, and DuckDB checkpoints them at close or replays them when the file is next opened."""
+        """Move the run's commits from DuckDB's write-ahead log into the file (StateStore)."""
         try:
             self.con.execute("CHECKPOINT")
         except duckdb.Error as exc:
@@ -305,6 +291,14 @@ class DuckDBStateStore:
             except duckdb.Error:
                 pass
         self._commit_con = None
+
+
+def _run_values(run: RunRecord) -> list:
+    return [run.run_id, run.sync_name, run.started_at, run.ended_at, run.status, run.dry_run,
+            run.full_refresh, run.rows_read, run.events_sent, run.batches_sent,
+            orjson.dumps(run.skipped, option=orjson.OPT_SORT_KEYS).decode(), run.failed,
+            run.dead_lettered, orjson.dumps(run.fbtrace_ids).decode(), run.watermark_before,
+            run.watermark_after, run.error]
 
 
 def _dead_letter_table(dead_letters: list[dict]) -> pa.Table:

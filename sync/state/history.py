@@ -1,7 +1,5 @@
-"""The state tables the report reads, in SQL both stores run: the run history, the match-key
-counts of each run (`sent_match_keys`), the dead letters by reason and the answers of the
-Dataset Quality API (`dataset_quality`). Counts and scores only: no identifier, no secret.
-"""
+"""The state tables the report reads, in SQL both stores run: runs, match-key counts, dead
+letters by reason, Dataset Quality answers. Counts and scores only: no identifier, no secret."""
 from __future__ import annotations
 
 import datetime as dt
