@@ -2,6 +2,7 @@
 dies) next to the DuckDB file; the `sync_locks` state row adds the holder and heartbeat."""
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import socket
@@ -43,10 +44,8 @@ class FileLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise SourceError(self._cannot_create(exc)) from None
-        try:
+        with contextlib.suppress(OSError):
             os.fchmod(fd, 0o600)
-        except OSError:
-            pass
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

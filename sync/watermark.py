@@ -5,7 +5,6 @@ from __future__ import annotations
 
 class WatermarkTracker:
     def __init__(self, start: int | None):
-        self.start = start
         self._max_cursor: dict[int, int | None] = {}
         self._done: set[int] = set()
         self._next = 0          # first batch sequence number not yet in the finished prefix

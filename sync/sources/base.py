@@ -68,11 +68,6 @@ def row_checks(settings: EventSettings, c: dict[str, str], contents: str) -> lis
     return [(reason, conditions[reason]) for reason in SKIP_REASONS if reason in conditions]
 
 
-def check_reasons() -> list[str]:
-    """The skip reasons the SQL decides, in order."""
-    return [reason for reason, _ in row_checks(EventSettings(now=0), dict.fromkeys(REQUIRED_COLUMNS, "x"), "c")]
-
-
 class Dialect(NamedTuple):
     """What the read query needs to know of a warehouse's SQL."""
 

@@ -2,6 +2,7 @@
 How the DuckDB source reads)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from typing import Iterator, NamedTuple
@@ -50,15 +51,12 @@ def connect(path: str, read_only: bool, memory_limit: str | None = None) -> duck
         settings["checkpoint_threshold"] = CHECKPOINT_THRESHOLD
     try:
         return duckdb.connect(path, read_only=read_only, config=settings)
-    except duckdb.IOException as exc:
-        text = str(exc)
-        if "lock" in text.lower():
-            pid = _PID.search(text)
+    except duckdb.Error as exc:
+        if isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower():
+            pid = _PID.search(str(exc))
             who = f"process {pid.group(1)}" if pid else "another process"
             raise LockHeldError(f"the DuckDB file {path} is in use by {who} (a dbt build or another "
                                 "sync?); run again when it has finished; nothing was sent") from None
-        raise SourceError(f"cannot open DuckDB file {path}: {first_line(exc)}") from None
-    except duckdb.Error as exc:
         raise SourceError(f"cannot open DuckDB file {path}: {first_line(exc)}") from None
 
 
@@ -117,7 +115,6 @@ class DuckDBSource:
         self._table_default = False   # DEFAULT_TABLE_MEMORY_LIMIT applied: source.memory_limit not set
         self._q_relation = quote_relation(self.relation)
         self._q_state = quote(config.state.schema_)
-        self._columns: list[str] | None = None
         self._types: dict[str, str] = {}
         self._view = False   # the relation being read is a view (set by read_ready)
         self._config_ldu = config.destination.data_processing_options is not None
@@ -138,11 +135,10 @@ class DuckDBSource:
                               "(run `dbt build` first?)") from None
         except duckdb.Error as exc:
             raise SourceError(f"source.relation: cannot read {self.relation}: {self.error_line(exc)}") from None
-        self._columns = [d[0] for d in cur.description]
         self._types = {d[0]: str(d[1]) for d in cur.description}
         # Finish the query: left open, its result would hold memory in DuckDB's pool all run.
         cur.fetchall()
-        return self._columns
+        return list(self._types)
 
     def _event_ldu(self) -> bool:
         """The relation has the per-event Limited Data Use columns."""
@@ -369,10 +365,8 @@ class DuckDBSource:
                 yield batch
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(duckdb.Error):
             self.connection.close()
-        except duckdb.Error:
-            pass
 
 
 def cursor_ordered(page: pa.Table) -> pa.Table:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Protocol
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sync.errors import LockHeldError
+
 WATERMARKS = "sync_watermarks"
 SENT_EVENTS = "sent_events"
 DEAD_LETTERS = "dead_letters"
@@ -42,6 +44,18 @@ def table_columns(t: dict[str, str]) -> dict[str, str]:
         LOCKS: f"sync_name {s} NOT NULL, run_id {s}, holder {s}, acquired_at {ts}, heartbeat_at {ts}, "
                f"expires_at {ts}",
     }
+
+
+def lease_expired(lock: dict, now: dt.datetime) -> bool:
+    """The lock row's lease has run out (or has no end)."""
+    return lock["expires_at"] is None or lock["expires_at"] < now
+
+
+def lock_held_error(sync_name: str, lock: dict) -> LockHeldError:
+    """Another run holds the sync's lock row `lock`."""
+    since = f" since {lock['acquired_at']:%Y-%m-%d %H:%M:%S} UTC" if lock.get("acquired_at") else ""
+    return LockHeldError(f"another run of sync '{sync_name}' is in progress (run {lock['run_id']} "
+                         f"held by {lock['holder']}{since}); nothing was sent")
 
 
 def utcnow() -> dt.datetime:

@@ -3,6 +3,7 @@ statements a checkpoint, no transaction (the ledger before the watermark), MERGE
 and deletes, the lock a lease row (docs/bigquery.md, State and Lock)."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ from sync.locking import holder_alive
 from sync.sources.bigquery import (DEFAULT_STATE_DATASET, bool_literal, first_line, int_literal, make_client,
                                    naive_utc, string_literal, table_name, timestamp_literal)
 from sync.state.base import (DEAD_LETTER_FIELDS, DEAD_LETTERS, LOCKS, RUNS, SENT_EVENTS, WATERMARKS,
-                             Checkpoint, RunRecord, table_columns)
+                             Checkpoint, RunRecord, lease_expired, lock_held_error, table_columns)
 from sync.state.history import History, ddl
 
 if TYPE_CHECKING:
@@ -139,11 +140,6 @@ class BigQueryStateStore:
         return self._rows(f"SELECT {', '.join(LOCK_COLUMNS)} FROM {self.q[LOCKS]} WHERE sync_name = {self._name} "
                           "ORDER BY acquired_at, run_id")
 
-    def _held_error(self, current: dict) -> LockHeldError:
-        since = f" since {current['acquired_at']:%Y-%m-%d %H:%M:%S} UTC" if current.get("acquired_at") else ""
-        return LockHeldError(f"another run of sync '{self.sync_name}' is in progress (run {current['run_id']} "
-                             f"held by {current['holder']}{since}); nothing was sent")
-
     def acquire_lock(self, run_id: str, holder: str, now: dt.datetime, lease_seconds: int,
                      exclusive_os_lock: bool) -> dict | None:
         """Take the lease row: read it; MERGE it over to this run where it is still absent, expired
@@ -151,10 +147,9 @@ class BigQueryStateStore:
         rows = self._lock_rows()
         dead = []
         for current in rows:
-            expired = current["expires_at"] is None or current["expires_at"] < now
-            if not (exclusive_os_lock or expired):
+            if not (exclusive_os_lock or lease_expired(current, now)):
                 if holder_alive(current["holder"]) is not False:
-                    raise self._held_error(current)
+                    raise lock_held_error(self.sync_name, current)
                 dead.append(current)
         stale = rows[0] if rows else None
         expires = now + dt.timedelta(seconds=lease_seconds)
@@ -177,7 +172,7 @@ class BigQueryStateStore:
         if others:
             if len(others) < len(after):
                 self.release_lock(run_id)   # two runs took it at once: both back off
-            raise self._held_error(others[0])
+            raise lock_held_error(self.sync_name, others[0])
         if not after:
             raise LockHeldError(f"the lock of sync '{self.sync_name}' changed while this run took it; "
                                 "nothing was sent (run again)")
@@ -344,7 +339,5 @@ class BigQueryStateStore:
 
     def close(self) -> None:
         if self._own_client:
-            try:
+            with contextlib.suppress(Exception):   # closing must never fail a run
                 self.client.close()
-            except Exception:  # noqa: BLE001 - closing must never fail a run
-                pass

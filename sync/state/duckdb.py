@@ -1,6 +1,7 @@
 """Sync state in schema `capi_sync` (config `state.schema`) of the same DuckDB file as the view."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 from typing import Callable
@@ -9,11 +10,11 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from sync.errors import LockHeldError, SourceError, first_line
+from sync.errors import SourceError, first_line
 from sync.identifiers import quote, sql_literal
 from sync.locking import holder_alive
 from sync.state.base import (DEAD_LETTER_FIELDS, DEAD_LETTERS, LOCKS, RUNS, SENT_EVENTS, WATERMARKS,
-                             Checkpoint, RunRecord, table_columns)
+                             Checkpoint, RunRecord, lease_expired, lock_held_error, table_columns)
 from sync.state.history import History, ddl
 
 TYPES = {"STRING": "VARCHAR", "INT": "BIGINT", "INT32": "INTEGER", "BOOL": "BOOLEAN", "TIMESTAMP": "TIMESTAMP",
@@ -80,10 +81,9 @@ class DuckDBStateStore:
             raise
 
     def _rollback(self, con: duckdb.DuckDBPyConnection | None = None) -> None:
-        try:
+        # duckdb.Error: no transaction open (it failed before BEGIN, or DuckDB already ended it)
+        with contextlib.suppress(duckdb.Error):
             (con or self.con).execute("ROLLBACK")
-        except duckdb.Error:
-            pass   # no transaction open (it failed before BEGIN, or DuckDB already ended it)
 
     # --- watermark -------------------------------------------------------------------------
 
@@ -105,12 +105,8 @@ class DuckDBStateStore:
             stale = None
             if row is not None:
                 current = dict(zip(("run_id", "holder", "acquired_at", "heartbeat_at", "expires_at"), row))
-                expired = current["expires_at"] is None or current["expires_at"] < now
-                if not (exclusive_os_lock or expired or holder_alive(current["holder"]) is False):
-                    raise LockHeldError(
-                        f"another run of sync '{self.sync_name}' is in progress (run {current['run_id']} "
-                        f"held by {current['holder']} since {current['acquired_at']:%Y-%m-%d %H:%M:%S} UTC); "
-                        "nothing was sent")
+                if not (exclusive_os_lock or lease_expired(current, now) or holder_alive(current["holder"]) is False):
+                    raise lock_held_error(self.sync_name, current)
                 stale = current
                 self.con.execute(f"DELETE FROM {self.q[LOCKS]} WHERE sync_name = ?", [self.sync_name])
             self.con.execute(f"INSERT INTO {self.q[LOCKS]} VALUES (?, ?, ?, ?, ?, ?)",
@@ -284,12 +280,9 @@ class DuckDBStateStore:
     def close(self) -> None:
         """Close the store's connections (the database stays open while another connection has it)."""
         for con in (self._commit_con, self.con):
-            if con is None:
-                continue
-            try:
-                con.close()
-            except duckdb.Error:
-                pass
+            if con is not None:
+                with contextlib.suppress(duckdb.Error):
+                    con.close()
         self._commit_con = None
 
 
