@@ -31,11 +31,9 @@ class EventSettings:
 
 @dataclass
 class ReadyChunk:
-    """One chunk's rows ready to batch, in read order, as Arrow arrays (the runner batches,
-    sends and records them without a Python object per event): per row its event_id,
-    order_id, event_time and cursor, and either the event's JSON bytes (`encoded`, binary)
-    or a skip (skips[i] = (reason, message), encoded[i] NULL). Python lists are accepted
-    and converted."""
+    """One chunk's rows ready to batch, in read order, as Arrow arrays (Python lists are
+    converted): per row its event_id, order_id, event_time and cursor, and either the event's
+    JSON bytes (`encoded`) or a skip (skips[i] = (reason, message), encoded[i] NULL)."""
 
     event_ids: pa.Array
     order_ids: pa.Array
@@ -59,8 +57,8 @@ class ReadyChunk:
 
 
 def value_offsets(values: pa.Array) -> np.ndarray:
-    """The int32 offsets of a binary or string Arrow array, read in place: len(values) + 1 of
-    them, from the array's own offset (a slice's first value starts at offsets[0])."""
+    """The len(values) + 1 int32 offsets of a binary or string Arrow array, read in place from
+    the array's own offset."""
     return np.frombuffer(values.buffers()[1], dtype=np.int32, count=len(values) + 1, offset=values.offset * 4)
 
 

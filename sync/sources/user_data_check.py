@@ -30,8 +30,7 @@ _WORDS = _template.view("<u8")                 # (keys, 2)
 _WORD_MASKS = _mask.view("<u8")
 # From an entry's first byte to the `,` or `}` after it.
 _ENTRY_LEN = _PREFIX_LEN + 64 + 1 + _ARRAY
-# Bytes of an entry that are not hex digits: its prefix's, the closing quote, `]` for an
-# array key, and the `,` or `}` after it.
+# Bytes of an entry that are not hex digits: its prefix's, the closing `"` (and `]`), the `,` or `}`.
 _NOT_HEX = np.array([sum(b not in _HEX for b in p) for p in _PREFIX], np.int64) + 1 + _ARRAY + 1
 _OPEN, _CLOSE, _COMMA, _QUOTE, _BRACKET = (np.uint8(ord(c)) for c in '{},"]')
 _ZERO, _LOWER_A = np.uint8(ord("0")), np.uint8(ord("a"))
@@ -102,8 +101,7 @@ def all_hashed_user_data(values: pa.Array) -> bool:
         not_hex += int(_NOT_HEX[key]) * int(np.count_nonzero(found))
     if bad.any() or not np.array_equal(at, ends):   # every row ends right after its last entry's `}`
         return False
-    # Every byte is now either the skeleton just checked or a value's: the values are all
-    # hex exactly when the bytes that are not hex are the skeleton's.
+    # Every byte is now the skeleton's or a value's: all values are hex iff the non-hex bytes are the skeleton's.
     return size - hex_digit_count(data) == not_hex
 
 

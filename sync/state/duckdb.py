@@ -28,7 +28,7 @@ def _literal(value) -> str:
 
 def _reported(method):
     """A DuckDB error of a state operation becomes one line, `state: ...`, with the source's
-    exit code (the state lives in the source's DuckDB file, under its memory_limit)."""
+    exit code (the state shares the source's DuckDB file and memory_limit)."""
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         try:
@@ -41,8 +41,7 @@ def _reported(method):
 class DuckDBStateStore:
     def __init__(self, con: duckdb.DuckDBPyConnection, schema: str, sync_name: str,
                  error_line: Callable[[BaseException], str] = first_line):
-        """`error_line`: how a DuckDB error of a state operation is worded (the source's, which
-        says which settings to change when DuckDB ran out of memory)."""
+        """`error_line`: how a DuckDB error of a state operation is worded (the source's)."""
         self.con = con
         self._commit_con: duckdb.DuckDBPyConnection | None = None
         self.error_line = error_line
