@@ -15,7 +15,7 @@ from sync.sources.bigquery import (DEFAULT_STATE_DATASET, bool_literal, first_li
                                    naive_utc, string_literal, table_name, timestamp_literal)
 from sync.state.base import (DEAD_LETTER_FIELDS, DEAD_LETTERS, LOCKS, RUNS, SENT_EVENTS, WATERMARKS,
                              Checkpoint, RunRecord, lease_expired, lock_held_error, table_columns)
-from sync.state.history import History, ddl
+from sync.state.history import RUN_COLUMNS, History, StoreReads, ddl
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
@@ -43,9 +43,6 @@ def _literal(value) -> str:
     return string_literal(str(value))
 # The ledger is read by sync_name and event_id (the anti-join) and pruned by event_time.
 CLUSTERING = {SENT_EVENTS: "sync_name, event_time", DEAD_LETTERS: "sync_name"}
-RUN_COLUMNS = ("run_id", "sync_name", "started_at", "ended_at", "status", "dry_run", "full_refresh", "rows_read",
-               "events_sent", "batches_sent", "skipped", "failed", "dead_lettered", "fbtrace_ids",
-               "watermark_before", "watermark_after", "error")
 LOCK_COLUMNS = ("run_id", "holder", "acquired_at", "heartbeat_at", "expires_at")
 
 
@@ -70,7 +67,7 @@ def _json_rows(doc: str) -> str:
     return f"UNNEST(JSON_QUERY_ARRAY({string_literal(doc)})) AS r"
 
 
-class BigQueryStateStore:
+class BigQueryStateStore(StoreReads):
     """The StateStore protocol (sync/state/base.py) on BigQuery, with a client of its own."""
 
     def __init__(self, config: SyncConfig, client: bigquery.Client | None = None):
@@ -126,13 +123,6 @@ class BigQueryStateStore:
         for table, columns in DDL.items():
             cluster = f" CLUSTER BY {CLUSTERING[table]}" if table in CLUSTERING else ""
             self._query(f"CREATE TABLE IF NOT EXISTS {self.q[table]} ({columns}){cluster}")
-
-    # --- watermark -------------------------------------------------------------------------
-
-    def read_watermark(self) -> int | None:
-        rows = self._rows(f"SELECT MAX(watermark) AS watermark FROM {self.q[WATERMARKS]} "
-                          f"WHERE sync_name = {self._name}")
-        return rows[0]["watermark"] if rows else None
 
     # --- lock ------------------------------------------------------------------------------
 
@@ -228,14 +218,6 @@ class BigQueryStateStore:
             "ON T.run_id = S.run_id AND T.status = 'running' WHEN MATCHED THEN UPDATE SET status = 'abandoned', "
             f"ended_at = COALESCE(T.ended_at, {timestamp_literal(now)}), error = {string_literal(reason)}")
 
-    def last_runs(self, limit: int = 10) -> list[dict]:
-        runs = self._rows(f"SELECT {', '.join(RUN_COLUMNS)} FROM {self.q[RUNS]} WHERE sync_name = {self._name} "
-                          f"ORDER BY started_at DESC LIMIT {int_literal(int(limit))}")
-        for run in runs:
-            run["skipped"] = json.loads(run["skipped"]) if run["skipped"] else {}
-            run["fbtrace_ids"] = json.loads(run["fbtrace_ids"]) if run["fbtrace_ids"] else []
-        return runs
-
     # --- checkpoint ------------------------------------------------------------------------
 
     def checkpoint(self, run_id: str, cursor_column: str, checkpoint: Checkpoint, now: dt.datetime) -> None:
@@ -313,26 +295,6 @@ class BigQueryStateStore:
             f"MERGE {self.q[SENT_EVENTS]} AS T USING (SELECT 1 AS one) AS S ON T.sync_name = {self._name} "
             f"AND T.event_time < {int_literal(older_than)} WHEN MATCHED THEN DELETE")
         return result.num_dml_affected_rows or 0
-
-    # --- dead letters ----------------------------------------------------------------------
-
-    def dead_letters(self, event_ids: list[str] | None = None, include_resolved: bool = False,
-                     limit: int | None = None) -> list[dict]:
-        sql = f"SELECT * FROM {self.q[DEAD_LETTERS]} WHERE sync_name = {self._name}"
-        if not include_resolved:
-            sql += " AND resolved_at IS NULL"
-        if event_ids is not None:
-            if not event_ids:
-                return []
-            sql += f" AND event_id IN ({', '.join(string_literal(i) for i in sorted(set(event_ids)))})"
-        sql += " ORDER BY recorded_at NULLS LAST, event_time NULLS LAST, event_id NULLS LAST"   # as DuckDB
-        if limit is not None:
-            sql += f" LIMIT {int_literal(int(limit))}"
-        return self._rows(sql)
-
-    def dead_letter_count(self) -> int:
-        return self._rows(f"SELECT COUNT(*) AS n FROM {self.q[DEAD_LETTERS]} WHERE sync_name = {self._name} "
-                          "AND resolved_at IS NULL")[0]["n"]
 
     def checkpoint_wal(self) -> str | None:
         return None   # BigQuery has no write-ahead log to checkpoint: every job is stored when it ends

@@ -15,7 +15,7 @@ from sync.identifiers import quote, sql_literal
 from sync.locking import holder_alive
 from sync.state.base import (DEAD_LETTER_FIELDS, DEAD_LETTERS, LOCKS, RUNS, SENT_EVENTS, WATERMARKS,
                              Checkpoint, RunRecord, lease_expired, lock_held_error, table_columns)
-from sync.state.history import History, ddl
+from sync.state.history import History, StoreReads, ddl
 
 TYPES = {"STRING": "VARCHAR", "INT": "BIGINT", "INT32": "INTEGER", "BOOL": "BOOLEAN", "TIMESTAMP": "TIMESTAMP",
          "FLOAT": "DOUBLE"}
@@ -38,7 +38,9 @@ def _reported(method):
     return wrapper
 
 
-class DuckDBStateStore:
+class DuckDBStateStore(StoreReads):
+    """The StateStore protocol (sync/state/base.py) on the source's DuckDB file."""
+
     def __init__(self, con: duckdb.DuckDBPyConnection, schema: str, sync_name: str,
                  error_line: Callable[[BaseException], str] = first_line):
         """`error_line`: how a DuckDB error of a state operation is worded (the source's)."""
@@ -83,14 +85,6 @@ class DuckDBStateStore:
         # duckdb.Error: no transaction open (it failed before BEGIN, or DuckDB already ended it)
         with contextlib.suppress(duckdb.Error):
             (con or self.con).execute("ROLLBACK")
-
-    # --- watermark -------------------------------------------------------------------------
-
-    @_reported
-    def read_watermark(self) -> int | None:
-        row = self.con.execute(f"SELECT max(watermark) FROM {self.q[WATERMARKS]} WHERE sync_name = ?",
-                               [self.sync_name]).fetchone()
-        return row[0] if row else None
 
     # --- lock ------------------------------------------------------------------------------
 
@@ -160,15 +154,6 @@ class DuckDBStateStore:
     def mark_abandoned(self, run_id: str, now: dt.datetime, reason: str) -> None:
         self.con.execute(f"UPDATE {self.q[RUNS]} SET status = 'abandoned', ended_at = coalesce(ended_at, ?), "
                          "error = ? WHERE run_id = ? AND status = 'running'", [now, reason, run_id])
-
-    @_reported
-    def last_runs(self, limit: int = 10) -> list[dict]:
-        runs = self._select(f"SELECT * FROM {self.q[RUNS]} WHERE sync_name = ? "
-                            "ORDER BY started_at DESC LIMIT ?", [self.sync_name, limit])
-        for run in runs:
-            run["skipped"] = orjson.loads(run["skipped"]) if run["skipped"] else {}
-            run["fbtrace_ids"] = orjson.loads(run["fbtrace_ids"]) if run["fbtrace_ids"] else []
-        return runs
 
     # --- checkpoint ------------------------------------------------------------------------
 
@@ -252,29 +237,6 @@ class DuckDBStateStore:
         row = self.con.execute(f"DELETE FROM {self.q[SENT_EVENTS]} WHERE sync_name = ? AND event_time < ?",
                                [self.sync_name, older_than]).fetchone()
         return row[0] if row else 0
-
-    # --- dead letters ----------------------------------------------------------------------
-
-    @_reported
-    def dead_letters(self, event_ids: list[str] | None = None, include_resolved: bool = False,
-                     limit: int | None = None) -> list[dict]:
-        sql = f"SELECT * FROM {self.q[DEAD_LETTERS]} WHERE sync_name = ?"
-        params: list = [self.sync_name]
-        if not include_resolved:
-            sql += " AND resolved_at IS NULL"
-        if event_ids is not None:
-            sql += " AND event_id IN (SELECT unnest(?))"
-            params.append(list(event_ids))
-        sql += " ORDER BY recorded_at, event_time, event_id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return self._select(sql, params)
-
-    @_reported
-    def dead_letter_count(self) -> int:
-        return self.con.execute(f"SELECT count(*) FROM {self.q[DEAD_LETTERS]} WHERE sync_name = ? "
-                                "AND resolved_at IS NULL", [self.sync_name]).fetchone()[0]
 
     def close(self) -> None:
         """Close the store's connections (the database stays open while another connection has it)."""

@@ -1,5 +1,5 @@
-"""The state tables the report reads, in SQL both stores run: runs, match-key counts, dead
-letters by reason, Dataset Quality answers. Counts and scores only: no identifier, no secret."""
+"""The state reads both stores make in one SQL: the report's (runs, match-key counts, dead letters
+by reason, Dataset Quality answers: counts and scores, no identifier, no secret) and `StoreReads`."""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,13 +7,16 @@ import json
 from typing import Callable
 
 from sync.match_keys import MATCH_KEYS
-from sync.state.base import DEAD_LETTERS, MATCH_KEY_COUNTS, QUALITY, RUNS, RunRecord
+from sync.state.base import DEAD_LETTERS, MATCH_KEY_COUNTS, QUALITY, RUNS, WATERMARKS, RunRecord
 
 MATCH_KEY_COLUMNS = ("sync_name", "run_id", "recorded_at", "events", *MATCH_KEYS)
 QUALITY_COLUMNS = ("sync_name", "dataset_id", "fetched_at", "api_version", "agent_name", "event_name",
                    "composite_score", "match_key_score", "frequency_score", "freshness_score",
                    "email_coverage", "phone_coverage", "recommendations")
 _QUALITY_FLOATS = QUALITY_COLUMNS[6:12]
+RUN_COLUMNS = ("run_id", "sync_name", "started_at", "ended_at", "status", "dry_run", "full_refresh", "rows_read",
+               "events_sent", "batches_sent", "skipped", "failed", "dead_lettered", "fbtrace_ids",
+               "watermark_before", "watermark_after", "error")
 
 
 def ddl(types: dict[str, str]) -> dict[str, str]:
@@ -37,9 +40,12 @@ class History:
         self.rows = rows
         self.literal = literal
 
+    def mine(self) -> str:
+        """The condition on a row of this sync."""
+        return f"sync_name = {self.literal(self.sync_name)}"
+
     def _since(self, column: str, since: dt.datetime | None) -> str:
-        clause = f"sync_name = {self.literal(self.sync_name)}"
-        return clause if since is None else f"{clause} AND {column} >= {self.literal(since)}"
+        return self.mine() if since is None else f"{self.mine()} AND {column} >= {self.literal(since)}"
 
     # --- writes ----------------------------------------------------------------------------
 
@@ -92,3 +98,43 @@ class History:
         for row in rows:
             row["recommendations"] = json.loads(row["recommendations"]) if row["recommendations"] else {}
         return rows
+
+
+class StoreReads:
+    """The StateStore reads of the watermark, runs and dead letters, through the store's `history`."""
+
+    q: dict[str, str]
+    history: History
+
+    def read_watermark(self) -> int | None:
+        rows = self.history.rows(f"SELECT MAX(watermark) AS watermark FROM {self.q[WATERMARKS]} "
+                                 f"WHERE {self.history.mine()}")
+        return rows[0]["watermark"] if rows else None
+
+    def last_runs(self, limit: int = 10) -> list[dict]:
+        runs = self.history.rows(f"SELECT {', '.join(RUN_COLUMNS)} FROM {self.q[RUNS]} "
+                                 f"WHERE {self.history.mine()} "
+                                 f"ORDER BY started_at DESC LIMIT {self.history.literal(int(limit))}")
+        for run in runs:
+            run["skipped"] = json.loads(run["skipped"]) if run["skipped"] else {}
+            run["fbtrace_ids"] = json.loads(run["fbtrace_ids"]) if run["fbtrace_ids"] else []
+        return runs
+
+    def dead_letters(self, event_ids: list[str] | None = None, include_resolved: bool = False,
+                     limit: int | None = None) -> list[dict]:
+        literal = self.history.literal
+        sql = f"SELECT * FROM {self.q[DEAD_LETTERS]} WHERE {self.history.mine()}"
+        if not include_resolved:
+            sql += " AND resolved_at IS NULL"
+        if event_ids is not None:
+            if not event_ids:
+                return []
+            sql += f" AND event_id IN ({', '.join(literal(i) for i in sorted(set(event_ids)))})"
+        sql += " ORDER BY recorded_at NULLS LAST, event_time NULLS LAST, event_id NULLS LAST"
+        if limit is not None:
+            sql += f" LIMIT {literal(int(limit))}"
+        return self.history.rows(sql)
+
+    def dead_letter_count(self) -> int:
+        return self.history.rows(f"SELECT COUNT(*) AS n FROM {self.q[DEAD_LETTERS]} "
+                                 f"WHERE {self.history.mine()} AND resolved_at IS NULL")[0]["n"]
