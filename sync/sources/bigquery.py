@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from typing import TYPE_CHECKING, Iterator
 
+import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from sync.config import SyncConfig
 from sync.contract import LDU_KEYS, REQUIRED_COLUMNS
 from sync.errors import SourceError
-from sync.events import COPIES_COLUMN, EventSettings, ReadyChunk, value_offsets
+from sync.events import COPIES_COLUMN, EventSettings, ReadyChunk
 from sync.identifiers import quote_backtick
 from sync.sources.base import (CURSOR_KEY, Dialect, event_ldu_sql, has_event_ldu, ready_query,
                                refuse_two_ldu_settings, require_columns, require_integer_cursor)
@@ -33,6 +34,8 @@ DEFAULT_STATE_DATASET = "capi_sync"
 BIGQUERY_SCOPE = "https://www.googleapis.com/auth/bigquery"
 # Event ids per read_event_ids query: ~70 characters each stays far below the 1 MB query text limit.
 IDS_PER_QUERY = 10_000
+# How long one jobs.query or jobs.getQueryResults call waits for the query to finish.
+RESULT_WAIT_MS = 10_000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -125,6 +128,30 @@ def make_client(config: SyncConfig) -> bigquery.Client:
                           "or set source.credentials to a service-account key file") from None
 
 
+def result_pages(client: bigquery.Client, sql: str, page_size: int) -> Iterator[list[str]]:
+    """The first column of a query's rows, one REST page at a time (jobs.query, then
+    jobs.getQueryResults), each page's JSON decoded by orjson (docs/bigquery.md, Reading)."""
+    from google.cloud.bigquery.retry import DEFAULT_RETRY
+
+    def call(method: str, path: str, **kwargs) -> dict:
+        return orjson.loads(DEFAULT_RETRY(client._connection.api_request)(method, path, expect_json=False, **kwargs))
+
+    body = {"query": sql, "useLegacySql": False, "maxResults": page_size, "requestId": str(uuid.uuid4()),
+            "timeoutMs": RESULT_WAIT_MS, **({"location": client.location} if client.location else {})}
+    page = call("POST", f"/projects/{client.project}/queries", data=body)
+    job = page["jobReference"]
+    path = f"/projects/{job['projectId']}/queries/{job['jobId']}"
+    params = {"maxResults": page_size, "timeoutMs": RESULT_WAIT_MS,
+              **({"location": job["location"]} if job.get("location") else {})}
+    while not page.get("jobComplete"):
+        page = call("GET", path, query_params=params)
+    while True:
+        yield [row["f"][0]["v"] for row in page.get("rows", ())]
+        if not page.get("pageToken"):
+            return
+        page = call("GET", path, query_params={**params, "pageToken": page["pageToken"]})
+
+
 class BigQuerySource:
     """The view in `source.project`.`source.dataset`; state tables in `state.project`.`state.dataset`."""
 
@@ -205,16 +232,14 @@ class BigQuerySource:
         return self._query(" AND ".join(where), settings)
 
     def _stream(self, sql: str, settings: EventSettings, seen: set[str]) -> Iterator[ReadyChunk]:
-        """One query job; each result page (at most chunk_size rows) becomes a ReadyChunk, so
-        memory holds one page at a time. A page arrives as Arrow (no Python object per row) and
-        its row texts are parsed by Arrow's JSON reader."""
+        """One query; each result page (at most chunk_size rows) becomes a ReadyChunk, so memory
+        holds one page at a time."""
         from google.api_core.exceptions import GoogleAPICallError
         schema = _PAGE_SCHEMA.append(pa.field("_ldu", pa.string())) if self._event_ldu() else _PAGE_SCHEMA
         try:
-            rows = self.client.query_and_wait(sql, page_size=self.chunk_size)
-            for batch in rows.to_arrow_iterable():
-                if batch.num_rows:
-                    yield ready_page(_parse_rows(batch.column(0), schema), settings, seen)
+            for texts in result_pages(self.client, sql, self.chunk_size):
+                if texts:
+                    yield ready_page(_parse_rows(texts, schema), settings, seen)
         except GoogleAPICallError as exc:
             raise SourceError(f"source.relation: reading {self.relation} failed: {first_line(exc)}") from None
 
@@ -241,13 +266,10 @@ _PAGE_SCHEMA = pa.schema([("event_id", pa.string()), ("order_id", pa.string()), 
                           ("_head", pa.string()), ("_user_data", pa.string()), ("_custom_data", pa.string())])
 
 
-def _parse_rows(texts: pa.Array, schema: pa.Schema = _PAGE_SCHEMA) -> dict[str, pa.Array]:
+def _parse_rows(texts: list[str], schema: pa.Schema = _PAGE_SCHEMA) -> dict[str, pa.Array]:
     """A page's row texts (one JSON object each, no raw newline: JSON escapes them) -> its columns."""
     from pyarrow import json as arrow_json
-    lines = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(texts)], pa.int32()), texts.cast(pa.binary())),
-                           b"\n")
-    start, end = value_offsets(lines)
-    data = lines.buffers()[2].slice(int(start), int(end - start))
+    data = "\n".join(texts).encode()
     table = arrow_json.read_json(pa.BufferReader(data), read_options=arrow_json.ReadOptions(block_size=1 << 30),
                                  parse_options=arrow_json.ParseOptions(explicit_schema=schema))
     return {name: table.column(name).combine_chunks() for name in schema.names}

@@ -8,7 +8,7 @@ import time
 from collections import Counter
 
 import pytest
-from google.cloud import bigquery
+from google.cloud._http import JSONConnection
 
 from bench.bigquery_read import create_events
 from sync.config import parse_config
@@ -23,20 +23,19 @@ EVENTS = 100_000
 
 @pytest.fixture
 def statements(monkeypatch) -> list[str]:
-    """Each statement any BigQuery client sends, by its first keyword (SELECT, INSERT, MERGE, ...)."""
+    """Each statement any BigQuery client sends (jobs.query or jobs.insert), by its first
+    keyword (SELECT, INSERT, MERGE, ...)."""
     sent: list[str] = []
-    query_and_wait, query = bigquery.Client.query_and_wait, bigquery.Client.query
+    api_request = JSONConnection.api_request
 
-    def counting_query_and_wait(self, sql, *args, **kwargs):
-        sent.append(sql.split(None, 1)[0].upper())
-        return query_and_wait(self, sql, *args, **kwargs)
+    def counting(self, method, path, *args, data=None, **kwargs):
+        if method == "POST" and isinstance(data, dict):
+            sql = data.get("query") or data.get("configuration", {}).get("query", {}).get("query")
+            if sql:
+                sent.append(sql.split(None, 1)[0].upper())
+        return api_request(self, method, path, *args, data=data, **kwargs)
 
-    def counting_query(self, sql, *args, **kwargs):
-        sent.append(sql.split(None, 1)[0].upper())
-        return query(self, sql, *args, **kwargs)
-
-    monkeypatch.setattr(bigquery.Client, "query_and_wait", counting_query_and_wait)
-    monkeypatch.setattr(bigquery.Client, "query", counting_query)
+    monkeypatch.setattr(JSONConnection, "api_request", counting)
     return sent
 
 
