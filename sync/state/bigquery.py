@@ -206,12 +206,6 @@ class BigQueryStateStore(StoreReads):
         if match_keys:
             self._query(match_keys)
 
-    def record_quality(self, rows: list[dict]) -> None:
-        """One answer of the Dataset Quality API, a row per event name (history: never replaced)."""
-        statement = self.history.insert_quality(rows)
-        if statement:
-            self._query(statement)
-
     def mark_abandoned(self, run_id: str, now: dt.datetime, reason: str) -> None:
         self._query(
             f"MERGE {self.q[RUNS]} AS T USING (SELECT {string_literal(run_id)} AS run_id) AS S "

@@ -144,13 +144,6 @@ class DuckDBStateStore(StoreReads):
         return [dict(zip(names, row)) for row in cur.fetchall()]
 
     @_reported
-    def record_quality(self, rows: list[dict]) -> None:
-        """One answer of the Dataset Quality API, a row per event name (history: never replaced)."""
-        statement = self.history.insert_quality(rows)
-        if statement:
-            self.con.execute(statement)
-
-    @_reported
     def mark_abandoned(self, run_id: str, now: dt.datetime, reason: str) -> None:
         self.con.execute(f"UPDATE {self.q[RUNS]} SET status = 'abandoned', ended_at = coalesce(ended_at, ?), "
                          "error = ? WHERE run_id = ? AND status = 'running'", [now, reason, run_id])

@@ -101,7 +101,7 @@ class History:
 
 
 class StoreReads:
-    """The StateStore reads of the watermark, runs and dead letters, through the store's `history`."""
+    """The StateStore methods both stores run in the same SQL, through the store's `history`."""
 
     q: dict[str, str]
     history: History
@@ -134,6 +134,12 @@ class StoreReads:
         if limit is not None:
             sql += f" LIMIT {literal(int(limit))}"
         return self.history.rows(sql)
+
+    def record_quality(self, rows: list[dict]) -> None:
+        """One answer of the Dataset Quality API, a row per event name (history: never replaced)."""
+        statement = self.history.insert_quality(rows)
+        if statement:
+            self.history.rows(statement)
 
     def dead_letter_count(self) -> int:
         return self.history.rows(f"SELECT COUNT(*) AS n FROM {self.q[DEAD_LETTERS]} "
