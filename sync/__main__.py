@@ -1,15 +1,9 @@
 """The `capi-sync` command (and `python -m sync`): tunes its own process, then runs the command
 line (sync/cli.py). The library (`sync.cli.main`, `SyncRun`) changes nothing process-wide.
 
-Before anything imports pyarrow, DuckDB or httpx, the command (CAPI_SYNC_PROCESS_TUNING=0 turns
-this off; a variable already in the environment is kept):
-- has the allocators give freed memory back after 10 ms instead of a second: mimalloc's
-  `MIMALLOC_PURGE_DELAY`; on Linux DuckDB's and pyarrow's jemalloc (`DUCKDB_JE_MALLOC_CONF`,
-  `JE_ARROW_MALLOC_CONF`); on x86-64 Linux pyarrow allocates from jemalloc
-  (`ARROW_DEFAULT_MEMORY_POOL`, where pyarrow's wheel has it);
-- refuses imports it never needs, so the libraries take their paths without them: pandas (which
-  DuckDB and pyarrow load only to check for a DataFrame), `pyarrow.dataset`, httpx's own command
-  line. docs/benchmarks.md has what each costs.
+Before anything imports pyarrow, DuckDB or httpx (unless CAPI_SYNC_PROCESS_TUNING=0), it sets
+the allocators to give freed memory back after 10 ms (a variable already set is kept) and
+refuses imports it never needs (docs/sync.md: How the DuckDB source reads; Memory).
 """
 from __future__ import annotations
 

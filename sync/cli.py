@@ -1,9 +1,6 @@
 """`capi-sync`: run the sync, show its status, handle dead letters, run the local emulator.
 
-Exit codes: 0 ok, 1 internal error, 2 config or input error, 3 destination refused
-permanently, 4 retries exhausted, 5 another run holds the lock (or the DuckDB file is
-busy), 6 source or view problem, 7 the API rejected more than destination.max_rejected_share
-of the events, 130 / 143 stopped by SIGINT / SIGTERM (sync/stop_signals.py).
+The parser (its epilog lists the exit codes, sync/errors.py) and the dispatch to sync/cli_commands.py.
 """
 from __future__ import annotations
 
@@ -15,28 +12,24 @@ import traceback
 from sync.cli_commands import (cmd_dead_letter, cmd_quality, cmd_report, cmd_run, cmd_run_all, cmd_status,
                                cmd_status_all)
 from sync.cli_output import setup_logging
-from sync.config import DEFAULT_CONFIG_PATH, SyncConfig
+from sync.config import DEFAULT_CONFIG_PATH
 from sync.errors import EXIT_INTERNAL, SyncError
 from sync.syncs import SyncEntry, load_syncs, select
 from sync.redact import Redactor
 
 
-def _config(entry: SyncEntry) -> SyncConfig:
-    if entry.error is not None:
-        raise entry.error
-    return entry.config
-
-
 def _dispatch(args, entries: list[SyncEntry]) -> int:
     if args.command == "run":
         chosen = select(entries, args.sync, args.all, args.config, "run")
-        return cmd_run_all(args, chosen) if args.all else cmd_run(args, _config(chosen[0]))
+        return cmd_run_all(args, chosen) if args.all else cmd_run(args, chosen[0].checked_config())
     if args.command == "status":
         chosen = select(entries, args.sync, True, args.config, "status")
-        return cmd_status(args, _config(chosen[0])) if len(entries) == 1 or args.sync else cmd_status_all(args, chosen)
+        if len(entries) == 1 or args.sync:
+            return cmd_status(args, chosen[0].checked_config())
+        return cmd_status_all(args, chosen)
     chosen = select(entries, args.sync, False, args.config, args.command)
     commands = {"dead-letter": cmd_dead_letter, "report": cmd_report, "quality": cmd_quality}
-    return commands[args.command](args, _config(chosen[0]))
+    return commands[args.command](args, chosen[0].checked_config())
 
 
 # --- parser -----------------------------------------------------------------------------------

@@ -1,7 +1,5 @@
-"""The commands of `capi-sync`: run (one sync or --all), status, dead-letter list/retry, report, quality.
-
-Each takes the parsed arguments and a sync's config and returns the exit code (sync/cli.py).
-"""
+"""The commands of `capi-sync` (run, status, dead-letter list/retry, report, quality): each takes
+the parsed arguments and a sync's config and returns the exit code (sync/cli.py)."""
 from __future__ import annotations
 
 import contextlib
@@ -26,8 +24,7 @@ def _check_output(args) -> None:
         raise InputError("--output is the dry run's file; add --dry-run (a real run writes no file)")
     if os.path.isdir(args.output):
         raise InputError(f"--output: {args.output} is a folder; name a file, e.g. {os.path.join(args.output, 'dry-run.jsonl')}")
-    folder = os.path.dirname(os.path.abspath(args.output))
-    existing = folder
+    existing = os.path.dirname(os.path.abspath(args.output))
     while not os.path.isdir(existing):
         if os.path.exists(existing):
             raise InputError(f"--output: {existing} is not a folder")
@@ -89,15 +86,12 @@ def _publish_metrics(args, summary: RunSummary) -> int:
 
 
 def _each(args, entries: list[SyncEntry], command) -> tuple[int, list[dict]]:
-    """`command(args, config)` for each sync in turn; a sync that fails (or whose config is
-    wrong) does not stop the next; an interrupt does. Returns the worst exit code and, per
-    sync, its name and exit code."""
+    """`command(args, config)` for each sync in turn; a failing sync does not stop the next, an
+    interrupt does. Returns the worst exit code and, per sync, its name and exit code."""
     results = []
     for entry in entries:
         try:
-            if entry.error is not None:
-                raise entry.error
-            code = command(args, entry.config)
+            code = command(args, entry.checked_config())
         except SyncError as exc:
             sys.stderr.write(f"capi-sync: error: {args.redactor(str(exc))}\n")
             code = exc.exit_code
@@ -144,15 +138,9 @@ def _state(config: SyncConfig, read_only: bool = True):
     """(source, state store) of the sync, both closed after."""
     from sync.sources import open_source
     from sync.state import open_state
-    source = open_source(config, read_only=read_only)
-    try:
-        state = open_state(config, source)
-        try:
+    with contextlib.closing(open_source(config, read_only=read_only)) as source:
+        with contextlib.closing(open_state(config, source)) as state:
             yield source, state
-        finally:
-            state.close()
-    finally:
-        source.close()
 
 
 def cmd_status(args, config: SyncConfig, collect: list | None = None) -> int:
@@ -223,8 +211,16 @@ def cmd_dead_letter(args, config: SyncConfig) -> int:
 
 
 def cmd_report(args, config: SyncConfig) -> int:
-    from sync.report.command import DEFAULT_OUTPUT, collect, write_page
-    figures = collect(config, args.since)
+    from sync.report.figures import parse_since, report_figures
+    from sync.report.page import DEFAULT_OUTPUT, write_page
+    from sync.state import utcnow
+    now = utcnow()
+    since = parse_since(args.since, now)
+    with _state(config) as (source, state):   # read-only: a run may be going on
+        if not state.tables_exist():
+            raise InputError(f"sync '{config.name}' has no state tables yet ({source.description}): "
+                             "run `capi-sync run` first")
+        figures = report_figures(state.history, config.name, since, now)
     output = args.output or (None if args.json else DEFAULT_OUTPUT)
     if output:
         write_page(figures, output)

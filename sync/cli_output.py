@@ -14,7 +14,7 @@ from sync.runner import Progress, RunSummary
 log = logging.getLogger("capi_sync")
 
 
-def setup_logging(redactor: Redactor, verbose: bool = False) -> logging.Handler:
+def setup_logging(redactor: Redactor, verbose: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s capi-sync %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     handler.addFilter(RedactingFilter(redactor))
@@ -27,7 +27,6 @@ def setup_logging(redactor: Redactor, verbose: bool = False) -> logging.Handler:
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     for noisy in ("httpx", "httpcore", "urllib3", "google"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    return handler
 
 
 class TqdmProgress(Progress):

@@ -1,16 +1,8 @@
-"""The sync's YAML configuration: read like dbt reads profiles.yml, validated into frozen dataclasses.
+"""The sync's YAML configuration, validated into frozen dataclasses (docs/sync.md, Configuration).
 
-YAML is parsed first, then each string value holding `{{ ... }}` is rendered in a Jinja
-sandbox whose only function is `env_var('NAME'[, 'default'])` (sync/config_render.py): an
-environment value is inserted as it is, never read as YAML. Every user mistake becomes one
-`ConfigError` line naming the file and the key, e.g.
-`config/sync.yml: destination.batch_size: must be at most 1000 (got 5000)`.
-Secrets (access token, app secret) may only come from env_var(), are stripped of surrounding
-whitespace and held as `Secret`, so repr/str/logs show `**********`.
-
-Each key's parser is in its field's metadata (`parsed_by(...)`, sync/config_fields.py); `model`
-walks a mapping with them. A validation library (pydantic, earlier) cost every `capi-sync` process 8.4 MiB of resident
-memory and about 0.1 s of start-up for what these few functions do (bench/findings.md).
+Read like dbt reads profiles.yml (sync/config_render.py); each key's parser is in its field's
+metadata (`parsed_by(...)`, sync/config_fields.py). Every mistake is one `ConfigError` line naming
+the file and the key; secrets come only from env_var() and are held as `Secret`.
 """
 from __future__ import annotations
 
@@ -24,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from sync.config_fields import (Problems, Secret, checked_text, got, list_of, model, number, one_of,
+from sync.config_fields import (Problems, Secret, checked_text, got, list_of, matching, model, number, one_of,
                                 optional, parse_duration, parse_size, parsed_by, text, whole)
-from sync.config_render import Rendered, key_path as _key_path, read_document, render_document
+from sync.config_render import key_path as _key_path, read_document, render_document
 from sync.errors import ConfigError
 from sync.graph_versions import DEFAULT_API_VERSION
 from sync.identifiers import is_identifier, is_project_id
@@ -50,36 +42,24 @@ MAX_MAX_REQUEST_BYTES = 64 * 1024 ** 2
 
 
 
-def _check_relation(value: str) -> str:
+def _is_relation(value: str) -> bool:
     parts = value.split(".")
-    if not 1 <= len(parts) <= 2 or not all(is_identifier(p) for p in parts):
-        raise ValueError(f"must be `schema.name` made of letters, digits and underscores (got {value!r})")
-    return value
+    return 1 <= len(parts) <= 2 and all(is_identifier(p) for p in parts)
 
 
-def _check_memory_limit(value: str) -> str:
-    if not _MEMORY.match(value.strip()):
-        raise ValueError(f"must be a size like 2GB or 512MB (got {value!r})")
-    return value
-
-
-def _check_project(value: str) -> str:
-    if not is_project_id(value):
-        raise ValueError(f"must be a Google Cloud project id (got {value!r})")
-    return value
-
-
-def _check_name(value: str) -> str:
-    if not is_identifier(value):
-        raise ValueError(f"must be made of letters, digits and underscores (got {value!r})")
-    return value
-
-
-def _check_api_endpoint(value: str) -> str:
+def _is_http_url(value: str) -> bool:
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"must be an http(s) URL (got {value!r})")
-    return value
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+_RELATION = matching(_is_relation, "be `schema.name` made of letters, digits and underscores")
+_MEMORY_LIMIT = matching(lambda value: _MEMORY.match(value.strip()), "be a size like 2GB or 512MB")
+_PROJECT = matching(is_project_id, "be a Google Cloud project id")
+_NAME = matching(is_identifier, "be made of letters, digits and underscores")
+_COLUMN = matching(is_identifier, "be a column name of letters, digits and underscores")
+_API_ENDPOINT = matching(_is_http_url, "be an http(s) URL")
+_API_VERSION = matching(re.compile(r"v\d+\.\d+").fullmatch, "look like v24.0")
+_SYNC_NAME = matching(re.compile(r"[A-Za-z0-9_.-]{1,100}").fullmatch, "be 1-100 letters, digits, '_', '.' or '-'")
 
 
 def _default_duckdb_path() -> str:
@@ -90,8 +70,8 @@ def _default_duckdb_path() -> str:
 class DuckDBSourceConfig:
     type: Literal["duckdb"] = field(default="duckdb", metadata=parsed_by(one_of("duckdb")))
     path: str = field(default_factory=_default_duckdb_path, metadata=parsed_by(text))
-    relation: str = field(default="analytics.offline_events", metadata=parsed_by(checked_text(_check_relation)))
-    memory_limit: str | None = field(default=None, metadata=parsed_by(optional(checked_text(_check_memory_limit))))
+    relation: str = field(default="analytics.offline_events", metadata=parsed_by(_RELATION))
+    memory_limit: str | None = field(default=None, metadata=parsed_by(optional(_MEMORY_LIMIT)))
     chunk_size: int = field(default=DUCKDB_CHUNK_SIZE, metadata=parsed_by(whole(ge=1, le=1_000_000)))
     # How the relation's external_id is written: hashed (64-hex, checked like every key) or
     # as_given (the id as the warehouse has it; docs/sync.md, external_id).
@@ -101,11 +81,11 @@ class DuckDBSourceConfig:
 @dataclass(frozen=True, kw_only=True)
 class BigQuerySourceConfig:
     type: Literal["bigquery"] = field(metadata=parsed_by(one_of("bigquery")))
-    project: str = field(metadata=parsed_by(checked_text(_check_project)))
-    dataset: str = field(default="analytics", metadata=parsed_by(checked_text(_check_name)))
-    relation: str = field(default="offline_events", metadata=parsed_by(checked_text(_check_relation)))
+    project: str = field(metadata=parsed_by(_PROJECT))
+    dataset: str = field(default="analytics", metadata=parsed_by(_NAME))
+    relation: str = field(default="offline_events", metadata=parsed_by(_RELATION))
     location: str | None = field(default=None, metadata=parsed_by(optional(text)))
-    api_endpoint: str | None = field(default=None, metadata=parsed_by(optional(checked_text(_check_api_endpoint))))
+    api_endpoint: str | None = field(default=None, metadata=parsed_by(optional(_API_ENDPOINT)))
     credentials: str | None = field(default=None, metadata=parsed_by(optional(text)))
     chunk_size: int = field(default=10_000, metadata=parsed_by(whole(ge=1, le=1_000_000)))
     external_id: Literal["hashed", "as_given"] = field(default="hashed", metadata=parsed_by(one_of("hashed", "as_given")))
@@ -127,23 +107,17 @@ def _source(value: Any) -> DuckDBSourceConfig | BigQuerySourceConfig:
     return model(cls)(value)
 
 
-def _check_column(value: str) -> str:
-    if not is_identifier(value):
-        raise ValueError(f"must be a column name of letters, digits and underscores (got {value!r})")
-    return value
-
-
 @dataclass(frozen=True, kw_only=True)
 class CursorConfig:
-    column: str = field(default="event_time", metadata=parsed_by(checked_text(_check_column)))
+    column: str = field(default="event_time", metadata=parsed_by(_COLUMN))
     lookback: int = field(default=3 * 86400, metadata=parsed_by(parse_duration))
 
 
 @dataclass(frozen=True, kw_only=True)
 class StateConfig:
-    schema_: str = field(default="capi_sync", metadata=parsed_by(checked_text(_check_name), "schema"))
-    project: str | None = field(default=None, metadata=parsed_by(optional(checked_text(_check_project))))
-    dataset: str | None = field(default=None, metadata=parsed_by(optional(checked_text(_check_name))))
+    schema_: str = field(default="capi_sync", metadata=parsed_by(_NAME, "schema"))
+    project: str | None = field(default=None, metadata=parsed_by(optional(_PROJECT)))
+    dataset: str | None = field(default=None, metadata=parsed_by(optional(_NAME)))
     location: str | None = field(default=None, metadata=parsed_by(optional(text)))
     checkpoint_every_batches: int | None = field(default=None, metadata=parsed_by(optional(whole(ge=1, le=100_000))))
 
@@ -195,12 +169,6 @@ def _check_endpoint(value: str) -> str:
     return value.strip().rstrip("/")
 
 
-def _check_api_version(value: str) -> str:
-    if not re.fullmatch(r"v\d+\.\d+", value):
-        raise ValueError(f"must look like v24.0 (got {value!r})")
-    return value
-
-
 def _dataset_id(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
@@ -216,7 +184,7 @@ def _secret(value: Any) -> Secret:
 
 def _access_token(value: Any) -> Secret:
     token = _secret(value)
-    if not token.get_secret_value().strip():
+    if not token.get_secret_value():
         raise ValueError("is empty; set it through env_var('META_ACCESS_TOKEN')")
     return token
 
@@ -224,7 +192,7 @@ def _access_token(value: Any) -> Secret:
 @dataclass(frozen=True, kw_only=True)
 class DestinationConfig:
     endpoint: str = field(default="https://graph.facebook.com", metadata=parsed_by(checked_text(_check_endpoint)))
-    api_version: str = field(default=DEFAULT_API_VERSION, metadata=parsed_by(checked_text(_check_api_version)))
+    api_version: str = field(default=DEFAULT_API_VERSION, metadata=parsed_by(_API_VERSION))
     dataset_id: str = field(metadata=parsed_by(_dataset_id))
     access_token: Secret = field(metadata=parsed_by(_access_token))
     app_secret: Secret | None = field(default=None, metadata=parsed_by(optional(_secret)))
@@ -262,15 +230,9 @@ class DestinationConfig:
                         self.access_token.get_secret_value().encode(), hashlib.sha256).hexdigest()
 
 
-def _check_sync_name(value: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", value):
-        raise ValueError(f"must be 1-100 letters, digits, '_', '.' or '-' (got {value!r})")
-    return value
-
-
 @dataclass(frozen=True, kw_only=True)
 class SyncConfig:
-    name: str = field(default="offline_events", metadata=parsed_by(checked_text(_check_sync_name)))
+    name: str = field(default="offline_events", metadata=parsed_by(_SYNC_NAME))
     source: DuckDBSourceConfig | BigQuerySourceConfig = field(default_factory=DuckDBSourceConfig, metadata=parsed_by(_source))
     cursor: CursorConfig = field(default_factory=CursorConfig, metadata=parsed_by(model(CursorConfig)))
     state: StateConfig = field(default_factory=StateConfig, metadata=parsed_by(model(StateConfig)))
@@ -280,8 +242,6 @@ class SyncConfig:
     def checkpoint_every_batches(self) -> int:
         if self.state.checkpoint_every_batches:
             return self.state.checkpoint_every_batches
-        # DuckDB: every 8 batches (group commits on a background thread; fewer, larger
-        # commits leave more of the two cores to reading and sending: docs/reliability.md).
         return DUCKDB_CHECKPOINT_EVERY_BATCHES if self.source.type == "duckdb" else 50
 
     def secrets(self) -> list[str]:
@@ -318,17 +278,15 @@ def load_config(path: str | os.PathLike = DEFAULT_CONFIG_PATH) -> SyncConfig:
     return parse_config(text, file)
 
 
-def _check_secrets(data: dict, origins: dict[tuple, Rendered], file: str) -> None:
-    """Secrets come from env_var(), never as literal text in the file; the access token, with
-    its surrounding whitespace stripped (a mounted secret file ends with a newline), must be
-    sendable in an HTTP header: visible ASCII only (Meta's tokens are letters and digits)."""
+def _check_secrets(data: dict, origins: dict[tuple, list], file: str) -> None:
+    """Secrets come from env_var(), never as text in the file; the access token (stripped) must be
+    sendable in an HTTP header: visible ASCII only."""
     for key in SECRET_KEYS:
         value = _get(data, key)
         if value is None:
             continue
         path = tuple(key.split("."))
-        origin = origins.get(path)
-        calls = origin.env_calls if origin is not None else []
+        calls = origins.get(path, [])
         source = next((name for name, env_value in calls if env_value == value), None)
         if source is None:
             raise ConfigError(file, key, "must not be written in the file: secrets come from the "

@@ -1,21 +1,18 @@
-"""The typed fields of the configuration: each key's parser, validated when the config is read.
-
-A parser is a function that returns the value the config holds or raises ValueError saying
-what is wrong (shown as `key: <message>`). `parsed_by(...)` puts a key's parser in its
-dataclass field's metadata; `model(cls)` parses a mapping of keys into `cls`, reporting every
-problem under it with its key path (`Problems`); the user sees the first, with the number of
-the others. A whole number or a number may be written as text (env_var() renders text),
-never as true/false; a number is finite.
+"""The typed fields of the configuration: each key's parser (it returns the value held or raises
+ValueError, shown as `key: <message>`), kept in its dataclass field's metadata by `parsed_by(...)`.
+`model(cls)` parses a mapping into `cls`, reporting every problem with its key path (`Problems`).
+A (whole) number may be written as text (env_var() renders text), never as true/false.
 """
 from __future__ import annotations
 
 import difflib
 import math
 import re
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 _DURATION_PART = re.compile(r"(\d+)\s*([smhdw]?)")
+_DURATION = re.compile(r"(?:\d+\s*[smhdw]? *)+")
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\Z", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000 ** 2, "gb": 1000 ** 3, "kib": 1024, "mib": 1024 ** 2,
@@ -44,19 +41,11 @@ def parse_duration(value: Any) -> int:
             raise ValueError(f"must not be negative (got {value!r})")
         return int(value)
     text = str(value).strip().lower()
-    pos, total = 0, 0
-    while pos < len(text):
-        m = _DURATION_PART.match(text, pos)
-        if not m:
-            raise ValueError(f"must be a duration like 3d, 6h, 90m or seconds (got {value!r})")
-        total += int(m.group(1)) * _DURATION_UNITS[m.group(2)]
-        pos = m.end()
-        while pos < len(text) and text[pos] == " ":
-            pos += 1
     if not text:
         raise ValueError("must be a duration like 3d, 6h, 90m or seconds (got an empty value)")
-    return total
-
+    if not _DURATION.fullmatch(text):
+        raise ValueError(f"must be a duration like 3d, 6h, 90m or seconds (got {value!r})")
+    return sum(int(amount) * _DURATION_UNITS[unit] for amount, unit in _DURATION_PART.findall(text))
 
 
 class Problems(Exception):
@@ -123,6 +112,15 @@ def text(value: Any) -> str:
 def checked_text(check):
     """Text, then `check(value)` (which returns the value to hold or raises ValueError)."""
     return lambda value: check(text(value))
+
+
+def matching(is_valid, expected: str):
+    """Text for which `is_valid(value)` is true; else `must <expected> (got 'value')`."""
+    def parse(value: Any) -> str:
+        if not is_valid(text(value)):
+            raise ValueError(f"must {expected} (got {value!r})")
+        return value
+    return parse
 
 
 def optional(parse):
@@ -199,14 +197,12 @@ def model(cls):
     return parse
 
 
+@dataclass(frozen=True, repr=False)
 class Secret:
     """A secret string: shown as `**********` by repr() and str(), so never in a log line or an
     error; `get_secret_value()` gives the value."""
 
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str):
-        self._value = value
+    _value: str
 
     def get_secret_value(self) -> str:
         return self._value
@@ -216,9 +212,3 @@ class Secret:
 
     def __str__(self) -> str:
         return "**********"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)

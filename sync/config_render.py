@@ -1,15 +1,11 @@
-"""The configuration file read the way dbt reads `profiles.yml`: YAML is parsed first, then
-each string value is rendered with Jinja in a sandbox whose only function is `env_var`.
-
-An environment value is inserted as it is: it is never read as YAML, so a backslash, a quote
-or a newline in it stays text and cannot add keys. A key written twice is an error naming both
-lines (YAML would keep the last one silently). Every problem is a `ConfigError` of one line.
+"""The configuration file read the way dbt reads `profiles.yml`: YAML first, then each string
+value rendered with Jinja in a sandbox whose only function is `env_var` (its value is inserted as
+text, never read as YAML). A key written twice is an error naming both lines.
 """
 from __future__ import annotations
 
 import operator
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
@@ -27,9 +23,7 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class _DuplicateKey(Exception):
-    def __init__(self, key: Any, first: int, again: int):
-        super().__init__(key)
-        self.key, self.first, self.again = key, first, again
+    """(key, line first written, line written again)."""
 
 
 class _Loader(yaml.SafeLoader):
@@ -77,17 +71,8 @@ def _sandbox() -> _Sandbox:
     return env
 
 
-@dataclass
-class Rendered:
-    """A rendered value's origin: the env_var() calls it made, as (name, value) pairs."""
-
-    env_calls: list[tuple[str, str]] = field(default_factory=list)
-
-
 class _MissingEnvVar(Exception):
-    def __init__(self, name: str):
-        super().__init__(name)
-        self.name = name
+    """(the variable's name)."""
 
 
 class _TemplateFailure(Exception):
@@ -103,8 +88,9 @@ def read_document(text: str, file: str) -> Any:
     try:
         return yaml.load(text, Loader=_Loader)
     except _DuplicateKey as dup:
-        raise ConfigError(file, f"line {dup.again}", f"duplicate key {dup.key!r} (first written at line "
-                                                     f"{dup.first}); write each key once") from None
+        key, first, again = dup.args
+        raise ConfigError(file, f"line {again}", f"duplicate key {key!r} (first written at line "
+                                                 f"{first}); write each key once") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else None
@@ -120,32 +106,33 @@ def _line(text: str, index: int) -> str:
     return lines[index] if 0 <= index < len(lines) else ""
 
 
-def render_document(data: Any, file: str, environ=None) -> tuple[Any, dict[tuple, Rendered]]:
+def render_document(data: Any, file: str) -> tuple[Any, dict[tuple, list[tuple[str, str]]]]:
     """`data` with every string value that holds a template rendered (mapping keys are not), and
-    for each rendered value (by key path) what it was made of. Raises ConfigError naming the key."""
-    environ = os.environ if environ is None else environ
+    for each rendered value (by key path) the env_var() calls it made, as (name, value) pairs.
+    Raises ConfigError naming the key."""
     env = _sandbox()
-    origins: dict[tuple, Rendered] = {}
+    origins: dict[tuple, list[tuple[str, str]]] = {}
 
     def render(value: str, path: tuple) -> str:
-        origin = Rendered()
+        calls: list[tuple[str, str]] = []
 
         def env_var(name: Any = None, default: Any = None) -> str:
             if not isinstance(name, str) or not name:
                 raise _TemplateFailure("env_var() takes the variable's name as text, e.g. env_var('NAME')")
-            found = environ.get(name)
+            found = os.environ.get(name)
             if found is None:
                 if default is None:
                     raise _MissingEnvVar(name)
                 found = str(default)
-            origin.env_calls.append((name, found))
+            calls.append((name, found))
             return found
 
         try:
             result = env.from_string(value).render(env_var=env_var)
         except _MissingEnvVar as missing:
-            raise ConfigError(file, key_path(path), f"environment variable {missing.name} is not set "
-                                                    f"(set it, or give a default: env_var('{missing.name}', '...'))") from None
+            name = missing.args[0]
+            raise ConfigError(file, key_path(path), f"environment variable {name} is not set "
+                                                    f"(set it, or give a default: env_var('{name}', '...'))") from None
         except _TemplateFailure as exc:
             raise ConfigError(file, key_path(path), f"template error: {exc}") from None
         except jinja2.TemplateSyntaxError as exc:
@@ -155,7 +142,7 @@ def render_document(data: Any, file: str, environ=None) -> tuple[Any, dict[tuple
                                                     "(only env_var('NAME'[, 'default']) is available)") from None
         except Exception as exc:   # a template's own mistake (1/0, 'a' + 1, ...): still the user's
             raise ConfigError(file, key_path(path), f"template error: {type(exc).__name__}: {_one_line(exc)}") from None
-        origins[path] = origin
+        origins[path] = calls
         return result
 
     def walk(node: Any, path: tuple, stack: frozenset) -> Any:

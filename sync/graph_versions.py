@@ -1,12 +1,9 @@
 """Graph API versions: when each was released and until when Meta serves it.
 
-From Meta's Graph API changelog, "Versions" table
-(https://developers.facebook.com/docs/graph-api/changelog/versions/), read 2026-12-06:
-v26.0 is the newest version there (the Marketing API's own table lists later numbers with
-shorter dates; the Conversions API follows the Graph API's). A version stays available
-until two years after the next one was released; Meta publishes each date once the next
-version ships, so the newest version has none yet. After that date, calls to the version
-are served by the oldest version still available, which may behave differently.
+From Meta's Graph API changelog, "Versions" table (SOURCE), read 2026-12-06; v26.0 is the newest
+there (the Conversions API follows the Graph API's table, not the Marketing API's). A version
+stays available until two years after the next one was released (so the newest has no date
+yet); after that date Meta answers its calls with the oldest version still served.
 """
 from __future__ import annotations
 

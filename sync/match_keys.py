@@ -1,7 +1,5 @@
-"""Which match keys (user_data keys) each sent event carries, counted without parsing its JSON.
-
-The state keeps, per checkpoint, how many of the accepted events carried each key
-(`sent_match_keys`), never a value: the report and the metrics read those counts.
+"""Which match keys (user_data keys) each sent event carries, counted without parsing its JSON;
+the state keeps these counts per checkpoint (`sent_match_keys`), never a value.
 """
 from __future__ import annotations
 
@@ -44,9 +42,3 @@ def key_bits(encoded: pa.Array) -> np.ndarray:
 def count_keys(bits: np.ndarray) -> list[int]:
     """How many of the events of `bits` carry each key, in MATCH_KEYS order."""
     return [int(np.count_nonzero(bits & (1 << bit))) for bit in range(len(MATCH_KEYS))]
-
-
-def user_data_keys(event: dict) -> set[str]:
-    """The match keys an event (a decoded dict) carries with a value."""
-    user_data = event.get("user_data") or {}
-    return {key for key in MATCH_KEYS if user_data.get(key) not in (None, "", [])}

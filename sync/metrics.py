@@ -1,14 +1,10 @@
-"""A run's figures for schedulers: Prometheus text (node-exporter textfile collector) and OTLP.
-
-`capi-sync run --metrics-file PATH` writes the last run's gauges in Prometheus' text format,
-to a temporary file in PATH's folder then renamed over PATH (the collector never reads half
-a file). With `--otlp-endpoint URL` or the OpenTelemetry environment variables
-(OTEL_EXPORTER_OTLP_METRICS_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT, headers from
-OTEL_EXPORTER_OTLP_HEADERS) the same gauges are exported once over OTLP/HTTP (the `otlp`
-extra). Nothing process-global: a MeterProvider of its own, shut down after the export.
+"""A run's gauges for schedulers: Prometheus text (`--metrics-file`, node-exporter textfile
+collector) and OTLP/HTTP (`--otlp-endpoint`; docs/sync.md, CLI). Nothing process-global: the
+export has a MeterProvider of its own, shut down after it.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import tempfile
@@ -29,7 +25,7 @@ class Gauge:
     labels: tuple[tuple[str, str], ...] = ()
 
 
-def run_gauges(summary, ended_at: float | None = None) -> list[Gauge]:
+def run_gauges(summary) -> list[Gauge]:
     """The gauges of one run (a `sync.runner.RunSummary`), each labelled with the sync's name."""
     sync = (("sync", summary.sync_name),)
     done = summary.events_written if summary.dry_run else summary.events_sent
@@ -37,7 +33,7 @@ def run_gauges(summary, ended_at: float | None = None) -> list[Gauge]:
         Gauge("run_success", "1 when the last run succeeded, else 0", float(summary.status == "succeeded"), sync),
         Gauge("run_exit_code", "exit code of the last run (docs/sync.md)", float(summary.exit_code), sync),
         Gauge("run_duration_seconds", "duration of the last run", float(summary.seconds), sync),
-        Gauge("run_end_timestamp_seconds", "unix time the last run ended", float(ended_at or time.time()), sync),
+        Gauge("run_end_timestamp_seconds", "unix time the last run ended", time.time(), sync),
         Gauge("rows_read", "rows the last run read from the view", float(summary.rows_read), sync),
         Gauge("events_sent", "events the API accepted in the last run (dry run: written)", float(done), sync),
         Gauge("batches_sent", "batches the last run finished", float(summary.batches_sent), sync),
@@ -72,12 +68,10 @@ def _number(value: float) -> str:
 def prometheus_text(gauges: list[Gauge]) -> str:
     """Prometheus text exposition format 0.0.4: HELP and TYPE once per name, then its samples."""
     lines: list[str] = []
-    seen: set[str] = set()
     for name in dict.fromkeys(g.name for g in gauges):
-        for gauge in (g for g in gauges if g.name == name):
-            if name not in seen:
-                seen.add(name)
-                lines += [f"# HELP {PREFIX}{name} {gauge.help}", f"# TYPE {PREFIX}{name} gauge"]
+        samples = [g for g in gauges if g.name == name]
+        lines += [f"# HELP {PREFIX}{name} {samples[0].help}", f"# TYPE {PREFIX}{name} gauge"]
+        for gauge in samples:
             labels = ",".join(f'{k}="{_label(v)}"' for k, v in gauge.labels)
             lines.append(f"{PREFIX}{name}{{{labels}}} {_number(gauge.value)}" if labels
                          else f"{PREFIX}{name} {_number(gauge.value)}")
@@ -105,20 +99,18 @@ def write_textfile(path: str, text: str) -> None:
         os.chmod(temporary, 0o644)   # the collector runs as another user
         os.replace(temporary, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
-        except FileNotFoundError:
-            pass
         raise
 
 
-def otlp_endpoint(flag: str | None, environ=os.environ) -> str | None:
+def otlp_endpoint(flag: str | None) -> str | None:
     """The OTLP/HTTP metrics URL: --otlp-endpoint, else the OpenTelemetry variables, else None."""
     if flag:
         return flag
-    if environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
-        return environ["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"]
-    base = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if os.environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
+        return os.environ["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"]
+    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     return base.rstrip("/") + "/v1/metrics" if base else None
 
 

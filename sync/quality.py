@@ -1,11 +1,5 @@
-"""`capi-sync quality`: Meta's Dataset Quality API for offline events, one answer stored per call.
-
-`GET {endpoint}/{api_version}/dataset_quality?dataset_id=...&fields=offline[&agent_name=...]`
-(https://developers.facebook.com/docs/marketing-api/conversions-api/dataset-quality-api/offline-events/).
-The token travels in the Authorization header only, as for /events. The answer gives, per
-event name, a composite score, a match key score with the email and phone coverage, a
-frequency and a freshness score (each out of 10, with a recommendation); every answer is
-appended to the state table `dataset_quality`, which the report charts.
+"""`capi-sync quality`: Meta's Dataset Quality API for offline events (docs/sync.md, CLI); each
+answer's scores are appended to the state table `dataset_quality`, which the report charts.
 """
 from __future__ import annotations
 

@@ -1,19 +1,6 @@
-"""Several syncs in one configuration file: a `syncs:` list, each entry a sync of its own.
-
-    source: {type: duckdb, path: data/warehouse.duckdb}      # shared by every sync
-    destination: {endpoint: https://graph.facebook.com}
-    syncs:
-      - name: brand_a
-        relation: analytics.offline_events_brand_a           # = source.relation
-        dataset_id: "1111"                                   # = destination.dataset_id
-        access_token_env: META_TOKEN_BRAND_A                 # = destination.access_token
-      - name: brand_b
-        destination: {dataset_id: "2222", access_token: "{{ env_var('META_TOKEN_BRAND_B') }}"}
-
-Each entry is merged over the file's other keys (mappings key by key, anything else
-replaced) and then read exactly as a single-sync file is (`sync.config.parse_config`), so
-each sync has its own name, and so its own watermark, ledger, dead letters, runs and lock
-row. A file without `syncs:` is one sync, as before. docs/sync.md, Several syncs.
+"""Several syncs in one configuration file (docs/sync.md, Several syncs): each entry of `syncs:`
+is merged over the file's other keys (mappings key by key, anything else replaced) and read as
+a single-sync file is (`sync.config.parse_config`). A file without `syncs:` is one sync.
 """
 from __future__ import annotations
 
@@ -46,6 +33,12 @@ class SyncEntry:
     name: str
     config: SyncConfig | None = None
     error: ConfigError | None = None
+
+    def checked_config(self) -> SyncConfig:
+        """The configuration; raises the entry's error when it has one."""
+        if self.error is not None:
+            raise self.error
+        return self.config
 
 
 def worst_exit_code(codes: list[int]) -> int:

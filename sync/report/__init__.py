@@ -1,5 +1,2 @@
-"""`capi-sync report`: what reached Meta, from the sync's state tables, as figures (JSON) and one
-self-contained HTML page of charts (sync.report.page)."""
-from sync.report.figures import report_figures
-
-__all__ = ["report_figures"]
+"""`capi-sync report`: what reached Meta, from the sync's state tables, as figures (JSON,
+sync.report.figures) and one self-contained HTML page of charts (sync.report.page)."""

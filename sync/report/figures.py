@@ -8,8 +8,25 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 
+from sync.errors import InputError
 from sync.match_keys import MATCH_KEYS
 from sync.state.history import History
+
+DEFAULT_DAYS = 30
+
+
+def parse_since(text: str | None, now: dt.datetime) -> dt.datetime:
+    """--since: a date (YYYY-MM-DD, midnight UTC) or a UTC date and time; default 30 days ago."""
+    if text is None:
+        return (now - dt.timedelta(days=DEFAULT_DAYS)).replace(hour=0, minute=0, second=0, microsecond=0)
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"--since: {text!r} is not a date (YYYY-MM-DD) or a date and time "
+                         "(YYYY-MM-DDTHH:MM)") from None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value
 
 
 def _day(value: dt.datetime | None) -> str | None:

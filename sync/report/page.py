@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import os
 
 from sync.errors import InputError
 from sync.match_keys import MATCH_KEYS
 
+DEFAULT_OUTPUT = "data/capi-sync-report.html"
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
           "#bcbd22", "#17becf", "#393b79")
 _CSS = """
@@ -172,3 +174,15 @@ def render_page(figures: dict) -> str:
         f"<p class='meta'>{_e(period)}, until {figures['period']['until']:%Y-%m-%d %H:%M} UTC; "
         "from the sync's state tables (counts only; no identifier, no secret).</p>"
         f"<div class='cards'>{card_html}</div>{sections}</body></html>")
+
+
+def write_page(figures: dict, path: str) -> None:
+    """Write the page next to its final name, then rename (a reader never sees half a page)."""
+    text = render_page(figures)
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    temporary = f"{path}.tmp-{os.getpid()}"
+    with open(temporary, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(temporary, path)

@@ -16,9 +16,10 @@ import pytest
 
 from sample_data.generator import generate
 from sync.emulator import ConversionsApiEmulator
-from sync.match_keys import MATCH_KEYS, user_data_keys
+from sync.match_keys import MATCH_KEYS
 from tests.support.bigquery_emulator import copy_duckdb_sources
 from tests.support.dbt_bigquery import EMULATOR_VARS, run_dbt_bigquery
+from tests.support.events_oracle import user_data_keys
 from tests.support.main_job import check_first_run, check_second_run_and_status, run_cli
 
 pytestmark = [pytest.mark.bigquery, pytest.mark.slow]

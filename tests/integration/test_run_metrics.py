@@ -14,7 +14,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from prometheus_client.parser import text_string_to_metric_families
 
 from sync.cli import main
-from sync.match_keys import MATCH_KEYS, user_data_keys
+from sync.match_keys import MATCH_KEYS
+from tests.support.events_oracle import user_data_keys
 
 
 @pytest.fixture

@@ -19,9 +19,10 @@ from sync.cli import main  # noqa: E402
 from sync.config import load_config  # noqa: E402
 from sync.emulator import ConversionsApiEmulator, Faults  # noqa: E402
 from sync.emulator.graph_errors import REJECTED_EVENT  # noqa: E402
-from sync.match_keys import MATCH_KEYS, user_data_keys  # noqa: E402
+from sync.match_keys import MATCH_KEYS  # noqa: E402
 from sync.runner import SyncRun  # noqa: E402
 from tests.support.browser import chromium_binary, dump_dom  # noqa: E402
+from tests.support.events_oracle import user_data_keys  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -152,3 +152,9 @@ def ready_chunk(chunk: dict[str, list], settings: EventSettings, seen_duplicates
     return ReadyChunk(chunk["event_id"], chunk["order_id"], chunk["event_time"], chunk[cursor_key],
                       [None if e is None else dumps(e) for e in built.events],
                       {i: (reason, message) for i, reason, message in built.skips})
+
+
+def user_data_keys(event: dict) -> set[str]:
+    """The match keys a sent event (decoded) carries with a value: the oracle of sync/match_keys.py."""
+    user_data = event.get("user_data") or {}
+    return {key for key in USER_DATA_COLUMNS if user_data.get(key) not in (None, "", [])}

@@ -7,7 +7,8 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync.match_keys import MATCH_KEYS, count_keys, key_bits, user_data_keys
+from sync.match_keys import MATCH_KEYS, count_keys, key_bits
+from tests.support.events_oracle import user_data_keys
 
 HASH = "a" * 64
 texts = st.text(alphabet=st.sampled_from(['"', ":", "e", "m", "p", "h", "\\", "{", "}", ",", "x"]), max_size=12)
