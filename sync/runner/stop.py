@@ -1,8 +1,5 @@
-"""A graceful stop: asked for by `SyncRun.request_stop` (the command line calls it on SIGTERM or
-SIGINT, sync/stop_signals.py; a program embedding the sync calls it itself). No new batch is
-sent; the batches in flight may finish until the deadline (`destination.timeout.stop` after
-the request), then they are cancelled; what the API accepted is committed; the run is
-recorded `interrupted`."""
+"""A graceful stop (`SyncRun.request_stop`, called on SIGTERM/SIGINT by sync/stop_signals.py): no new batch
+is sent, batches in flight may finish until `destination.timeout.stop`, then are cancelled; the run is `interrupted`."""
 from __future__ import annotations
 
 from typing import NamedTuple
