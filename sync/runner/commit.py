@@ -1,10 +1,5 @@
 """Commit: record what the API accepted (ledger rows, dead letters, the watermark) in ONE state
-transaction per checkpoint, as group commits on a background thread.
-
-Once `checkpoint_every_batches` batches were answered (or CHECKPOINT_EVERY_SECONDS passed) and
-the previous commit has finished, the next one records every batch answered meanwhile. A crash
-between acceptance and commit re-sends only those events (at most `window_batches` batches),
-with the same event_id, which the API deduplicates."""
+transaction per checkpoint, as group commits on a background thread (docs/reliability.md)."""
 from __future__ import annotations
 
 import logging

@@ -1,9 +1,5 @@
-"""One sync run, step by step: open (lock, state, run record) -> plan -> read -> batch ->
-deliver -> commit -> close (last commit, run record, lock).
-
-Exactly once: an event id enters the ledger only after the API accepted it (`events_received`
-equal to what was sent), in the same transaction as the watermark; the next run re-reads
-`lookback` behind the watermark and skips ids in the ledger (sync/runner/commit.py)."""
+"""One sync run: open (lock, state, run record) -> plan -> read -> batch -> deliver -> commit -> close.
+An event id enters the ledger only once the API accepted it (docs/reliability.md, "exactly once")."""
 from __future__ import annotations
 
 import datetime as dt
