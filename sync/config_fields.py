@@ -13,6 +13,8 @@ from typing import Any
 
 _DURATION_PART = re.compile(r"(\d+)\s*([smhdw]?)")
 _DURATION = re.compile(r"(?:\d+\s*[smhdw]? *)+")
+# The longest duration a key takes: 100 years.
+MAX_DURATION = 36_500 * 86_400
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\Z", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000 ** 2, "gb": 1000 ** 3, "kib": 1024, "mib": 1024 ** 2,
@@ -37,15 +39,25 @@ def parse_duration(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError(f"must be a duration like 3d, 6h, 90m or seconds (got {value!r})")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError(f"must be a duration like 3d, 6h, 90m or seconds (got {value!r})")
         if value < 0:
             raise ValueError(f"must not be negative (got {value!r})")
-        return int(value)
+        return _at_most_max_duration(int(value), value)
     text = str(value).strip().lower()
     if not text:
         raise ValueError("must be a duration like 3d, 6h, 90m or seconds (got an empty value)")
     if not _DURATION.fullmatch(text):
         raise ValueError(f"must be a duration like 3d, 6h, 90m or seconds (got {value!r})")
-    return sum(int(amount) * _DURATION_UNITS[unit] for amount, unit in _DURATION_PART.findall(text))
+    seconds = sum(int(amount) * _DURATION_UNITS[unit] for amount, unit in _DURATION_PART.findall(text))
+    return _at_most_max_duration(seconds, value)
+
+
+def _at_most_max_duration(seconds: int, value: Any) -> int:
+    """A duration no longer than MAX_DURATION (a cursor bound stays far inside an int64)."""
+    if seconds > MAX_DURATION:
+        raise ValueError(f"must be at most {MAX_DURATION // 86400}d (got {got(value)})")
+    return seconds
 
 
 class Problems(Exception):
