@@ -39,7 +39,7 @@ def parse_duration(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError(f"must be a duration like 3d, 6h, 90m or seconds (got {value!r})")
     if isinstance(value, (int, float)):
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"must be a duration like 3d, 6h, 90m or seconds (got {value!r})")
         if value < 0:
             raise ValueError(f"must not be negative (got {value!r})")

@@ -105,6 +105,8 @@ def test_secret_never_in_repr_or_str():
      "config/sync.yml: cursor.lookback: must be a duration like 3d, 6h, 90m or seconds (got nan)"),
     ("cursor:\n  lookback: 36501d\n", "", "config/sync.yml: cursor.lookback: must be at most 36500d (got '36501d')"),
     ("cursor:\n  lookback: 1.0e+30\n", "", "config/sync.yml: cursor.lookback: must be at most 36500d (got 1e+30)"),
+    ("cursor:\n  lookback: 1" + "0" * 400 + "\n", "",
+     "config/sync.yml: cursor.lookback: must be at most 36500d (got 1" + "0" * 400 + ")"),
     ("state:\n  schema: \"a-b\"\n", "",
      "config/sync.yml: state.schema: must be made of letters, digits and underscores (got 'a-b')"),
     ("", "endpoint: http://graph.facebook.com\n",
