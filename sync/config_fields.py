@@ -109,7 +109,7 @@ def number(ge: float | None = None, gt: float | None = None, le: float | None = 
             result = float(value)
             if not math.isfinite(result):
                 raise ValueError
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ValueError(f"must be a number (got {got(value)})") from None
         return _bounded(result, value, *(None if b is None else float(b) for b in (ge, gt, le)))
     return parse

@@ -127,6 +127,8 @@ def test_secret_never_in_repr_or_str():
     ("", "timeout: {connect: 0}\n", "config/sync.yml: destination.timeout.connect: must be greater than 0.0 (got 0)"),
     ("", "timeout: {read: 3601}\n", "config/sync.yml: destination.timeout.read: must be at most 3600.0 (got 3601)"),
     ("", "timeout: {read: .nan}\n", "config/sync.yml: destination.timeout.read: must be a number (got nan)"),
+    ("", "timeout: {read: 1" + "0" * 400 + "}\n",
+     "config/sync.yml: destination.timeout.read: must be a number (got 1" + "0" * 400 + ")"),
     ("", "retry: {budget_seconds: 'inf'}\n",
      "config/sync.yml: destination.retry.budget_seconds: must be a number (got 'inf')"),
     ("", "timeout: 5\n", "config/sync.yml: destination.timeout: must be a mapping of keys (got 5)"),
