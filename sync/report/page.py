@@ -1,9 +1,5 @@
-"""The report as one HTML file: plotly charts with plotly.js inlined once, so the page makes
-no request when opened (no CDN, no web font, no MathJax) and works offline.
-
-Each figure is also written as text (tables) beside its chart: the numbers can be read,
-copied and checked without the charts.
-"""
+"""The report as one self-contained HTML file: plotly charts (plotly.js inlined once, no request
+when opened) with each figure also as a table beside its chart (docs/sync.md, report)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -56,36 +52,35 @@ class _Charts:
         self.go, offline = _plotly()
         self.count = 0
 
-    def div(self, fig, height: int = 320) -> str:
-        fig.update_layout(height=height, margin=dict(l=50, r=20, t=40, b=40), template="plotly_white",
+    def div(self, fig, **layout) -> str:
+        """The chart's <div>: `layout` (its title, axes) over the page's common layout."""
+        fig.update_layout(**layout)
+        fig.update_layout(height=320, margin=dict(l=50, r=20, t=40, b=40), template="plotly_white",
                           legend=dict(orientation="h", y=-0.2))
         self.count += 1
         return fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{self.count}",
                            config={"displaylogo": False, "displayModeBar": False, "responsive": True})
 
     def bar(self, title: str, x: list, y: list, **layout) -> str:
-        fig = self.go.Figure(self.go.Bar(x=x, y=y, marker_color=COLORS[0]))
-        fig.update_layout(title=title, **layout)
-        return self.div(fig)
+        return self.div(self.go.Figure(self.go.Bar(x=x, y=y, marker_color=COLORS[0])), title=title, **layout)
 
 
 def _match_key_section(c: _Charts, figures: dict) -> str:
     shares, counts = figures["match_keys"], figures["match_key_counts"]
-    fig = c.go.Figure(c.go.Bar(x=list(MATCH_KEYS), y=[shares[k] for k in MATCH_KEYS], marker_color=COLORS[2],
-                               text=[_percent(shares[k]) for k in MATCH_KEYS], textposition="outside"))
-    fig.update_layout(title=f"Share of the {figures['match_key_events']} sent events carrying each match key",
-                      yaxis=dict(tickformat=".0%", range=[0, 1.1]))
-    period = c.div(fig)
+    period = c.div(c.go.Figure(c.go.Bar(x=list(MATCH_KEYS), y=[shares[k] for k in MATCH_KEYS],
+                                        marker_color=COLORS[2], text=[_percent(shares[k]) for k in MATCH_KEYS],
+                                        textposition="outside")),
+                   title=f"Share of the {figures['match_key_events']} sent events carrying each match key",
+                   yaxis=dict(tickformat=".0%", range=[0, 1.1]))
     days = figures["match_keys_per_day"]
-    over_time = c.go.Figure([c.go.Scatter(x=[d["day"] for d in days], y=[d["shares"][k] for d in days], name=k,
-                                          mode="lines+markers", line=dict(color=COLORS[i]))
-                             for i, k in enumerate(MATCH_KEYS)])
-    over_time.update_layout(title="Match-key share per day", yaxis=dict(tickformat=".0%", range=[0, 1.05]),
-                            xaxis=dict(type="category"))
+    over_time = c.div(c.go.Figure([c.go.Scatter(x=[d["day"] for d in days], y=[d["shares"][k] for d in days],
+                                                name=k, mode="lines+markers", line=dict(color=COLORS[i]))
+                                   for i, k in enumerate(MATCH_KEYS)]),
+                      title="Match-key share per day", yaxis=dict(tickformat=".0%", range=[0, 1.05]),
+                      xaxis=dict(type="category"))
     rows = [[k, counts[k], _percent(shares[k])] for k in MATCH_KEYS]
     table = _table(["match key", "events carrying it", "share"], rows, 'id="match-keys"')
-    return (f"<h2>Match keys</h2><div class='grid'><div>{period}</div><div>{c.div(over_time)}</div></div>"
-            f"{table}")
+    return f"<h2>Match keys</h2><div class='grid'><div>{period}</div><div>{over_time}</div></div>{table}"
 
 
 def _events_section(c: _Charts, figures: dict) -> str:
@@ -132,23 +127,23 @@ def _quality_section(c: _Charts, figures: dict) -> str:
                 "period: run <code>capi-sync quality</code>.</p>")
     scores = ("composite_score", "match_key_score", "frequency_score", "freshness_score")
     latest = quality["latest"]
-    fig = c.go.Figure([c.go.Bar(name=row["event_name"], x=[s.replace("_score", "") for s in scores],
-                                y=[row[s] for s in scores], text=[row[s] for s in scores], textposition="outside")
-                       for row in latest])
-    fig.update_layout(title=f"Dataset Quality (of 10), {str(latest[0]['fetched_at'])[:16]} UTC",
-                      yaxis=dict(range=[0, 11]))
+    scores_now = c.div(c.go.Figure([c.go.Bar(name=row["event_name"], x=[s.replace("_score", "") for s in scores],
+                                             y=[row[s] for s in scores], text=[row[s] for s in scores],
+                                             textposition="outside") for row in latest]),
+                       title=f"Dataset Quality (of 10), {str(latest[0]['fetched_at'])[:16]} UTC",
+                       yaxis=dict(range=[0, 11]))
     history = quality["history"]
     names = sorted({row["event_name"] for row in history})
-    trend = c.go.Figure([c.go.Scatter(x=[r["fetched_at"] for r in history if r["event_name"] == n],
-                                      y=[r["composite_score"] for r in history if r["event_name"] == n],
-                                      name=n, mode="lines+markers") for n in names])
-    trend.update_layout(title="Composite score over time", yaxis=dict(range=[0, 10.5]))
+    trend = c.div(c.go.Figure([c.go.Scatter(x=[r["fetched_at"] for r in history if r["event_name"] == n],
+                                            y=[r["composite_score"] for r in history if r["event_name"] == n],
+                                            name=n, mode="lines+markers") for n in names]),
+                  title="Composite score over time", yaxis=dict(range=[0, 10.5]))
     table = _table(["event", "composite", "match key", "frequency", "freshness", "email coverage", "phone coverage"],
                    [[r["event_name"], r["composite_score"], r["match_key_score"], r["frequency_score"],
                      r["freshness_score"], r["email_coverage"], r["phone_coverage"]] for r in latest], 'id="quality"')
     notes = "".join(f"<li>{_e(r['event_name'])} {_e(k)}: {_e(v)}</li>"
                     for r in latest for k, v in sorted(r["recommendations"].items()))
-    return (f"<h2>Dataset Quality (Meta)</h2><div class='grid'><div>{c.div(fig)}</div><div>{c.div(trend)}</div></div>"
+    return (f"<h2>Dataset Quality (Meta)</h2><div class='grid'><div>{scores_now}</div><div>{trend}</div></div>"
             f"{table}<ul>{notes}</ul>")
 
 
@@ -179,9 +174,7 @@ def render_page(figures: dict) -> str:
 def write_page(figures: dict, path: str) -> None:
     """Write the page next to its final name, then rename (a reader never sees half a page)."""
     text = render_page(figures)
-    directory = os.path.dirname(path)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     temporary = f"{path}.tmp-{os.getpid()}"
     with open(temporary, "w", encoding="utf-8") as out:
         out.write(text)
