@@ -1,9 +1,5 @@
-"""Send batches of events to the Conversions API: `POST {endpoint}/{version}/{dataset_id}/events`.
-
-One httpx.Client (connection reuse) for all threads; the token travels only in the
-Authorization header. Transient failures are retried with backoff inside the run's budget;
-a batch rejected for an invalid event is split in halves until the bad events are isolated.
-"""
+"""Send batches of events to the Conversions API: `POST {endpoint}/{version}/{dataset_id}/events`,
+retrying transient failures and splitting a batch to isolate invalid events (docs/sync.md)."""
 from __future__ import annotations
 
 import random
@@ -40,17 +36,13 @@ def body_tail(config: DestinationConfig) -> bytes:
     return b"".join(b"," + orjson.dumps(k) + b":" + orjson.dumps(v) for k, v in extra.items())
 
 
-# The most bytes of a request body that h11 copies at once (below).
+# The most bytes of a request body that h11 copies at once (`request_body_parts`).
 BODY_PART_BYTES = 256 * 1024
 
 
 def request_body_parts(encoded_events: Sequence[bytes] | pa.Array, tail: bytes = b"") -> tuple:
-    """`{"data":[...], ...tail}` from events already encoded with orjson (a list of bytes, or
-    an Arrow binary array without NULLs), as parts written one after the other: the head,
-    the events joined by commas (by Arrow: no Python object per event), the tail. h11,
-    httpx's HTTP/1.1 layer, copies every part that is not `bytes` into a new one before it
-    writes it to the socket, so the joined events go as views of BODY_PART_BYTES each of
-    Arrow's buffer: a copy of 256 KiB at a time instead of the whole body."""
+    """`{"data":[...], ...tail}` from orjson-encoded events (bytes, or an Arrow binary array
+    without NULLs) as parts: the head, the joined events (views of BODY_PART_BYTES), the tail."""
     if isinstance(encoded_events, pa.Array):
         joined = memoryview(_comma_joined(encoded_events))
         views = tuple(joined[i:i + BODY_PART_BYTES] for i in range(0, len(joined), BODY_PART_BYTES))
@@ -64,9 +56,8 @@ def request_body(encoded_events: Sequence[bytes] | pa.Array, tail: bytes = b"") 
 
 
 def _comma_joined(events: pa.Array) -> pa.Buffer | bytes:
-    """The events joined by commas: a slice of the buffer `pc.binary_join` wrote them into.
-    Its one value is not taken as a Scalar (`[0]`): pyarrow copies a binary scalar's bytes
-    into a new string, a second copy of every body (about 1.1 MB a request)."""
+    """The events joined by commas: a slice of the buffer `pc.binary_join` wrote them into (not a
+    Scalar, whose bytes pyarrow would copy; docs/benchmarks.md)."""
     if len(events) == 0:
         return b""
     if events.null_count:   # binary_join would make the whole body NULL
@@ -170,11 +161,7 @@ class ConversionsApiDestination:
         """One HTTP attempt with the body `parts` (`request_body_parts`): (fbtrace_id, None)
         on acceptance, else (None, classified error)."""
         try:
-            # The body goes in as a one-shot iterator of its parts with its length: the parts
-            # are written to the socket one after the other (h11 copies the Arrow buffer of
-            # the joined events once); and httpx leaves each exchange in a reference cycle (request,
-            # response, connection streams) until Python's cyclic collector runs, where a
-            # bytes body would stay with it, while an exhausted iterator lets go at once.
+            # An iterator of the parts, not bytes: docs/sync.md, How the DuckDB source reads.
             response = self._client.post(self.url, content=iter(parts),
                                          headers={"Content-Length": str(sum(len(p) for p in parts))})
         except httpx.TimeoutException as exc:
