@@ -38,18 +38,24 @@ def cmd_run(args, config: SyncConfig) -> int:
     if args.metrics_file:
         from sync.metrics import check_metrics_file
         check_metrics_file(args.metrics_file)
+    return _run(args, config, SyncRun.run, dry_run=args.dry_run, output=args.output,
+                full_refresh=args.full_refresh)
+
+
+def _run(args, config: SyncConfig, call, **options) -> int:
+    """`call(run)` on a SyncRun of the sync (SIGINT/SIGTERM stop it gracefully), then its summary
+    and exit code. After such a stop, threads of requests still in flight are not waited for
+    (they only wait for an answer nobody records)."""
     os.umask(0o077)
-    run = SyncRun(config, dry_run=args.dry_run, output=args.output, full_refresh=args.full_refresh,
-                  config_file=args.config, progress=progress())
+    run = SyncRun(config, config_file=args.config, progress=progress(), **options)
     with graceful_stop(run.request_stop):
-        summary = run.run()
-    return _finish(args, summary)
-
-
-def _finish(args, summary: RunSummary) -> int:
-    """Report the run; after a graceful stop that abandoned requests still in flight, end the
-    process without waiting for their threads (they only wait for an answer nobody records)."""
-    _report(args, summary, quiet_json=getattr(args, "all", False))
+        summary = call(run)
+    args.last_summary = summary.to_dict()
+    (sys.stderr if args.json else sys.stdout).write(human_summary(summary) + "\n")
+    if args.json and not getattr(args, "all", False):   # run --all: one JSON for all its syncs
+        print_json(args.last_summary)
+    if summary.error or summary.alert:
+        sys.stderr.write(f"capi-sync: error: {summary.error or summary.alert}\n")
     code = _publish_metrics(args, summary) if hasattr(args, "otlp_endpoint") else summary.exit_code   # `run` only
     if summary.status == "interrupted" and any(t.is_alive() and not t.daemon for t in threading.enumerate()
                                                if t is not threading.main_thread()):
@@ -120,19 +126,6 @@ def cmd_run_all(args, entries: list[SyncEntry]) -> int:
     return code
 
 
-def _report(args, summary: RunSummary, quiet_json: bool = False) -> None:
-    text = human_summary(summary)
-    args.last_summary = summary.to_dict()
-    if args.json:
-        sys.stderr.write(text + "\n")
-        if not quiet_json:
-            print_json(args.last_summary)
-    else:
-        sys.stdout.write(text + "\n")
-    if summary.error or summary.alert:
-        sys.stderr.write(f"capi-sync: error: {summary.error or summary.alert}\n")
-
-
 @contextlib.contextmanager
 def _state(config: SyncConfig, read_only: bool = True):
     """(source, state store) of the sync, both closed after."""
@@ -186,11 +179,7 @@ def cmd_status_all(args, entries: list[SyncEntry]) -> int:
 
 def cmd_dead_letter(args, config: SyncConfig) -> int:
     if args.action == "retry":
-        os.umask(0o077)
-        run = SyncRun(config, config_file=args.config, progress=progress())
-        with graceful_stop(run.request_stop):
-            summary = run.retry_dead_letters(args.event_ids or None)
-        return _finish(args, summary)
+        return _run(args, config, lambda run: run.retry_dead_letters(args.event_ids or None))
     with _state(config) as (_, state):
         letters = state.dead_letters(event_ids=args.event_ids or None, include_resolved=args.all,
                                      limit=args.limit) if state.tables_exist() else []
