@@ -2,9 +2,9 @@
 retrying transient failures and splitting a batch to isolate invalid events (docs/sync.md)."""
 from __future__ import annotations
 
-import random
+import itertools
 import threading
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Sequence
 
 import httpx
@@ -25,11 +25,8 @@ USER_AGENT = "capi-sync/0.1"
 def body_tail(config: DestinationConfig) -> bytes:
     """The encoded top-level keys after `data`: test_event_code, partner_agent, upload_tag,
     appsecret_proof (an HMAC of the token, never the token)."""
-    extra = {}
-    for key in ("test_event_code", "partner_agent", "upload_tag"):
-        value = getattr(config, key)
-        if value is not None:
-            extra[key] = value
+    extra = {key: getattr(config, key) for key in ("test_event_code", "partner_agent", "upload_tag")
+             if getattr(config, key) is not None}
     proof = config.appsecret_proof()
     if proof:
         extra["appsecret_proof"] = proof
@@ -124,17 +121,11 @@ class Delivery:
 
 class ConversionsApiDestination:
     def __init__(self, config: DestinationConfig, *, budget: RetryBudget | None = None,
-                 stop: threading.Event | None = None, rng: random.Random | None = None,
-                 sleep=None):
-        self.config = config
-        retry = config.retry
-        self.policy = RetryPolicy(retry.max_attempts, retry.base_delay, retry.max_delay,
-                                  retry.throttle_base_delay, retry.budget_seconds)
-        self.budget = budget or RetryBudget(retry.budget_seconds)
+                 stop: threading.Event | None = None, sleep=None):
+        self.policy = RetryPolicy(**asdict(config.retry))
+        self.budget = budget or RetryBudget(config.retry.budget_seconds)
         self.stop = stop or threading.Event()
-        self._rng = rng or random.Random()
-        self._rng_lock = threading.Lock()
-        self._sleep = sleep
+        self._sleep = sleep or self.stop.wait   # stop.wait: a stopping run does not sit out the backoff
         self.url = config.events_url
         self.redact = Redactor(config.secrets())
         self._tail = body_tail(config)
@@ -183,8 +174,7 @@ class ConversionsApiDestination:
                                         http_status=200)
             return payload.get("fbtrace_id"), None
         error = classify_graph_error(response.status_code, payload)
-        return None, GraphError(error.kind, self.redact(error.message), error.code, error.subcode,
-                                error.fbtrace_id, error.http_status, error.config_key)
+        return None, replace(error, message=self.redact(error.message))
 
     def send(self, encoded_events: Sequence[bytes] | pa.Array, delivery: Delivery) -> str | None:
         """Send one request, retrying transient failures; return its fbtrace_id.
@@ -193,11 +183,9 @@ class ConversionsApiDestination:
         or StoppedError (the run is stopping).
         """
         parts = request_body_parts(encoded_events, self._tail)
-        attempt = 0
-        while True:
+        for attempt in itertools.count(1):
             if self.stop.is_set():   # another batch hit a permanent error or the budget: no new requests
                 raise StoppedError("the run is stopping")
-            attempt += 1
             delivery.requests += 1
             trace, error = self._post(parts, len(encoded_events))
             if error is None:
@@ -216,20 +204,15 @@ class ConversionsApiDestination:
                 self.stop.set()
                 raise DestinationError(error, error.describe(f"gave up after {attempt} attempts: "),
                                        exhausted=True)
-            with self._rng_lock:
-                delay = self.policy.backoff(attempt, error.kind == THROTTLED, self._rng)
+            delay = self.policy.backoff(attempt, error.kind == THROTTLED)
             if self.stop.is_set():
                 raise StoppedError("the run is stopping")
             if not self.budget.take(delay):
                 self.stop.set()
-                raise DestinationError(error, error.describe(f"retry budget of {self.policy.budget_seconds:g} s used up; "
-                                                             "last error: "),
-                                       exhausted=True)
+                note = f"retry budget of {self.policy.budget_seconds:g} s used up; last error: "
+                raise DestinationError(error, error.describe(note), exhausted=True)
             delivery.retries += 1
-            if self._sleep is not None:
-                self._sleep(delay)
-            if self._sleep is None and self.stop.wait(delay) or self.stop.is_set():
-                raise StoppedError("the run is stopping")
+            self._sleep(delay)   # a stop meanwhile raises StoppedError at the top of the loop
 
     # --- one batch, split on invalid events --------------------------------------------
 
