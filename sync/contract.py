@@ -1,9 +1,5 @@
 """The Conversions API event this project sends, declared once: the sources' checks, the hash
-check and the tests read it; the dbt macros and the emulator are tested against it.
-
-Adding a user_data or custom_data field: declare it here, compute its column in the model
-(and its contract), write it in its object's macro, add it to the tests' fixture rows.
-"""
+check and the tests read it; the dbt macros and the emulator are tested against it."""
 from __future__ import annotations
 
 import re

@@ -1,16 +1,5 @@
-"""Which cursor values may move the watermark, and which rows a cursor value alone makes unsendable.
-
-The watermark says "everything up to here was delivered or dead-lettered". It only moves to
-cursor values that are a time the run has reached: 0 <= cursor <= the run's clock (`now`, read
-once at its start). A row whose cursor is a little ahead (clock skew between the warehouse and
-the sync, at most CURSOR_FUTURE_TOLERANCE) is handled as usual but does not move the
-watermark, so the next run reads it again (the ledger keeps it from being sent twice). A cursor
-that no run could ever have reached (NULL, negative, further ahead than the tolerance: a
-value in milliseconds, a year 9999) makes its row a skip `invalid_cursor` with a dead letter
-naming the value, and never moves the watermark. When the cursor is `event_time`, the
-event's own checks decide first (`missing_event_time`, `event_time_in_future` beyond
-MAX_FUTURE_SKEW, `event_time_too_old`).
-"""
+"""Which cursor values may move the watermark (0 <= cursor <= the run's clock), and which rows a
+cursor value alone makes unsendable (`invalid_cursor`); docs/sync.md, The cursor."""
 from __future__ import annotations
 
 import numpy as np

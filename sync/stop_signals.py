@@ -1,10 +1,5 @@
-"""SIGTERM and SIGINT for the command line: the first asks the run to stop gracefully, a second
-ends the process at once.
-
-Installed by the `capi-sync` entry point only, around one command, and restored afterwards:
-the library never touches signal handlers (a program embedding `SyncRun` calls
-`request_stop` itself). The handler only writes a line and assigns a value; the run polls it.
-"""
+"""SIGTERM and SIGINT for the `capi-sync` command: the first asks the run to stop gracefully, a
+second ends the process at once; the library never installs handlers (docs/sync.md, Stopping a run)."""
 from __future__ import annotations
 
 import os
@@ -23,10 +18,8 @@ def exit_code_of(signum: int) -> int:
 
 @contextmanager
 def graceful_stop(request_stop: Callable[[str, int], None]) -> Iterator[None]:
-    """While inside: the first SIGTERM/SIGINT calls `request_stop(signal name, exit code)`, a
-    second one exits the process with that signal's code without waiting for anything (the
-    run is then marked `abandoned` by the next one, and its unanswered events sent again).
-    Outside the main thread (where handlers cannot be installed) it does nothing."""
+    """While inside: the first SIGTERM/SIGINT calls `request_stop(signal name, exit code)`, a second
+    exits with that code at once. Outside the main thread (no handlers possible) it does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
