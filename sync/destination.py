@@ -133,10 +133,6 @@ class ConversionsApiDestination:
                                                                 max_keepalive_connections=config.concurrency + 2),
                                     headers={"Content-Type": "application/json"})
 
-    def body(self, encoded_events: Sequence[bytes] | pa.Array) -> bytes:
-        """The exact JSON request body for these (already JSON-encoded) events."""
-        return request_body(encoded_events, self._tail)
-
     def close(self) -> None:
         self._client.close()
 

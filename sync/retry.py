@@ -23,21 +23,17 @@ class RetryPolicy:
 
 
 class RetryBudget:
-    """Seconds of backoff the whole run may spend; shared by all sending threads."""
+    """Seconds of backoff the whole run may spend (`spent` so far); shared by all sending threads."""
 
     def __init__(self, seconds: float):
         self.seconds = seconds
-        self._spent = 0.0
+        self.spent = 0.0
         self._lock = threading.Lock()
-
-    @property
-    def spent(self) -> float:
-        return self._spent
 
     def take(self, delay: float) -> bool:
         """Reserve `delay` seconds; False when that would exceed the budget."""
         with self._lock:
-            if self._spent + delay > self.seconds:
+            if self.spent + delay > self.seconds:
                 return False
-            self._spent += delay
+            self.spent += delay
             return True
