@@ -65,20 +65,6 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator_name, left, right)
 
 
-def _sandbox() -> _Sandbox:
-    env = _Sandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
-    env.globals.clear()
-    return env
-
-
-class _MissingEnvVar(Exception):
-    """(the variable's name)."""
-
-
-class _TemplateFailure(Exception):
-    """A template that cannot be rendered: its message (safe to print) is the reason."""
-
-
 def key_path(loc: tuple) -> str:
     return ".".join(str(part) for part in loc) or "(top level)"
 
@@ -110,7 +96,8 @@ def render_document(data: Any, file: str) -> tuple[Any, dict[tuple, list[tuple[s
     """`data` with every string value that holds a template rendered (mapping keys are not), and
     for each rendered value (by key path) the env_var() calls it made, as (name, value) pairs.
     Raises ConfigError naming the key."""
-    env = _sandbox()
+    env = _Sandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env.globals.clear()
     origins: dict[tuple, list[tuple[str, str]]] = {}
 
     def render(value: str, path: tuple) -> str:
@@ -118,23 +105,21 @@ def render_document(data: Any, file: str) -> tuple[Any, dict[tuple, list[tuple[s
 
         def env_var(name: Any = None, default: Any = None) -> str:
             if not isinstance(name, str) or not name:
-                raise _TemplateFailure("env_var() takes the variable's name as text, e.g. env_var('NAME')")
+                raise ConfigError(file, key_path(path), "template error: env_var() takes the variable's name "
+                                                        "as text, e.g. env_var('NAME')")
             found = os.environ.get(name)
             if found is None:
                 if default is None:
-                    raise _MissingEnvVar(name)
+                    raise ConfigError(file, key_path(path), f"environment variable {name} is not set "
+                                                            f"(set it, or give a default: env_var('{name}', '...'))")
                 found = str(default)
             calls.append((name, found))
             return found
 
         try:
             result = env.from_string(value).render(env_var=env_var)
-        except _MissingEnvVar as missing:
-            name = missing.args[0]
-            raise ConfigError(file, key_path(path), f"environment variable {name} is not set "
-                                                    f"(set it, or give a default: env_var('{name}', '...'))") from None
-        except _TemplateFailure as exc:
-            raise ConfigError(file, key_path(path), f"template error: {exc}") from None
+        except ConfigError:   # env_var()'s own line
+            raise
         except jinja2.TemplateSyntaxError as exc:
             raise ConfigError(file, key_path(path), f"template error: {exc.message}") from None
         except (jinja2.UndefinedError, jinja2.sandbox.SecurityError) as exc:
