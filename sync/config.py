@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from sync.config_fields import (Problems, Secret, checked_text, got, list_of, matching, model, number, one_of,
+from sync.config_fields import (Problems, Secret, got, list_of, matching, model, number, one_of,
                                 optional, parse_duration, parse_size, parsed_by, text, whole)
 from sync.config_render import key_path as _key_path, read_document, render_document
 from sync.errors import ConfigError
@@ -41,7 +41,6 @@ MIN_MAX_REQUEST_BYTES = 16_384
 MAX_MAX_REQUEST_BYTES = 64 * 1024 ** 2
 
 
-
 def _is_relation(value: str) -> bool:
     parts = value.split(".")
     return 1 <= len(parts) <= 2 and all(is_identifier(p) for p in parts)
@@ -62,14 +61,11 @@ _API_VERSION = matching(re.compile(r"v\d+\.\d+").fullmatch, "look like v24.0")
 _SYNC_NAME = matching(re.compile(r"[A-Za-z0-9_.-]{1,100}").fullmatch, "be 1-100 letters, digits, '_', '.' or '-'")
 
 
-def _default_duckdb_path() -> str:
-    return os.environ.get("DUCKDB_PATH") or DEFAULT_DUCKDB_PATH
-
-
 @dataclass(frozen=True, kw_only=True)
 class DuckDBSourceConfig:
     type: Literal["duckdb"] = field(default="duckdb", metadata=parsed_by(one_of("duckdb")))
-    path: str = field(default_factory=_default_duckdb_path, metadata=parsed_by(text))
+    path: str = field(default_factory=lambda: os.environ.get("DUCKDB_PATH") or DEFAULT_DUCKDB_PATH,
+                      metadata=parsed_by(text))
     relation: str = field(default="analytics.offline_events", metadata=parsed_by(_RELATION))
     memory_limit: str | None = field(default=None, metadata=parsed_by(optional(_MEMORY_LIMIT)))
     chunk_size: int = field(default=DUCKDB_CHUNK_SIZE, metadata=parsed_by(whole(ge=1, le=1_000_000)))
@@ -148,18 +144,14 @@ class RetryConfig:
 
 
 def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return host == "localhost" or bool(host) and ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 
 
-def _check_endpoint(value: str) -> str:
-    parts = urlsplit(value.strip())
+def _endpoint(value: Any) -> str:
+    parts = urlsplit(text(value).strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"must be an https URL (got {value!r})")
     if parts.query or parts.fragment or parts.username or parts.password:
@@ -191,7 +183,7 @@ def _access_token(value: Any) -> Secret:
 
 @dataclass(frozen=True, kw_only=True)
 class DestinationConfig:
-    endpoint: str = field(default="https://graph.facebook.com", metadata=parsed_by(checked_text(_check_endpoint)))
+    endpoint: str = field(default="https://graph.facebook.com", metadata=parsed_by(_endpoint))
     api_version: str = field(default=DEFAULT_API_VERSION, metadata=parsed_by(_API_VERSION))
     dataset_id: str = field(metadata=parsed_by(_dataset_id))
     access_token: Secret = field(metadata=parsed_by(_access_token))

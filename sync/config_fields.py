@@ -36,19 +36,16 @@ def parse_size(value: Any) -> Any:
 
 def parse_duration(value: Any) -> int:
     """`3d`, `6h`, `90m`, `1d12h`, `45s` or plain seconds -> seconds."""
-    if isinstance(value, bool):
+    if isinstance(value, bool) or isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"must be a duration like 3d, 6h, 90m or seconds (got {value!r})")
     if isinstance(value, (int, float)):
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"must be a duration like 3d, 6h, 90m or seconds (got {value!r})")
         if value < 0:
             raise ValueError(f"must not be negative (got {value!r})")
         return _at_most_max_duration(int(value), value)
     text = str(value).strip().lower()
-    if not text:
-        raise ValueError("must be a duration like 3d, 6h, 90m or seconds (got an empty value)")
     if not _DURATION.fullmatch(text):
-        raise ValueError(f"must be a duration like 3d, 6h, 90m or seconds (got {value!r})")
+        shown = repr(value) if text else "an empty value"
+        raise ValueError(f"must be a duration like 3d, 6h, 90m or seconds (got {shown})")
     seconds = sum(int(amount) * _DURATION_UNITS[unit] for amount, unit in _DURATION_PART.findall(text))
     return _at_most_max_duration(seconds, value)
 
@@ -119,11 +116,6 @@ def text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"must be a text value (got {got(value)})")
     return value
-
-
-def checked_text(check):
-    """Text, then `check(value)` (which returns the value to hold or raises ValueError)."""
-    return lambda value: check(text(value))
 
 
 def matching(is_valid, expected: str):
