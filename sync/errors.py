@@ -1,11 +1,4 @@
-"""Errors the sync reports to its user, each with the process exit code it maps to.
-
-Exit codes (also in docs/sync.md):
-0 ok, 1 internal error, 2 config or input error, 3 destination refused permanently,
-4 retries exhausted, 5 another run holds the lock (or the DuckDB file is busy),
-6 source or view problem, 7 the API rejected more than destination.max_rejected_share of
-the events, 130 / 143 stopped by SIGINT / SIGTERM.
-"""
+"""Errors the sync reports to its user, each with its process exit code (docs/sync.md, Exit codes)."""
 from __future__ import annotations
 
 EXIT_OK = 0

@@ -1,8 +1,5 @@
-"""Classify a Conversions API (Graph API) failure: retry it, split the batch, or stop the run.
-
-By Graph `code` / `error_subcode` / `is_transient` first, HTTP status only as a fallback
-(see shared reference meta-capi-facts.md).
-"""
+"""Classify a Conversions API (Graph API) failure: retry it, split the batch, or stop the run; by
+Graph `code` / `error_subcode` / `is_transient` first, HTTP status as a fallback (meta-capi-facts.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,10 +1,5 @@
-"""Graph API versions: when each was released and until when Meta serves it.
-
-From Meta's Graph API changelog, "Versions" table (SOURCE), read 2026-12-06; v26.0 is the newest
-there (the Conversions API follows the Graph API's table, not the Marketing API's). A version
-stays available until two years after the next one was released (so the newest has no date
-yet); after that date Meta answers its calls with the oldest version still served.
-"""
+"""Graph API versions: when each was released and until when Meta serves it (docs/sync.md);
+from the "Versions" table of Meta's Graph API changelog (SOURCE), read 2026-12-06."""
 from __future__ import annotations
 
 import datetime as dt

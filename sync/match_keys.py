@@ -1,6 +1,5 @@
-"""Which match keys (user_data keys) each sent event carries, counted without parsing its JSON;
-the state keeps these counts per checkpoint (`sent_match_keys`), never a value.
-"""
+"""Which match keys (user_data keys) each sent event carries, counted without parsing its JSON
+(the state keeps the counts, `sent_match_keys`, never a value)."""
 from __future__ import annotations
 
 import numpy as np
@@ -15,10 +14,8 @@ _TOKENS = [np.frombuffer(f'"{key}"'.encode(), np.uint8) for key in MATCH_KEYS]
 
 
 def key_bits(encoded: pa.Array) -> np.ndarray:
-    """For each event (orjson text, as built by sync.events), a bit per match key it carries
-    (bit i: MATCH_KEYS[i]). A key is found where its quoted name is followed by a colon:
-    the eleven names are keys of user_data only (the head and custom_data use other names),
-    and a quote inside a JSON string is escaped, so a value never looks like a key."""
+    """Per event (orjson text from sync.events) a bit per match key it carries (bit i: MATCH_KEYS[i]),
+    found as `"key":` (only user_data uses these names; a value's quotes are escaped)."""
     n = len(encoded)
     bits = np.zeros(n, np.uint16)
     if n == 0:

@@ -1,7 +1,5 @@
-"""A run's gauges for schedulers: Prometheus text (`--metrics-file`, node-exporter textfile
-collector) and OTLP/HTTP (`--otlp-endpoint`; docs/sync.md, CLI). Nothing process-global: the
-export has a MeterProvider of its own, shut down after it.
-"""
+"""A run's gauges for schedulers: Prometheus text (`--metrics-file`) and OTLP/HTTP (`--otlp-endpoint`;
+docs/sync.md, CLI), exported by a MeterProvider of its own (nothing process-global)."""
 from __future__ import annotations
 
 import contextlib

@@ -1,6 +1,5 @@
-"""`capi-sync quality`: Meta's Dataset Quality API for offline events (docs/sync.md, CLI); each
-answer's scores are appended to the state table `dataset_quality`, which the report charts.
-"""
+"""`capi-sync quality`: Meta's Dataset Quality API for offline events (docs/sync.md, CLI), its
+scores as rows of the state table `dataset_quality`."""
 from __future__ import annotations
 
 import datetime as dt
