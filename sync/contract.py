@@ -68,34 +68,27 @@ MAX_FUTURE_SKEW = 60
 MILLISECONDS_FROM = 100_000_000_000   # an event_time this large is surely not unix seconds: the skip says so
 
 
-@dataclass(frozen=True)
-class Check:
-    """One check before sending; a failing row is skipped with `reason` (the first failing
-    check, in CHECKS order) and dead-lettered with the message made from `message`."""
-
-    reason: str
-    message: str
-
-
-CHECKS = (
-    Check("missing_event_id", "event_id is empty"),
-    Check("duplicate_event_id", "event_id occurs {copies} times in this read; the first was kept"),
-    Check("missing_event_name", "event_name is empty"),
-    Check("invalid_action_source", "action_source {action_source!r} is not one the API accepts"),
-    Check("missing_event_time", "event_time is NULL"),
-    Check("event_time_in_future", "event_time {event_time} is {ahead} s in the future{unit}"),
-    Check("event_time_too_old", "event_time {event_time} is older than the API accepts for {action_source} "
-                                "({days} days)"),
-    Check("invalid_hash", "user_data {key} is not {expected}"),
-    Check("no_customer_identifier", "no user_data value to match a customer"),
-    Check("missing_currency", "currency is NULL (not a 3-letter ISO 4217 code)"),
-    Check("missing_value", "value is NULL"),
-    Check("non_positive_value", "value {value} is not positive"),
-    Check("empty_contents", "contents is empty"),
+# The checks before sending, reason -> dead-letter message: a failing row is skipped with the
+# reason of its first failing check, in this order.
+CHECKS = {
+    "missing_event_id": "event_id is empty",
+    "duplicate_event_id": "event_id occurs {copies} times in this read; the first was kept",
+    "missing_event_name": "event_name is empty",
+    "invalid_action_source": "action_source {action_source!r} is not one the API accepts",
+    "missing_event_time": "event_time is NULL",
+    "event_time_in_future": "event_time {event_time} is {ahead} s in the future{unit}",
+    "event_time_too_old": "event_time {event_time} is older than the API accepts for {action_source} "
+                          "({days} days)",
+    "invalid_hash": "user_data {key} is not {expected}",
+    "no_customer_identifier": "no user_data value to match a customer",
+    "missing_currency": "currency is NULL (not a 3-letter ISO 4217 code)",
+    "missing_value": "value is NULL",
+    "non_positive_value": "value {value} is not positive",
+    "empty_contents": "contents is empty",
     # a relation not built by the project's dbt models may leave it out (docs/sync.md)
-    Check("missing_custom_data", "custom_data_json is NULL though currency, value and contents are set"),
-)
-SKIP_REASONS = tuple(c.reason for c in CHECKS)
+    "missing_custom_data": "custom_data_json is NULL though currency, value and contents are set",
+}
+SKIP_REASONS = tuple(CHECKS)
 # source.external_id: as_given. The longest raw external_id the sync sends (sync/sources/user_data_check.py).
 AS_GIVEN_MAX_LENGTH = 256
 # What an invalid_hash skip says the key's value must be: a hash, or for external_id under
@@ -103,12 +96,11 @@ AS_GIVEN_MAX_LENGTH = 256
 EXPECTED_HASH = "a lowercase hex SHA-256; raw personal data is never sent"
 EXPECTED_AS_GIVEN = (f"an id as given (source.external_id: as_given): 1 to {AS_GIVEN_MAX_LENGTH} characters, "
                      "none a quote, backslash, control character or U+FFFD")
-_MESSAGES = {c.reason: c.message for c in CHECKS}
 
 
 def skip_message(reason: str, **values) -> str:
     """The dead letter's message of a skip."""
-    return _MESSAGES[reason].format(**values)
+    return CHECKS[reason].format(**values)
 
 
 def invalid_hash_message(key: str, external_id_as_given: bool = False) -> str:
