@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sync.events import MILLISECONDS_FROM
+from sync.contract import MILLISECONDS_FROM
 
 # How far ahead of the run's clock a cursor value may be and still be a time (clock skew):
 # 5 minutes. Further ahead it is a mistake (milliseconds, a placeholder date).
@@ -33,10 +33,8 @@ def invalid_cursor_rows(cursors: pa.Array, now: int, column: str) -> dict[int, t
     values = pc.fill_null(cursors, 0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
     null = ~cursors.is_valid().to_numpy(zero_copy_only=False)
     bad = null | (values < 0) | (values > now + CURSOR_FUTURE_TOLERANCE)
-    rows: dict[int, tuple[str, str]] = {}
-    for i in np.flatnonzero(bad).tolist():
-        rows[i] = (INVALID_CURSOR, cursor_message(column, None if null[i] else int(values[i]), now))
-    return rows
+    return {i: (INVALID_CURSOR, cursor_message(column, None if null[i] else int(values[i]), now))
+            for i in np.flatnonzero(bad).tolist()}
 
 
 def cursor_message(column: str, value: int | None, now: int) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from sync.contract import (ARRAY_USER_DATA_KEYS, DAY, EVENT_COLUMNS, MAX_AGE_PHYSICAL_STORE,  # noqa: F401
-                           MILLISECONDS_FROM, REQUIRED_COLUMNS, SHA256_HEX, USER_DATA_KEYS)
+                           REQUIRED_COLUMNS, SHA256_HEX, USER_DATA_KEYS)
 
 # The names the sources and tests use for the contract's user_data keys.
 USER_DATA_COLUMNS, ARRAY_USER_KEYS = USER_DATA_KEYS, ARRAY_USER_DATA_KEYS
