@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sync.config import DestinationConfig
-from sync.errors import DestinationRefusedError, RetriesExhaustedError, SyncError
+from sync.errors import EXIT_DESTINATION_REFUSED, EXIT_RETRIES_EXHAUSTED, SyncError
 from sync.events import value_offsets
 from sync.graph_errors import INVALID_EVENT, PERMANENT, THROTTLED, TRANSIENT, GraphError, classify_graph_error
 from sync.redact import Redactor
@@ -97,8 +97,7 @@ class DestinationError(SyncError):
     def __init__(self, error: GraphError | None, message: str, exhausted: bool):
         super().__init__(message)
         self.error = error
-        self.exit_code = (RetriesExhaustedError.exit_code if exhausted
-                          else DestinationRefusedError.exit_code)
+        self.exit_code = EXIT_RETRIES_EXHAUSTED if exhausted else EXIT_DESTINATION_REFUSED
         self.exhausted = exhausted
 
 
@@ -175,7 +174,7 @@ class ConversionsApiDestination:
     def send(self, encoded_events: Sequence[bytes] | pa.Array, delivery: Delivery) -> str | None:
         """Send one request, retrying transient failures; return its fbtrace_id.
 
-        Raises InvalidEventsError (split and resend), DestinationError (stop the run)
+        Raises InvalidEventsError (split and resend), DestinationError (the run must stop)
         or StoppedError (the run is stopping).
         """
         parts = request_body_parts(encoded_events, self._tail)
@@ -193,18 +192,14 @@ class ConversionsApiDestination:
             if error.kind == INVALID_EVENT:
                 raise InvalidEventsError(error)
             if error.kind == PERMANENT:
-                self.stop.set()   # stop every sending thread now: no retry storm
                 raise DestinationError(error, error.describe(), exhausted=False)
-            # transient or throttled
-            if attempt >= self.policy.max_attempts:
-                self.stop.set()
+            if attempt >= self.policy.max_attempts:   # transient or throttled
                 raise DestinationError(error, error.describe(f"gave up after {attempt} attempts: "),
                                        exhausted=True)
             delay = self.policy.backoff(attempt, error.kind == THROTTLED)
             if self.stop.is_set():
                 raise StoppedError("the run is stopping")
             if not self.budget.take(delay):
-                self.stop.set()
                 note = f"retry budget of {self.policy.budget_seconds:g} s used up; last error: "
                 raise DestinationError(error, error.describe(note), exhausted=True)
             delivery.retries += 1
@@ -229,7 +224,8 @@ class ConversionsApiDestination:
                     ranges.append((mid, hi))
                     ranges.append((lo, mid))
                 continue
-            except SyncError as exc:
+            except SyncError as exc:   # DestinationError or StoppedError
+                self.stop.set()   # stop every sending thread now: no retry storm
                 delivery.error = exc
                 return delivery
             delivery.accepted.append((lo, hi, trace))
