@@ -26,16 +26,14 @@ from sync.identifiers import is_identifier, is_project_id
 DEFAULT_CONFIG_PATH = "config/sync.yml"
 DEFAULT_DUCKDB_PATH = "data/warehouse.duckdb"
 SECRET_KEYS = ("destination.access_token", "destination.app_secret")
-# Batches per ledger commit on DuckDB (BigQuery: 50); the crash re-send window is
-# 2 x concurrency + this many batches (docs/reliability.md).
+# Batches per ledger commit on DuckDB (BigQuery: 50; the crash re-send window, docs/reliability.md).
 DUCKDB_CHECKPOINT_EVERY_BATCHES = 8
 # Rows per page of a DuckDB table (per Arrow chunk of a view): as fast as 10,000, fits in 32MB
 # (docs/sync.md, Memory).
 DUCKDB_CHUNK_SIZE = 5_000
 
 _MEMORY = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\Z", re.IGNORECASE)
-# destination.max_request_bytes: Meta documents no byte limit; 4 MB holds 1,000 typical events
-# (about 0.7-1 MB) with room, and the local emulator refuses bodies over 64 MiB.
+# destination.max_request_bytes (docs/sync.md, Configuration).
 DEFAULT_MAX_REQUEST_BYTES = 4_000_000
 MIN_MAX_REQUEST_BYTES = 16_384
 MAX_MAX_REQUEST_BYTES = 64 * 1024 ** 2
@@ -69,8 +67,6 @@ class DuckDBSourceConfig:
     relation: str = field(default="analytics.offline_events", metadata=parsed_by(_RELATION))
     memory_limit: str | None = field(default=None, metadata=parsed_by(optional(_MEMORY_LIMIT)))
     chunk_size: int = field(default=DUCKDB_CHUNK_SIZE, metadata=parsed_by(whole(ge=1, le=1_000_000)))
-    # How the relation's external_id is written: hashed (64-hex, checked like every key) or
-    # as_given (the id as the warehouse has it; docs/sync.md, external_id).
     external_id: Literal["hashed", "as_given"] = field(default="hashed", metadata=parsed_by(one_of("hashed", "as_given")))
 
 
@@ -129,8 +125,6 @@ class DataProcessingOptions:
 class TimeoutConfig:
     connect: float = field(default=5.0, metadata=parsed_by(number(gt=0, le=600)))
     read: float = field(default=30.0, metadata=parsed_by(number(gt=0, le=3600)))
-    # After SIGTERM/SIGINT: how long the batches in flight may still take (then they are
-    # cancelled). 20 s leaves room for the last commit in Kubernetes' 30 s grace period.
     stop: float = field(default=20.0, metadata=parsed_by(number(ge=0, le=3600)))
 
 
@@ -197,8 +191,6 @@ class DestinationConfig:
     max_request_bytes: int = field(default=DEFAULT_MAX_REQUEST_BYTES, metadata=parsed_by(
         lambda value: whole(ge=MIN_MAX_REQUEST_BYTES, le=MAX_MAX_REQUEST_BYTES)(parse_size(value))))
     concurrency: int = field(default=4, metadata=parsed_by(whole(ge=1, le=64)))
-    # A run in which the API rejected more than this share of the events it answered for
-    # ends with exit 7 (EXIT_REJECTED), so a scheduler can alert; 1 turns it off.
     max_rejected_share: float = field(default=0.1, metadata=parsed_by(number(ge=0, le=1)))
     timeout: TimeoutConfig = field(default_factory=TimeoutConfig, metadata=parsed_by(model(TimeoutConfig)))
     retry: RetryConfig = field(default_factory=RetryConfig, metadata=parsed_by(model(RetryConfig)))
@@ -239,9 +231,6 @@ class SyncConfig:
     def secrets(self) -> list[str]:
         """The secret strings, for scrubbing output."""
         return self.destination.secrets()
-
-
-# --- loading -----------------------------------------------------------------------------
 
 
 def _get(node: Any, dotted: str) -> Any:
