@@ -104,12 +104,9 @@ def write_textfile(path: str, text: str) -> None:
 
 def otlp_endpoint(flag: str | None) -> str | None:
     """The OTLP/HTTP metrics URL: --otlp-endpoint, else the OpenTelemetry variables, else None."""
-    if flag:
-        return flag
-    if os.environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
-        return os.environ["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"]
     base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-    return base.rstrip("/") + "/v1/metrics" if base else None
+    return (flag or os.environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+            or (base.rstrip("/") + "/v1/metrics" if base else None))
 
 
 def export_otlp(gauges: list[Gauge], endpoint: str, timeout_seconds: float = 10.0) -> None:

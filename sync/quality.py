@@ -53,12 +53,9 @@ def quality_rows(answer: dict, dataset_id: str, api_version: str, agent: str | N
 def fetch_quality(config: DestinationConfig, agent: str | None) -> dict:
     """The API's answer (parsed JSON); a refusal or an unreachable API raises one clear line."""
     redact = Redactor(config.secrets())
-    params = {"dataset_id": config.dataset_id, "fields": "offline"}
-    if agent:
-        params["agent_name"] = agent
-    proof = config.appsecret_proof()
-    if proof:
-        params["appsecret_proof"] = proof   # an HMAC of the token, never the token
+    params = {"dataset_id": config.dataset_id, "fields": "offline", "agent_name": agent,
+              "appsecret_proof": config.appsecret_proof()}   # an HMAC of the token, never the token
+    params = {key: value for key, value in params.items() if value}
     try:
         with graph_client(config) as client:
             response = client.get(f"{config.endpoint}/{config.api_version}/dataset_quality", params=params)

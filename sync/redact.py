@@ -15,8 +15,7 @@ class Redactor:
 
     def __call__(self, text: str) -> str:
         for secret in self.secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
+            text = text.replace(secret, MASK)
         return text
 
 
