@@ -79,14 +79,6 @@ def graph_client(config: DestinationConfig, **options) -> httpx.Client:
         follow_redirects=False, **options)
 
 
-class InvalidEventsError(Exception):
-    """The API rejected a request because of an invalid event in it."""
-
-    def __init__(self, error: GraphError):
-        super().__init__(error.message)
-        self.error = error
-
-
 class StoppedError(SyncError):
     """The run is stopping; this batch gave up instead of retrying."""
 
@@ -171,12 +163,10 @@ class ConversionsApiDestination:
         error = classify_graph_error(response.status_code, payload)
         return None, replace(error, message=self.redact(error.message))
 
-    def send(self, encoded_events: Sequence[bytes] | pa.Array, delivery: Delivery) -> str | None:
-        """Send one request, retrying transient failures; return its fbtrace_id.
-
-        Raises InvalidEventsError (split and resend), DestinationError (the run must stop)
-        or StoppedError (the run is stopping).
-        """
+    def send(self, encoded_events: Sequence[bytes] | pa.Array,
+             delivery: Delivery) -> tuple[str | None, GraphError | None]:
+        """Send one request, retrying transient failures: (fbtrace_id, None) on acceptance, (None, error)
+        for an invalid event in it; raises DestinationError (the run must stop) or StoppedError."""
         parts = request_body_parts(encoded_events, self._tail)
         for attempt in itertools.count(1):
             if self.stop.is_set():   # another batch hit a permanent error or the budget: no new requests
@@ -186,11 +176,11 @@ class ConversionsApiDestination:
             if error is None:
                 if trace:
                     delivery.fbtrace_ids.append(trace)
-                return trace
+                return trace, None
             if error.fbtrace_id:
                 delivery.fbtrace_ids.append(error.fbtrace_id)
-            if error.kind == INVALID_EVENT:
-                raise InvalidEventsError(error)
+            if error.kind == INVALID_EVENT:   # deliver splits the request
+                return None, error
             if error.kind == PERMANENT:
                 raise DestinationError(error, error.describe(), exhausted=False)
             if attempt >= self.policy.max_attempts:   # transient or throttled
@@ -215,18 +205,17 @@ class ConversionsApiDestination:
         while ranges:
             lo, hi = ranges.pop()
             try:
-                trace = self.send(encoded_events[lo:hi], delivery)
-            except InvalidEventsError as exc:
-                if hi - lo == 1:
-                    delivery.rejected.append((lo, exc.error))
-                else:
-                    mid = (lo + hi) // 2
-                    ranges.append((mid, hi))
-                    ranges.append((lo, mid))
-                continue
+                trace, invalid = self.send(encoded_events[lo:hi], delivery)
             except SyncError as exc:   # DestinationError or StoppedError
                 self.stop.set()   # stop every sending thread now: no retry storm
                 delivery.error = exc
                 return delivery
-            delivery.accepted.append((lo, hi, trace))
+            if invalid is None:
+                delivery.accepted.append((lo, hi, trace))
+            elif hi - lo == 1:
+                delivery.rejected.append((lo, invalid))
+            else:
+                mid = (lo + hi) // 2
+                ranges.append((mid, hi))
+                ranges.append((lo, mid))
         return delivery
