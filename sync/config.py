@@ -296,14 +296,12 @@ def parse_config(text: str, file: str = "<config>") -> SyncConfig:
     try:
         config = model(SyncConfig)(data)
     except Problems as exc:
-        problems = exc.problems
-        loc, message = problems[0]
-        # Never echo a secret's value back.
+        (loc, message), *others = exc.problems
         path = _key_path(loc)
-        if path in SECRET_KEYS:
+        if path in SECRET_KEYS:   # never echo a secret's value back
             message = message.split(" (got")[0]
-        if len(problems) > 1:
-            message += f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})"
+        if others:
+            message += f" (and {len(others)} more problem{'s' if len(others) > 1 else ''})"
         raise ConfigError(file, path, message) from None
     if config.source.type == "duckdb" and (config.state.project or config.state.dataset):
         key = "state.project" if config.state.project else "state.dataset"

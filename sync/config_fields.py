@@ -23,15 +23,15 @@ _SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000 ** 2, "gb": 1000 ** 3, "kib": 1024
 
 def parse_size(value: Any) -> Any:
     """`4MB` (10^6), `512KiB` (2^10), `4000000` or an integer -> bytes (then range-checked)."""
-    if isinstance(value, bool) or isinstance(value, str) and not _SIZE.match(value.strip()):
+    m = _SIZE.match(value.strip()) if isinstance(value, str) else None
+    if isinstance(value, bool) or isinstance(value, str) and not m:
         raise ValueError(f"must be a size in bytes like 4000000, 4MB or 512KiB (got {value!r})")
-    if isinstance(value, str):
-        m = _SIZE.match(value.strip())
-        size = float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()]
-        if size != int(size):
-            raise ValueError(f"must be a whole number of bytes (got {value!r})")
-        return int(size)
-    return value
+    if m is None:
+        return value
+    size = float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()]
+    if size != int(size):
+        raise ValueError(f"must be a whole number of bytes (got {value!r})")
+    return int(size)
 
 
 def parse_duration(value: Any) -> int:
