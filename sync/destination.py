@@ -25,12 +25,9 @@ USER_AGENT = "capi-sync/0.1"
 def body_tail(config: DestinationConfig) -> bytes:
     """The encoded top-level keys after `data`: test_event_code, partner_agent, upload_tag,
     appsecret_proof (an HMAC of the token, never the token)."""
-    extra = {key: getattr(config, key) for key in ("test_event_code", "partner_agent", "upload_tag")
-             if getattr(config, key) is not None}
-    proof = config.appsecret_proof()
-    if proof:
-        extra["appsecret_proof"] = proof
-    return b"".join(b"," + orjson.dumps(k) + b":" + orjson.dumps(v) for k, v in extra.items())
+    top = {key: getattr(config, key) for key in ("test_event_code", "partner_agent", "upload_tag")}
+    top["appsecret_proof"] = config.appsecret_proof()
+    return b"".join(b"," + orjson.dumps(k) + b":" + orjson.dumps(v) for k, v in top.items() if v is not None)
 
 
 # The most bytes of a request body that h11 copies at once (`request_body_parts`).
