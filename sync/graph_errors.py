@@ -10,9 +10,8 @@ THROTTLED = "throttled"          # retry with a longer backoff
 INVALID_EVENT = "invalid_event"  # an event in the batch is bad: split the batch to isolate it
 PERMANENT = "permanent"          # stop the run; `config_key` names what to fix
 
-THROTTLING_CODES = frozenset((4, 17, 32, 341, 613, 80003, 80004))
+THROTTLING_CODES = frozenset((4, 17, 32, 341, 368, 613, 80003, 80004))   # 368: temporarily blocked
 TRANSIENT_CODES = frozenset((1, 2))
-TEMPORARILY_BLOCKED = 368
 INVALID_EVENT_SUBCODES = range(2804000, 2805000)
 
 
@@ -61,7 +60,7 @@ def classify_graph_error(status: int, body: Any) -> GraphError:
     def make(kind: str, message: str, key: str | None = None) -> GraphError:
         return GraphError(kind, message, code, subcode, trace, status, key)
 
-    if code in THROTTLING_CODES or code == TEMPORARILY_BLOCKED:
+    if code in THROTTLING_CODES:
         return make(THROTTLED, f"throttled by the API: {text}")
     if code == 100 and subcode in INVALID_EVENT_SUBCODES:
         return make(INVALID_EVENT, text)
