@@ -1,9 +1,5 @@
-"""The sync's YAML configuration, validated into frozen dataclasses (docs/sync.md, Configuration).
-
-Read like dbt reads profiles.yml (sync/config_render.py); each key's parser is in its field's
-metadata (`parsed_by(...)`, sync/config_fields.py). Every mistake is one `ConfigError` line naming
-the file and the key; secrets come only from env_var() and are held as `Secret`.
-"""
+"""The sync's YAML configuration, validated into frozen dataclasses (docs/sync.md, Configuration
+reference): every mistake is one `ConfigError` line; secrets come only from env_var(), as `Secret`."""
 from __future__ import annotations
 
 import hashlib

@@ -93,9 +93,8 @@ def _line(text: str, index: int) -> str:
 
 
 def render_document(data: Any, file: str) -> tuple[Any, dict[tuple, list[tuple[str, str]]]]:
-    """`data` with every string value that holds a template rendered (mapping keys are not), and
-    for each rendered value (by key path) the env_var() calls it made, as (name, value) pairs.
-    Raises ConfigError naming the key."""
+    """`data` with its template values rendered (not mapping keys), and per rendered key path the
+    env_var() calls it made as (name, value) pairs; a failure is a ConfigError naming the key."""
     env = _Sandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
     env.globals.clear()
     origins: dict[tuple, list[tuple[str, str]]] = {}
@@ -110,8 +109,8 @@ def render_document(data: Any, file: str) -> tuple[Any, dict[tuple, list[tuple[s
             found = os.environ.get(name)
             if found is None:
                 if default is None:
-                    raise ConfigError(file, key_path(path), f"environment variable {name} is not set "
-                                                            f"(set it, or give a default: env_var('{name}', '...'))")
+                    raise ConfigError(file, key_path(path), f"environment variable {name} is not set (set "
+                                                            f"it, or give a default: env_var('{name}', '...'))")
                 found = str(default)
             calls.append((name, found))
             return found

@@ -40,8 +40,7 @@ CUSTOM_DATA = (CustomDataField("currency", required=True), CustomDataField("valu
                CustomDataField("contents", required=True), CustomDataField("order_id"),
                CustomDataField("num_items"), CustomDataField("delivery_category"), CustomDataField("store_id"))
 CUSTOM_DATA_KEYS = tuple(f.key for f in CUSTOM_DATA)
-# Keys of a contents item left out when NULL: the product fields the warehouse's vars name
-# (product_title_column, ...); without those vars the items have none of them.
+# Keys of a contents item left out when NULL (the product_*_column vars, docs/warehouse.md).
 CONTENTS_OPTIONAL_KEYS = ("title", "brand", "category")
 # Numbers written as JSON doubles: a whole one as `12.0`.
 DOUBLE_KEYS = frozenset(("value", "item_price"))
@@ -49,11 +48,9 @@ DOUBLE_KEYS = frozenset(("value", "item_price"))
 # The model's columns an event is made of: the head, custom_data, user_data.
 EVENT_COLUMNS = ("event_id", "event_name", "event_time", "action_source", *CUSTOM_DATA_KEYS)
 MODEL_COLUMNS = EVENT_COLUMNS + USER_DATA_KEYS
-# The model's columns holding the event's user_data and custom_data objects as JSON text,
-# written from the columns above by dbt (dbt_project/macros/conversions_api/); sent as written.
+# The model's columns holding the event's two objects as JSON text, sent as dbt wrote them.
 USER_DATA_JSON, CUSTOM_DATA_JSON = "user_data_json", "custom_data_json"
-# The columns the sync reads: the head, order_id (for the ledger), the columns of the checks
-# (the required custom_data fields) and the two objects.
+# The columns the sync reads: the head, order_id (the ledger's), the checked ones, the two objects.
 REQUIRED_COLUMNS = ("event_id", "event_name", "event_time", "action_source", "order_id",
                     *(f.key for f in CUSTOM_DATA if f.required), USER_DATA_JSON, CUSTOM_DATA_JSON)
 

@@ -8,8 +8,7 @@ import pyarrow.compute as pc
 
 from sync.contract import MILLISECONDS_FROM
 
-# How far ahead of the run's clock a cursor value may be and still be a time (clock skew):
-# 5 minutes. Further ahead it is a mistake (milliseconds, a placeholder date).
+# How far ahead of the run's clock a cursor value may be and still be a time (clock skew).
 CURSOR_FUTURE_TOLERANCE = 300
 
 INVALID_CURSOR = "invalid_cursor"
