@@ -139,13 +139,11 @@ class ConversionsApiDestination:
             # An iterator of the parts, not bytes: docs/sync.md, How the DuckDB source reads.
             response = self._client.post(self.url, content=iter(parts),
                                          headers={"Content-Length": str(sum(len(p) for p in parts))})
-        except httpx.TimeoutException as exc:
-            return None, GraphError(TRANSIENT, f"{self.url} timed out ({type(exc).__name__})",
-                                    config_key="destination.endpoint")
-        except httpx.TransportError as exc:
-            return None, GraphError(TRANSIENT, f"connection to {self.url} failed ({type(exc).__name__}: "
-                                               f"{self.redact(str(exc))[:200]})",
-                                    config_key="destination.endpoint")
+        except httpx.TransportError as exc:   # a timeout, or a connection refused or dropped
+            name = type(exc).__name__
+            message = (f"{self.url} timed out ({name})" if isinstance(exc, httpx.TimeoutException)
+                       else f"connection to {self.url} failed ({name}: {self.redact(str(exc))[:200]})")
+            return None, GraphError(TRANSIENT, message, config_key="destination.endpoint")
         try:
             payload = orjson.loads(response.content) if response.content else None
         except orjson.JSONDecodeError:
@@ -153,9 +151,8 @@ class ConversionsApiDestination:
         if response.status_code == 200 and isinstance(payload, dict) and "error" not in payload:
             received = payload.get("events_received")
             if received != n_events:
-                return None, GraphError(TRANSIENT, f"the API acknowledged {received} of {n_events} "
-                                                   "events", fbtrace_id=payload.get("fbtrace_id"),
-                                        http_status=200)
+                return None, GraphError(TRANSIENT, f"the API acknowledged {received} of {n_events} events",
+                                        fbtrace_id=payload.get("fbtrace_id"), http_status=200)
             return payload.get("fbtrace_id"), None
         error = classify_graph_error(response.status_code, payload)
         return None, replace(error, message=self.redact(error.message))
