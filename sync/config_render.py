@@ -37,12 +37,9 @@ class _Loader(yaml.SafeLoader):
                     continue
                 key = self.construct_object(key_node, deep=True)
                 line = key_node.start_mark.line + 1
-                try:
-                    if key in seen:
-                        raise _DuplicateKey(key, seen[key], line)
-                    seen[key] = line
-                except TypeError:   # an unhashable key: PyYAML's own error says so
-                    continue
+                if key in seen:   # a scalar key: always hashable
+                    raise _DuplicateKey(key, seen[key], line)
+                seen[key] = line
         return super().construct_mapping(node, deep=deep)
 
 
