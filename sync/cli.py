@@ -53,15 +53,24 @@ def _count(text: str) -> int:
     return value
 
 
-def _common(p, json_help="print a machine-readable summary on stdout"):
+def _command(sub, name: str, help_text: str, json_help: str = "print a machine-readable summary on stdout"):
+    """The subcommand's parser, with the options every command has."""
+    p = sub.add_parser(name, help=help_text)
     p.add_argument("--config", default=DEFAULT_CONFIG_PATH, help=f"config file (default {DEFAULT_CONFIG_PATH})")
     p.add_argument("--sync", default=None, metavar="NAME", help="the sync of that name (a file with `syncs:`)")
     p.add_argument("--json", action="store_true", help=json_help)
     p.add_argument("--verbose", action="store_true", help="debug logging")
+    return p
 
 
-def _add_run(p_run) -> None:
-    _common(p_run)
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="capi-sync", description=__doc__.split("\n\n")[0],
+                     epilog="Exit codes: 0 ok, 1 internal error, 2 config/input error, "
+                            "3 destination refused, 4 retries exhausted, 5 locked/busy, "
+                            "6 source/view problem, 7 rejected share above "
+                            "destination.max_rejected_share, 130/143 stopped by SIGINT/SIGTERM.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p_run = _command(sub, "run", "send what is new since the watermark")
     p_run.add_argument("--dry-run", action="store_true",
                        help="build and check events, write the exact request bodies to a file; send nothing, change no state")
     p_run.add_argument("--output", default=None, help="dry-run output file (default data/capi-sync-dry-run.jsonl)")
@@ -75,37 +84,26 @@ def _add_run(p_run) -> None:
                        help="export the run's figures over OTLP/HTTP to this URL (default: OTEL_EXPORTER_OTLP_"
                             "METRICS_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/metrics, when set)")
 
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="capi-sync", description=__doc__.split("\n\n")[0],
-                     epilog="Exit codes: 0 ok, 1 internal error, 2 config/input error, "
-                            "3 destination refused, 4 retries exhausted, 5 locked/busy, "
-                            "6 source/view problem, 7 rejected share above "
-                            "destination.max_rejected_share, 130/143 stopped by SIGINT/SIGTERM.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_run(sub.add_parser("run", help="send what is new since the watermark"))
-    p_status = sub.add_parser("status", help="show the watermark, last runs and dead-letter count")
-    _common(p_status, "print the status as JSON")
+    p_status = _command(sub, "status", "show the watermark, last runs and dead-letter count",
+                        "print the status as JSON")
     p_status.add_argument("--limit", type=_count, default=5, help="how many runs to show (default 5)")
 
-    p_dead = sub.add_parser("dead-letter", help="list or retry events the API or the checks refused")
+    p_dead = _command(sub, "dead-letter", "list or retry events the API or the checks refused")
     p_dead.add_argument("action", choices=("list", "retry"))
-    _common(p_dead)
     p_dead.add_argument("--event-id", action="append", dest="event_ids", default=[], metavar="ID",
                         help="only this event id (repeatable)")
     p_dead.add_argument("--all", action="store_true", help="list: include resolved dead letters")
     p_dead.add_argument("--limit", type=_count, default=None, help="list: at most N")
 
-    p_report = sub.add_parser("report", help="what reached Meta: charts in one HTML file, or the figures as JSON")
-    _common(p_report, "print the report's figures as JSON (the page is written only with --output)")
+    p_report = _command(sub, "report", "what reached Meta: charts in one HTML file, or the figures as JSON",
+                        "print the report's figures as JSON (the page is written only with --output)")
     p_report.add_argument("--output", default=None,
                           help="the HTML file to write (default data/capi-sync-report.html; with --json: none)")
     p_report.add_argument("--since", default=None, metavar="DATE",
                           help="start of the period, YYYY-MM-DD or YYYY-MM-DDTHH:MM UTC (default: 30 days ago)")
 
-    p_quality = sub.add_parser("quality", help="ask Meta's Dataset Quality API about the dataset's offline events; "
-                                                 "store the answer")
-    _common(p_quality, "print the stored rows as JSON")
+    p_quality = _command(sub, "quality", "ask Meta's Dataset Quality API about the dataset's offline events; "
+                                         "store the answer", "print the stored rows as JSON")
     p_quality.add_argument("--agent-name", default=None, metavar="NAME",
                            help="only events sent with this partner agent (default: from destination.partner_agent)")
 
