@@ -1,10 +1,5 @@
-"""The `capi-sync` command (and `python -m sync`): tunes its own process, then runs the command
-line (sync/cli.py). The library (`sync.cli.main`, `SyncRun`) changes nothing process-wide.
-
-Before anything imports pyarrow, DuckDB or httpx (unless CAPI_SYNC_PROCESS_TUNING=0), it sets
-the allocators to give freed memory back after 10 ms (a variable already set is kept) and
-refuses imports it never needs (docs/sync.md: How the DuckDB source reads; Memory).
-"""
+"""The `capi-sync` command (and `python -m sync`): tunes its own process (docs/sync.md: How the
+DuckDB source reads; Memory), then runs sync/cli.py. The library changes nothing process-wide."""
 from __future__ import annotations
 
 import importlib.abc
@@ -43,7 +38,8 @@ def allocator_environment(system: str = sys.platform, machine: str | None = None
 
 
 def tune_process() -> None:
-    """The command's own process tuning (module docstring), unless CAPI_SYNC_PROCESS_TUNING=0."""
+    """Before pyarrow, DuckDB or httpx is imported: allocators that give freed memory back after 10 ms
+    (a variable already set is kept) and unused imports refused; unless CAPI_SYNC_PROCESS_TUNING=0."""
     if os.environ.get(TUNING_VARIABLE, "1").strip() == "0":
         return
     for name, value in allocator_environment().items():

@@ -82,11 +82,9 @@ def show_time(seconds: int | None) -> str:
 
 
 def human_summary(summary: RunSummary) -> str:
-    lines = []
     title = {"run": "dry run" if summary.dry_run else "run"}.get(summary.command, summary.command)
-    lines.append(f"capi-sync {title} {summary.run_id} of '{summary.sync_name}': {summary.status} "
-                 f"in {summary.seconds:.1f} s")
-    lines.append(f"  rows read:        {summary.rows_read}")
+    lines = [f"capi-sync {title} {summary.run_id} of '{summary.sync_name}': {summary.status} "
+             f"in {summary.seconds:.1f} s", f"  rows read:        {summary.rows_read}"]
     if summary.dry_run:
         lines.append(f"  events written:   {summary.events_written} in {summary.batches_sent} request bodies "
                      f"-> {summary.output} (nothing sent, state unchanged)")

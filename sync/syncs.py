@@ -45,11 +45,8 @@ def worst_exit_code(codes: list[int]) -> int:
     """The exit code of several syncs: the worst of theirs (SEVERITY; interrupted above all)."""
     if 130 in codes:
         return 130
-    known = [c for c in codes if c in SEVERITY]
     unknown = [c for c in codes if c not in SEVERITY]
-    if unknown:
-        return max(unknown)
-    return min(known, key=SEVERITY.index) if known else EXIT_OK
+    return max(unknown) if unknown else min(codes, key=SEVERITY.index, default=EXIT_OK)
 
 
 def _merge(base: Any, override: Any) -> Any:

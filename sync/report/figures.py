@@ -1,8 +1,5 @@
-"""The report's figures, computed from the state tables of one sync over a period.
-
-Everything here is a count, a share, a duration or a score: the state holds no customer
-identifier, and nothing of the configuration's secrets is read.
-"""
+"""The report's figures from one sync's state tables over a period: counts, shares, durations
+and scores only (the state holds no customer identifier; no secret is read)."""
 from __future__ import annotations
 
 import datetime as dt
