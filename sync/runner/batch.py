@@ -1,9 +1,5 @@
-"""Batch: group the read's events, in read order, into requests of at most `batch_size` events
-and `max_request_bytes` bytes of body. An event too large to go even alone is dead-lettered
-(`event_too_large`); each batch carries its rows' check-stage dead letters and highest cursor,
-so the watermark passes skipped rows with their batch, but never a cursor value the run's
-clock has not reached (sync/cursor_check.py: such a row's cursor does not count, and one no
-run could reach is skipped `invalid_cursor`)."""
+"""Batch: the read's events, in read order, in requests of at most `batch_size` events and
+`max_request_bytes` of body, each with its rows' dead letters and highest cursor (docs/sync.md)."""
 from __future__ import annotations
 
 from collections import Counter
@@ -74,9 +70,8 @@ class OpenBatch:
 
 
 class Batcher:
-    """Cuts ReadyChunks into Batches. Runs of sendable rows are measured and cut with numpy on
-    the Arrow offsets (the same batches as adding one event at a time: sizes only grow); only
-    skipped and too-large rows are handled one at a time."""
+    """Cuts ReadyChunks into Batches: runs of sendable rows with numpy on the Arrow offsets (the
+    batches of adding one event at a time), skipped and too-large rows one at a time."""
 
     def __init__(self, destination: DestinationConfig, summary: RunSummary, skipped: Counter,
                  seen_ids: set[str] | None = None, *, now: int | None = None, cursor_column: str = "event_time"):
@@ -172,9 +167,8 @@ class Batcher:
 
 
 def _cursor_positions(cursors: pa.Array, now: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """(cursor values, and for each row the last row at or before it whose cursor may move the
-    watermark, -1 when none): not NULL and, given the run's clock `now`, 0 <= cursor <= now
-    (sync/cursor_check.py)."""
+    """(cursor values, per row the last row at or before it whose cursor may move the watermark
+    or -1): not NULL and, given the run's clock `now`, 0 <= cursor <= now (sync/cursor_check.py)."""
     rows = np.arange(len(cursors))
     if now is not None:
         values, valid = watermark_cursors(cursors, now)

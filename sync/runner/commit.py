@@ -24,15 +24,14 @@ class GroupCommit:
     one commit runs at a time on its own thread, batches answered during it go into the next."""
 
     def __init__(self, config: SyncConfig, state: StateStore | None, run_id: str, summary: RunSummary,
-                 replace_sent: bool, enabled: bool):
+                 replace_sent: bool, watermark: int | None = None):
         self.config = config
-        self.state = state
+        self.state = state                 # None: nothing is written (a dry run)
         self.run_id = run_id
         self.summary = summary
-        self.enabled = enabled and state is not None   # not on a dry run
         self.pending = Checkpoint(replace_sent=replace_sent)
         self.tracker = WatermarkTracker(None)
-        self.committed_watermark: int | None = None
+        self.committed_watermark = watermark
         self._pending_batches = 0          # batches answered since the last hand-off to the writer
         self._committing_batches = 0       # batches in the commit now running
         self._commit: Future | None = None
@@ -59,10 +58,9 @@ class GroupCommit:
         self._pending_batches += 1
 
     def checkpoint(self, force: bool = False, hand_off: bool = False) -> None:
-        """Give what the API accepted to the state writer as soon as it is free. `hand_off`
-        waits for the running commit and starts the next one even if not yet due; `force`
-        writes on this thread and returns when it is durable (end of run)."""
-        if not self.enabled:
+        """Give what the API accepted to the state writer once it is free; `hand_off`: wait for it
+        and start the next even if not due; `force`: write on this thread, durable on return."""
+        if self.state is None:
             return
         if self._commit is not None:
             if not (force or hand_off or self._commit.done()):
@@ -114,11 +112,8 @@ class GroupCommit:
     def _finish_commit(self) -> None:
         future, checkpoint = self._commit, self._commit_checkpoint
         self._commit = self._commit_checkpoint = None
-        try:
-            future.result()
-        except Exception:
-            self._committing_batches = 0
-            raise   # a SyncError from _write
+        self._committing_batches = 0
+        future.result()   # raises the SyncError of _write
         self._committed(checkpoint)
 
     def _committed(self, checkpoint: Checkpoint) -> None:

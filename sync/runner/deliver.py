@@ -1,7 +1,5 @@
-"""Deliver: send the batches, several requests in flight, and record each answer (accepted
-ranges to the ledger, rejected events as `api` dead letters) for the group commit. Whether a
-failure is retried, splits the batch or stops the run is decided in one place, by
-`sync.graph_errors.classify_graph_error` inside `ConversionsApiDestination.send`."""
+"""Deliver: send the batches, several in flight, and give each answer (accepted ranges, `api`
+dead letters) to the group commit; retry/split/stop is decided by sync/graph_errors.py."""
 from __future__ import annotations
 
 import logging
@@ -62,7 +60,6 @@ class Sender:
                         continue
                     in_flight[pool.submit(_deliver, destination, batch)] = batch
                     self._collect(in_flight, block=len(in_flight) >= 2 * config.concurrency)
-                    self.commit.checkpoint()
                     if self.stop.is_set():
                         break
                     self._bound_window(in_flight)
@@ -89,7 +86,6 @@ class Sender:
                 if time.monotonic() >= request.deadline:
                     return self._abandon(in_flight)
             self._collect(in_flight, block=True)
-            self.commit.checkpoint()
         return False
 
     def _abandon(self, in_flight: dict[Future, Batch]) -> bool:
@@ -116,11 +112,10 @@ class Sender:
                 self.commit.checkpoint(hand_off=True)   # waits for the running commit, starts the next
             else:
                 self._collect(in_flight, block=True)
-                self.commit.checkpoint()
 
     def _collect(self, in_flight: dict[Future, Batch], block: bool) -> None:
-        """Handle the answered batches; `block`: wait for one (in steps, so a stop's deadline
-        is noticed)."""
+        """Handle the answered batches, then checkpoint; `block`: wait for one (in steps, so a
+        stop's deadline is noticed)."""
         while True:
             done, _ = wait(list(in_flight), timeout=0.1 if block else 0, return_when=FIRST_COMPLETED)
             if done or not block or not in_flight or self._past_deadline():
@@ -128,6 +123,7 @@ class Sender:
         for future in done:
             batch = in_flight.pop(future)
             self._handle(batch, future.result())
+        self.commit.checkpoint()
 
     def _handle(self, batch: Batch, delivery: Delivery) -> None:
         """Main thread: record what the API accepted and rejected for one batch."""

@@ -1,6 +1,5 @@
-"""Plan: what a run reads. Rows with cursor >= watermark - lookback (never older than any action
-source accepts), minus this sync's ledger and unresolved dead letters; or, for a dead-letter
-retry, the unresolved dead letters' event ids."""
+"""Plan: what a run reads: rows with cursor >= watermark - lookback (never older than any action
+source accepts) minus the ledger and dead letters; for a retry, the dead letters' event ids."""
 from __future__ import annotations
 
 import logging

@@ -1,6 +1,5 @@
-"""Read: the source's pages of ready-to-send events (sync/sources/base.py), read ahead on their
-own thread while the main thread batches and sends. `stop_requested`: a graceful stop ends a
-wait for the next page (sync/runner/stop.py)."""
+"""Read: the source's pages of ready events, read ahead on their own thread while the main
+thread batches and sends; a graceful stop (`stop_requested`) ends a wait for the next page."""
 from __future__ import annotations
 
 from typing import Callable

@@ -33,10 +33,6 @@ log = logging.getLogger("capi_sync")
 DRY_RUN_OUTPUT = "data/capi-sync-dry-run.jsonl"
 
 
-def new_run_id() -> str:
-    return f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-
-
 def lock_file_path(duckdb_path: str) -> str:
     return f"{duckdb_path}.capi-sync.lock"
 
@@ -55,7 +51,7 @@ class SyncRun:
         self.now = now
         self.progress = progress or Progress()
         self.destination_factory = destination_factory or ConversionsApiDestination
-        self.run_id = new_run_id()
+        self.run_id = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
         self.summary = RunSummary(self.run_id, config.name, dry_run=dry_run, full_refresh=full_refresh)
         self.stop = threading.Event()
         self._file_lock: FileLock | None = None
@@ -67,7 +63,7 @@ class SyncRun:
         self._fbtrace_ids: list[str] = []
         self._error: SyncError | None = None
         self._retry_found: set[str] | None = None   # a dead-letter retry: the ids read
-        self._commit = GroupCommit(config, None, self.run_id, self.summary, replace_sent=full_refresh, enabled=False)
+        self._commit = GroupCommit(config, None, self.run_id, self.summary, replace_sent=full_refresh)
         self._stop_request: StopRequest | None = None
         self._cancelled_batches = 0   # batches in flight cancelled at the stop's deadline
         self._now: int | None = None   # the run's clock (unix seconds), read once when reading starts
@@ -85,8 +81,7 @@ class SyncRun:
         return self._execute(lambda: self._retry_body(event_ids))
 
     def request_stop(self, reason: str = "a stop request", exit_code: int = EXIT_SIGTERM) -> None:
-        """Stop gracefully (sync/runner/stop.py). Safe from a signal handler or another thread:
-        one assignment, which the run polls; a second request changes nothing."""
+        """Stop gracefully (sync/runner/stop.py); safe from a signal handler or another thread."""
         if self._stop_request is None:
             self._stop_request = StopRequest(reason, exit_code,
                                              time.monotonic() + self.config.destination.timeout.stop)
@@ -138,9 +133,8 @@ class SyncRun:
             self._take_lock(state)
         watermark = state.read_watermark() if self._state_ready else None
         self.summary.watermark_before = self.summary.watermark_after = watermark
-        self._commit = GroupCommit(config, state, self.run_id, self.summary,
-                                   replace_sent=self._commit.pending.replace_sent, enabled=not self.dry_run)
-        self._commit.committed_watermark = watermark
+        self._commit = GroupCommit(config, None if self.dry_run else state, self.run_id, self.summary,
+                                   replace_sent=self._commit.pending.replace_sent, watermark=watermark)
         if not self.dry_run:
             self._record = RunRecord(self.run_id, config.name, utcnow(), dry_run=False,
                                      full_refresh=self.full_refresh, watermark_before=watermark,
@@ -162,9 +156,8 @@ class SyncRun:
                 state.mark_abandoned(other["run_id"], now, "the run died before it finished")
 
     def _close(self, started: float) -> None:
-        """End the run: the last commit and the ledger's pruning, then the store's checkpoint of
-        its write-ahead log, the run's record, the lock, the connections. `summary.seconds` runs
-        from `started` to the last commit (the run's events are recorded by then)."""
+        """End the run: last commit, ledger pruning, WAL checkpoint, run record, lock, connections;
+        `summary.seconds` runs from `started` to the last commit."""
         summary = self.summary
         summary.seconds = round(time.monotonic() - started, 3)   # a run without state to commit
         summary.skipped = dict(sorted(self._skipped.items()))
@@ -205,8 +198,7 @@ class SyncRun:
             state.release_lock(self.run_id)
 
     def _set_status(self) -> None:
-        """failed (an error), interrupted (a stop request), else succeeded, perhaps with the
-        rejected-share alert (exit 7)."""
+        """failed (an error), interrupted (a stop request), else succeeded (maybe alert, exit 7)."""
         summary, request = self.summary, self._stop_request
         if self._error is not None and not isinstance(self._error, StoppedError):
             summary.status = "failed"
@@ -221,10 +213,8 @@ class SyncRun:
                 summary.check_rejected_share(self.config.destination.max_rejected_share)
 
     def _prune_cutoff(self) -> int | None:
-        """Ledger entries with an event_time before this are outside every later read: behind
-        `watermark - lookback - 1 day` when the cursor is event_time; with another cursor the
-        ledger's event_time says nothing about the cursor, so only what no action source
-        accepts any more (older than READ_FLOOR_AGE: such a row read again is skipped, never sent)."""
+        """Ledger entries with an event_time before this are outside every later read
+        (docs/sync.md, "Pruning"); None: prune nothing."""
         if self.config.cursor.column != "event_time":
             return None if self._now is None else self._now - READ_FLOOR_AGE
         watermark = self.summary.watermark_after
@@ -287,9 +277,8 @@ class SyncRun:
 
 
 def _checkpoint_wal(state: StateStore) -> None:
-    """The store's checkpoint of its write-ahead log, once the run's last commit is in it. Not
-    after a failure: a DuckDB commit that failed for memory can leave the database's memory
-    inconsistent, and CHECKPOINT would then fail fatally (the commits are in the log all the same)."""
+    """The store's checkpoint of its write-ahead log after the run's last commit; never after a
+    failure (a DuckDB commit that failed for memory can make CHECKPOINT fail fatally)."""
     reason = state.checkpoint_wal()
     if reason is not None:
         log.warning("state: the run's commits stay in DuckDB's write-ahead log, not yet in the file (%s); "
