@@ -51,10 +51,7 @@ def worst_exit_code(codes: list[int]) -> int:
 
 def _merge(base: Any, override: Any) -> Any:
     if isinstance(base, dict) and isinstance(override, dict):
-        merged = dict(base)
-        for key, value in override.items():
-            merged[key] = _merge(base.get(key), value) if key in base else value
-        return merged
+        return {**base, **{key: _merge(base.get(key), value) for key, value in override.items()}}
     return override
 
 

@@ -49,7 +49,7 @@ def _table(headers: list[str], rows: list[list], attrs: str = "") -> str:
 
 class _Charts:
     def __init__(self):
-        self.go, offline = _plotly()
+        self.go, self.offline = _plotly()
         self.count = 0
 
     def div(self, fig, **layout) -> str:
@@ -159,7 +159,7 @@ def render_page(figures: dict) -> str:
                         for name, v in cards)
     sections = (_events_section(charts, figures) + _match_key_section(charts, figures)
                 + _problems_section(charts, figures) + _quality_section(charts, figures))
-    plotly_js = _plotly()[1].get_plotlyjs()
+    plotly_js = charts.offline.get_plotlyjs()
     period = f"since {since:%Y-%m-%d %H:%M} UTC" if isinstance(since, dt.datetime) else "all history"
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
