@@ -5,6 +5,9 @@ import random
 import threading
 from dataclasses import dataclass
 
+# The sync's own generator: drawing jitter leaves an embedding program's `random` stream as it was.
+_JITTER = random.Random()
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -19,7 +22,7 @@ class RetryPolicy:
         uniform in [0, min(max_delay, base * 2**(attempt-1))]; throttling starts higher."""
         base = self.throttle_base_delay if throttled else self.base_delay
         ceiling = min(max(self.max_delay, base if throttled else 0.0), base * (2 ** (attempt - 1)))
-        return (rng or random).uniform(0.0, ceiling)
+        return (rng or _JITTER).uniform(0.0, ceiling)
 
 
 class RetryBudget:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import math
+import random
 
 import orjson
 import pyarrow as pa
@@ -141,6 +142,17 @@ def test_transient_faults_retried(emulator):
     assert delivery.accepted_count == 10 and delivery.error is None
     assert delivery.requests == 4 and delivery.retries == 3
     assert len(emulator.accepted_event_ids()) == 10
+
+
+def test_retry_jitter_leaves_the_programs_random_stream_as_it_was(emulator):
+    """An embedding program that seeded `random` draws the same numbers after the sync retried."""
+    random.seed(7)
+    expected = [random.random() for _ in range(3)]
+    random.seed(7)
+    emulator.set_faults(Faults(script=["server_error", "server_error"]))
+    with ConversionsApiDestination(destination_config(emulator.url)) as dest:
+        assert dest.deliver(events(3)).retries == 2
+    assert [random.random() for _ in range(3)] == expected
 
 
 def test_retries_exhausted(emulator):
