@@ -262,8 +262,7 @@ def _check_secrets(data: dict, origins: dict[tuple, list], file: str) -> None:
         value = _get(data, key)
         if value is None:
             continue
-        path = tuple(key.split("."))
-        calls = origins.get(path, [])
+        calls = origins.get(tuple(key.split(".")), [])
         source = next((name for name, env_value in calls if env_value == value), None)
         if source is None:
             raise ConfigError(file, key, "must not be written in the file: secrets come from the "
