@@ -69,11 +69,10 @@ def _run(args, config: SyncConfig, call, **options) -> int:
 def _publish_metrics(args, summary: RunSummary) -> int:
     """--metrics-file and OTLP: the run's gauges. A failure here is one line; a run that
     succeeded then exits 2 (its events are sent and recorded all the same)."""
-    from sync.metrics import otlp_endpoint
+    from sync.metrics import export_otlp, otlp_endpoint, prometheus_text, run_gauges, write_textfile
     endpoint = otlp_endpoint(args.otlp_endpoint)
     if not (args.metrics_file or endpoint):
         return summary.exit_code
-    from sync.metrics import export_otlp, prometheus_text, run_gauges, write_textfile
     gauges = run_gauges(summary)
     # run --all: the file keeps the gauges of the syncs run before this one (labelled by sync).
     args.gauges_written = [*getattr(args, "gauges_written", []), *gauges]
