@@ -1,12 +1,5 @@
-"""Read the `offline_events` view from BigQuery, streamed page by page (google-cloud-bigquery).
-
-Credentials: anonymous when `source.api_endpoint` is set (the local emulator in tests), else
-the service-account key file `source.credentials`, else Application Default Credentials.
-The read anti-joins the ledger and dead letters (state tables in the state dataset) in the
-same query. No query parameters (the emulator has none): every value in SQL is a literal
-made here by `string_literal`/`int_literal`/`timestamp_literal`, every name a checked
-identifier in backticks.
-"""
+"""Read the `offline_events` view from BigQuery, streamed page by page; no query parameters (the
+emulator has none): values are literals made here, names checked identifiers (docs/bigquery.md)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -68,8 +61,7 @@ def timestamp_literal(value: dt.datetime | None) -> str:
     """A UTC TIMESTAMP literal; naive datetimes are UTC."""
     if value is None:
         return "CAST(NULL AS TIMESTAMP)"
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    value = naive_utc(value)
     return f"TIMESTAMP '{value.isoformat(sep=' ', timespec='microseconds')}+00'"
 
 
@@ -181,7 +173,7 @@ class BigQuerySource:
     def columns(self) -> list[str]:
         from google.api_core.exceptions import GoogleAPICallError, NotFound
         try:
-            table = self.client.get_table(f"{self.project}.{self.dataset}.{self.table}")
+            table = self.client.get_table(self.relation)
         except NotFound:
             raise SourceError(f"source.relation: {self.relation} does not exist "
                               "(run `dbt build --target bigquery` first?)") from None
