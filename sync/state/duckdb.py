@@ -121,19 +121,16 @@ class DuckDBStateStore(StoreReads):
 
     # --- runs ------------------------------------------------------------------------------
 
-    def _insert_run(self, run: RunRecord) -> None:
-        self.con.execute(f"INSERT INTO {self.q[RUNS]} VALUES ({', '.join('?' * 17)})", _run_values(run))
-
     @_reported
     def start_run(self, run: RunRecord) -> None:
-        self._insert_run(run)
+        self.con.execute(f"INSERT INTO {self.q[RUNS]} VALUES ({', '.join('?' * 17)})", _run_values(run))
 
     @_reported
     def finish_run(self, run: RunRecord) -> None:
         match_keys = self.history.insert_match_keys(run)
         self._transaction(lambda: [
             self.con.execute(f"DELETE FROM {self.q[RUNS]} WHERE run_id = ?", [run.run_id]),
-            self._insert_run(run),
+            self.start_run(run),
             match_keys and self.con.execute(match_keys),
         ])
 
@@ -168,10 +165,8 @@ class DuckDBStateStore(StoreReads):
             raise
         finally:
             for view in views:
-                try:
+                with contextlib.suppress(duckdb.Error):
                     con.unregister(view)
-                except duckdb.Error:
-                    pass
 
     def _checkpoint_script(self, run_id: str, cursor_column: str, checkpoint: Checkpoint,
                            now: dt.datetime) -> tuple[list[str], dict[str, pa.Table]]:
