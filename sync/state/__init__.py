@@ -9,9 +9,8 @@ __all__ = ["Checkpoint", "RunRecord", "StateStore", "open_state", "utcnow"]
 
 
 def open_state(config: SyncConfig, source: Source) -> StateStore:
-    """The state store for the config, on a connection of its own: on DuckDB a second connection
-    to the database the source opened (one writing process per file), worded like the source's
-    errors (they share its memory_limit); on BigQuery its own client."""
+    """The config's state store on a connection of its own: on DuckDB a cursor of the source's
+    (one writing process per file; errors worded like the source's), on BigQuery its own client."""
     if config.source.type == "duckdb":
         from sync.state.duckdb import DuckDBStateStore
         return DuckDBStateStore(source.connection.cursor(), config.state.schema_, config.name,  # type: ignore[attr-defined]
