@@ -85,7 +85,6 @@ class Batcher:
         self.batch = OpenBatch(self.empty_bytes)
 
     def batches(self, chunks: Iterable[ReadyChunk]) -> Iterator[Batch]:
-        self.batch = OpenBatch(self.empty_bytes)
         for chunk in chunks:
             self.summary.rows_read += len(chunk)
             if len(chunk):

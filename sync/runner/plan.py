@@ -44,9 +44,7 @@ def plan_read(config: SyncConfig, watermark: int | None, now: int, *, full_refre
         raise SourceError(f"state: the watermark of sync '{config.name}' is {watermark}, {watermark - now} s ahead of "
                           "the clock (a cursor in milliseconds?); a run from it would read nothing. Set it to unix "
                           "seconds in the state table sync_watermarks; nothing was sent")
-    lower = None
-    if watermark is not None and not full_refresh:
-        lower = watermark - config.cursor.lookback
+    lower = watermark - config.cursor.lookback if watermark is not None and not full_refresh else None
     if config.cursor.column == "event_time":
         floor = now - READ_FLOOR_AGE
         lower = floor if lower is None else max(lower, floor)

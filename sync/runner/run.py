@@ -102,9 +102,9 @@ class SyncRun:
             self._stop_request = StopRequest("SIGINT", EXIT_SIGINT, time.monotonic())
         except BaseException as exc:  # an internal error: still commit what the API accepted
             self._set_error(SyncError(f"internal error: {type(exc).__name__}: {exc}"))
-            self._close(started)
             raise
-        self._close(started)
+        finally:
+            self._close(started)
         return self.summary
 
     def _set_error(self, exc: SyncError) -> None:
@@ -224,9 +224,8 @@ class SyncRun:
         record.ended_at = utcnow()
         record.status = self.summary.status
         for name in ("rows_read", "events_sent", "batches_sent", "failed", "dead_lettered", "watermark_after",
-                     "error"):
+                     "error", "skipped"):
             setattr(record, name, getattr(self.summary, name))
-        record.skipped = self.summary.skipped
         record.match_keys = dict(self.summary.match_keys)
         record.fbtrace_ids = self._fbtrace_ids[-1000:]
         state.finish_run(record)
