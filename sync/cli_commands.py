@@ -52,7 +52,7 @@ def _run(args, config: SyncConfig, call, **options) -> int:
         summary = call(run)
     args.last_summary = summary.to_dict()
     (sys.stderr if args.json else sys.stdout).write(human_summary(summary) + "\n")
-    if args.json and not getattr(args, "all", False):   # run --all: one JSON for all its syncs
+    if args.json and not (args.command == "run" and args.all):   # run --all: one JSON for all its syncs
         print_json(args.last_summary)
     if summary.error or summary.alert:
         sys.stderr.write(f"capi-sync: error: {summary.error or summary.alert}\n")

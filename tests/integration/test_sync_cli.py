@@ -47,6 +47,10 @@ def test_run_status_and_dead_letters_via_cli(warehouse, emulator, config_path, n
     retry = cli("dead-letter", "retry", "--config", str(config_path), "--event-id", event_id("o5"), "--json")
     assert retry.returncode == 0, retry.stderr
     assert json.loads(retry.stdout)["resolved"] == 1
+    # --all (list: with the resolved ones) does not silence retry's JSON, as it does run --all's per sync
+    again = cli("dead-letter", "retry", "--config", str(config_path), "--event-id", event_id("o5"), "--json", "--all")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["resolved"] == 0
     assert sorted(emulator.accepted_event_ids()) == sorted(event_id(f"o{i}") for i in range(120))
     human = cli("status", "--config", str(config_path))
     assert "dead letters: 1 unresolved" in human.stdout
