@@ -2,7 +2,7 @@
 (cursor, event_id) order, NULL cursors last, and the page query both warehouses run."""
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator, NamedTuple, Protocol
+from typing import Callable, Iterator, NamedTuple, Protocol
 
 from sync.contract import (ACTION_SOURCES, CUSTOM_DATA_JSON, EVENT_KEYS, LDU_KEYS, MAX_FUTURE_SKEW, SKIP_REASONS,
                            USER_DATA_JSON, oldest_allowed)
@@ -29,20 +29,40 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-def require_columns(relation: str, present: Iterable[str], cursor_column: str) -> None:
-    """Raise SourceError naming the relation and the first required column it lacks."""
-    present = set(present)
-    for column in (*REQUIRED_COLUMNS, cursor_column):
-        if column not in present:
-            raise SourceError(f"source.relation: {relation} has no column {column!r} "
-                              f"(has: {', '.join(sorted(present))})")
+class ColumnChecks:
+    """`check_columns` of a source with `relation`, `cursor_column`, `CURSOR_TYPES`, `_config_ldu`,
+    `columns()` (which fills `_types`) and `_events_set_ldu()` (an event sets LDU itself)."""
 
+    def check_columns(self) -> None:
+        """Raise SourceError naming the relation and the first required column it lacks, or the
+        cursor column's type when it is not an integer (unix seconds); refuse two LDU settings."""
+        present = set(self.columns())
+        for column in (*REQUIRED_COLUMNS, self.cursor_column):
+            if column not in present:
+                raise SourceError(f"source.relation: {self.relation} has no column {column!r} "
+                                  f"(has: {', '.join(sorted(present))})")
+        type_name = self._types[self.cursor_column]
+        if type_name.upper() not in self.CURSOR_TYPES:
+            raise SourceError(f"cursor.column: column {self.cursor_column!r} of {self.relation} is "
+                              f"{type_name}; the cursor must be an integer column of unix seconds, like "
+                              "event_time; nothing was sent")
+        if self._config_ldu and self._event_ldu() and self._events_set_ldu():
+            raise SettingsConflictError(f"destination.data_processing_options: {self.relation} sets Limited Data "
+                                        "Use per event (column data_processing_options, from the warehouse's "
+                                        "limited_data_use vars); remove the sync-wide key or the warehouse's vars, "
+                                        "not both; nothing was sent")
 
-def require_integer_cursor(relation: str, column: str, type_name: str, integer_types: Iterable[str]) -> None:
-    """Raise SourceError when the cursor column is not of an integer type (unix seconds)."""
-    if type_name.upper() not in integer_types:
-        raise SourceError(f"cursor.column: column {column!r} of {relation} is {type_name}; the cursor must be "
-                          "an integer column of unix seconds, like event_time; nothing was sent")
+    def _event_ldu(self) -> bool:
+        """The relation has the per-event Limited Data Use columns (all three; a part of them is a
+        SourceError naming the first missing one)."""
+        if not self._types:
+            self.columns()
+        found = [key for key in LDU_KEYS if key in self._types]
+        if found and len(found) < len(LDU_KEYS):
+            missing = next(key for key in LDU_KEYS if key not in self._types)
+            raise SourceError(f"source.relation: {self.relation} has {found[0]!r} but no column {missing!r}: "
+                              f"per-event Limited Data Use needs all of {', '.join(LDU_KEYS)}; nothing was sent")
+        return bool(found)
 
 
 def row_checks(settings: EventSettings, c: dict[str, str], contents: str) -> list[tuple[str, str]]:
@@ -77,30 +97,9 @@ class Dialect(NamedTuple):
     array_length: str                   # the function giving an array's length
 
 
-def has_event_ldu(relation: str, present: Iterable[str]) -> bool:
-    """True when the relation has the per-event Limited Data Use columns (all three; a part of
-    them is a SourceError naming the first missing one)."""
-    present = set(present)
-    found = [key for key in LDU_KEYS if key in present]
-    if found and len(found) < len(LDU_KEYS):
-        missing = next(key for key in LDU_KEYS if key not in present)
-        raise SourceError(f"source.relation: {relation} has {found[0]!r} but no column {missing!r}: per-event "
-                          "Limited Data Use needs all of " + ", ".join(LDU_KEYS) + "; nothing was sent")
-    return bool(found)
-
-
 def event_ldu_sql(relation_sql: str) -> str:
     """A query giving a row when some event of the relation sets Limited Data Use itself."""
     return f"SELECT 1 FROM {relation_sql} WHERE data_processing_options_country IS NOT NULL LIMIT 1"
-
-
-def refuse_two_ldu_settings(relation: str, config_sets_ldu: bool, events_set_ldu: bool) -> None:
-    """The sync-wide LDU (destination.data_processing_options) and per-event LDU in the
-    relation cannot both decide: one line, exit 2."""
-    if config_sets_ldu and events_set_ldu:
-        raise SettingsConflictError(f"destination.data_processing_options: {relation} sets Limited Data Use per event "
-                          "(column data_processing_options, from the warehouse's limited_data_use vars); remove "
-                          "the sync-wide key or the warehouse's vars, not both; nothing was sent")
 
 
 def ready_query(source: str, settings: EventSettings, dialect: Dialect, extra: tuple[str, ...] = (),

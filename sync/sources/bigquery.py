@@ -15,8 +15,7 @@ from sync.contract import LDU_KEYS, REQUIRED_COLUMNS
 from sync.errors import SourceError
 from sync.events import COPIES_COLUMN, EventSettings, ReadyChunk
 from sync.identifiers import quote_backtick
-from sync.sources.base import (CURSOR_KEY, Dialect, event_ldu_sql, has_event_ldu, ready_query,
-                               refuse_two_ldu_settings, require_columns, require_integer_cursor)
+from sync.sources.base import CURSOR_KEY, ColumnChecks, Dialect, event_ldu_sql, ready_query
 from sync.sources.ready import ready_page
 from sync.state.base import DEAD_LETTERS, SENT_EVENTS
 
@@ -144,8 +143,10 @@ def result_pages(client: bigquery.Client, sql: str, page_size: int) -> Iterator[
         page = call("GET", path, query_params={**params, "pageToken": page["pageToken"]})
 
 
-class BigQuerySource:
+class BigQuerySource(ColumnChecks):
     """The view in `source.project`.`source.dataset`; state tables in `state.project`.`state.dataset`."""
+
+    CURSOR_TYPES = ("INTEGER", "INT64")
 
     def __init__(self, config: SyncConfig, read_only: bool = False, client: bigquery.Client | None = None):
         source = config.source
@@ -164,6 +165,7 @@ class BigQuerySource:
         self.description = self.relation + (f" at {source.api_endpoint}" if source.api_endpoint else "")
         self._q_relation = table_name(self.project, self.dataset, self.table)
         self._q_cursor = quote_backtick(self.cursor_column)
+        self._config_ldu = config.destination.data_processing_options is not None
         self.client = client or make_client(config)
         self._types: dict[str, str] = {}   # the relation's column types, read once by columns()
 
@@ -182,22 +184,12 @@ class BigQuerySource:
         self._types = {field.name: field.field_type for field in table.schema}
         return [field.name for field in table.schema]
 
-    def _event_ldu(self) -> bool:
-        """The relation has the per-event Limited Data Use columns."""
-        if not self._types:
-            self.columns()
-        return has_event_ldu(self.relation, self._types)
-
-    def check_columns(self) -> None:
+    def _events_set_ldu(self) -> bool:
         from google.api_core.exceptions import GoogleAPICallError
-        require_columns(self.relation, self.columns(), self.cursor_column)
-        require_integer_cursor(self.relation, self.cursor_column, self._types[self.cursor_column], ("INTEGER", "INT64"))
-        if self.config.destination.data_processing_options is not None and self._event_ldu():
-            try:
-                events_set_ldu = bool(list(self.client.query_and_wait(event_ldu_sql(self._q_relation))))
-            except GoogleAPICallError as exc:
-                raise SourceError(f"source.relation: reading {self.relation} failed: {first_line(exc)}") from None
-            refuse_two_ldu_settings(self.relation, True, events_set_ldu)
+        try:
+            return bool(list(self.client.query_and_wait(event_ldu_sql(self._q_relation))))
+        except GoogleAPICallError as exc:
+            raise SourceError(f"source.relation: reading {self.relation} failed: {first_line(exc)}") from None
 
     def _query(self, where: str, settings: EventSettings) -> str:
         """One JSON text per row (TO_JSON_STRING of the row: google-cloud-bigquery converts each

@@ -17,14 +17,11 @@ from sync.contract import LDU_KEYS, REQUIRED_COLUMNS
 from sync.errors import LockHeldError, SourceError, first_line
 from sync.events import COPIES_COLUMN, EventSettings, ReadyChunk
 from sync.identifiers import quote, quote_relation
-from sync.sources.base import (CURSOR_KEY, Dialect, event_ldu_sql, has_event_ldu, ready_query,
-                               refuse_two_ldu_settings, require_columns, require_integer_cursor)
+from sync.sources.base import CURSOR_KEY, ColumnChecks, Dialect, event_ldu_sql, ready_query
 from sync.sources.ready import ready_page
 from sync.state.base import DEAD_LETTERS, SENT_EVENTS
 
 _PID = re.compile(r"PID (\d+)")
-# The DuckDB types a cursor column may have: integers that fit in an int64.
-CURSOR_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER")
 
 
 DIALECT = Dialect(quote, lambda value: f"to_json({value})", "DOUBLE", "len")
@@ -99,7 +96,10 @@ class ReadFilter(NamedTuple):
         return ReadFilter(self.joins, (*self.conditions, condition), (*self.params, *params))
 
 
-class DuckDBSource:
+class DuckDBSource(ColumnChecks):
+    # The DuckDB types a cursor column may have: integers that fit in an int64.
+    CURSOR_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER")
+
     def __init__(self, config: SyncConfig, read_only: bool = False,
                  connection: duckdb.DuckDBPyConnection | None = None):
         source = config.source
@@ -140,21 +140,11 @@ class DuckDBSource:
         cur.fetchall()
         return list(self._types)
 
-    def _event_ldu(self) -> bool:
-        """The relation has the per-event Limited Data Use columns."""
-        if not self._types:
-            self.columns()
-        return has_event_ldu(self.relation, self._types)
-
-    def check_columns(self) -> None:
-        require_columns(self.relation, self.columns(), self.cursor_column)
-        require_integer_cursor(self.relation, self.cursor_column, self._types[self.cursor_column], CURSOR_TYPES)
-        if self._config_ldu and self._event_ldu():
-            try:
-                events_set_ldu = bool(self.connection.execute(event_ldu_sql(self._q_relation)).fetchall())
-            except duckdb.Error as exc:
-                raise self._read_failed(exc) from None
-            refuse_two_ldu_settings(self.relation, True, events_set_ldu)
+    def _events_set_ldu(self) -> bool:
+        try:
+            return bool(self.connection.execute(event_ldu_sql(self._q_relation)).fetchall())
+        except duckdb.Error as exc:
+            raise self._read_failed(exc) from None
 
     def _filter(self, lower_bound: int | None, exclude_sent: bool, excluded: str | None = None,
                 page: tuple[str, list] | None = None) -> ReadFilter:
