@@ -199,14 +199,12 @@ class SyncRun:
 
     def _set_status(self) -> None:
         """failed (an error), interrupted (a stop request), else succeeded (maybe alert, exit 7)."""
-        summary, request = self.summary, self._stop_request
-        if self._error is not None and not isinstance(self._error, StoppedError):
+        summary, request, error = self.summary, self._stop_request, self._error
+        if error is not None and (request is None or not isinstance(error, StoppedError)):
             summary.status = "failed"
         elif request is not None:
             summary.status, summary.exit_code = "interrupted", request.exit_code
             summary.error = stop_message(request, self._cancelled_batches, self.config.destination.timeout.stop)
-        elif self._error is not None:
-            summary.status = "failed"
         else:
             summary.status = "succeeded"
             if summary.command == "run":   # a scheduled run; a dead-letter retry shows what it resolved
