@@ -2,6 +2,7 @@
 emulator has none): values are literals made here, names checked identifiers (docs/bigquery.md)."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import uuid
@@ -192,9 +193,7 @@ class BigQuerySource(ColumnChecks):
             raise SourceError(f"source.relation: reading {self.relation} failed: {first_line(exc)}") from None
 
     def _query(self, where: str, settings: EventSettings) -> str:
-        """One JSON text per row (TO_JSON_STRING of the row: google-cloud-bigquery converts each
-        cell of a REST result in Python, one cell a row is parsed by Arrow): the columns of a
-        `ready_page` (sync/sources/base.py `ready_query`)."""
+        """One TO_JSON_STRING text per row of `ready_query`'s page (docs/bigquery.md, The sync on BigQuery)."""
         ldu = self._event_ldu()
         columns = ", ".join(f"v.{quote_backtick(name)}" for name in (*REQUIRED_COLUMNS, *(LDU_KEYS if ldu else ())))
         source = (f"SELECT {columns}, v.{self._q_cursor} AS {CURSOR_KEY}, COUNT(*) OVER (PARTITION BY v.`event_id`) "
@@ -216,8 +215,7 @@ class BigQuerySource(ColumnChecks):
         return self._query(" AND ".join(where), settings)
 
     def _stream(self, sql: str, settings: EventSettings, seen: set[str]) -> Iterator[ReadyChunk]:
-        """One query; each result page (at most chunk_size rows) becomes a ReadyChunk, so memory
-        holds one page at a time."""
+        """One query; each result page (at most chunk_size rows) becomes a ReadyChunk."""
         from google.api_core.exceptions import GoogleAPICallError
         schema = _PAGE_SCHEMA.append(pa.field("_ldu", pa.string())) if self._event_ldu() else _PAGE_SCHEMA
         try:
@@ -237,10 +235,8 @@ class BigQuerySource(ColumnChecks):
             yield from self._stream(self._query(f"v.`event_id` IN ({in_list})", settings), settings, seen)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):   # closing must never fail a run
             self.client.close()
-        except Exception:  # noqa: BLE001 - closing must never fail a run
-            pass
 
 
 # The columns of a page as `ready_page` takes them.
