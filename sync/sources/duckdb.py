@@ -148,10 +148,8 @@ class DuckDBSource(ColumnChecks):
 
     def _filter(self, lower_bound: int | None, exclude_sent: bool, excluded: str | None = None,
                 page: tuple[str, list] | None = None) -> ReadFilter:
-        """The rows a read takes: cursor >= lower_bound (or NULL); when `exclude_sent`, minus the
-        ids of the ledger and unresolved dead letters (of table `excluded` if given), by one
-        anti-join, or for a `page` (condition on v's cursor, params) a NOT EXISTS on the
-        excluded ids of its own cursor range (docs/sync.md, How the DuckDB source reads)."""
+        """The rows a read takes: cursor >= lower_bound (or NULL), when `exclude_sent` minus the excluded
+        ids (of table `excluded` if given) by an anti-join, or for a `page` by a NOT EXISTS on its range."""
         q_cursor = f"v.{quote(self.cursor_column)}"
         joins, conditions, params = "", [], []
         if exclude_sent:
