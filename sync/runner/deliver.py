@@ -175,7 +175,9 @@ class Sender:
         self.summary.output = path
         tail = body_tail(self.config.destination)
         self.progress.start(self.summary)
-        with _create_private(path) as out:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)   # owner only, also a file that existed (os.open sets the mode of a new one)
+        with os.fdopen(fd, "wb") as out:
             for batch in batches:
                 if self.stop_requested() is not None:
                     break
@@ -192,10 +194,3 @@ def _deliver(destination, batch: Batch) -> Delivery:
     then the batch's delivery."""
     batch.key_bits = key_bits(batch.encoded)
     return destination.deliver(batch.encoded)
-
-
-def _create_private(path: str):
-    """Open `path` for writing, readable by the owner only."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    return os.fdopen(fd, "wb")
