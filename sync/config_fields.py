@@ -9,6 +9,7 @@ import difflib
 import math
 import re
 from dataclasses import MISSING, dataclass, fields
+from fractions import Fraction
 from typing import Any
 
 _DURATION_PART = re.compile(r"(\d+)\s*([smhdw]?)")
@@ -28,8 +29,8 @@ def parse_size(value: Any) -> Any:
         raise ValueError(f"must be a size in bytes like 4000000, 4MB or 512KiB (got {value!r})")
     if m is None:
         return value
-    size = float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()]
-    if size != int(size):
+    size = Fraction(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()]   # exact: 1.1KB is 1100
+    if size.denominator != 1:
         raise ValueError(f"must be a whole number of bytes (got {value!r})")
     return int(size)
 

@@ -26,6 +26,10 @@ class _DuplicateKey(Exception):
     """(key, line first written, line written again)."""
 
 
+class _UnreadableScalar(yaml.constructor.ConstructorError):
+    """A tagged scalar PyYAML's constructor cannot read (its mark is the value's own line)."""
+
+
 class _Loader(yaml.SafeLoader):
     """PyYAML's safe loader, refusing a key written twice in one mapping."""
 
@@ -41,6 +45,16 @@ class _Loader(yaml.SafeLoader):
                     raise _DuplicateKey(key, seen[key], line)
                 seen[key] = line
         return super().construct_mapping(node, deep=deep)
+
+    def construct_object(self, node, deep=False):
+        """A tagged scalar PyYAML cannot read (`!!bool x`, `!!int x`) is a YAMLError with its line."""
+        try:
+            return super().construct_object(node, deep=deep)
+        except (KeyError, ValueError, TypeError, AttributeError, OverflowError):
+            if not isinstance(node, yaml.ScalarNode):
+                raise
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise _UnreadableScalar(None, None, f"{node.value!r} is not a valid {tag}", node.start_mark) from None
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
@@ -79,7 +93,8 @@ def read_document(text: str, file: str) -> Any:
         where = f"line {mark.line + 1}" if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         hint = ""
-        if mark is not None and any(m in _line(text, mark.line) + _line(text, mark.line - 1) for m in _TEMPLATE_MARKS):
+        near = _line(text, mark.line) + _line(text, mark.line - 1) if mark is not None else ""
+        if not isinstance(exc, _UnreadableScalar) and any(m in near for m in _TEMPLATE_MARKS):
             hint = " (a value holding {{ ... }} must be quoted: key: \"{{ env_var('NAME') }}\")"
         raise ConfigError(file, where, f"malformed YAML: {problem}{hint}") from None
 

@@ -206,6 +206,14 @@ def test_malformed_yaml_names_line():
     assert "malformed YAML" in error_of(text)
 
 
+@pytest.mark.parametrize("value, tag", [("x", "!!bool"), ("x", "!!int"), ("0x", "!!int"), ("x", "!!float"),
+                                        ("2020-13-45", "!!timestamp")])
+def test_a_tagged_value_yaml_cannot_read_names_its_line(value, tag):
+    """PyYAML raises KeyError, ValueError or AttributeError for these: one line, not a traceback."""
+    assert error_of(cfg("", f"batch_size: {tag} {value}\n")) == (
+        f"config/sync.yml: line 4: malformed YAML: '{value}' is not a valid {tag}")
+
+
 def test_bad_template_names_key():
     assert error_of(cfg("name: \"{{ env_var('X' }}\"\n")) == (
         "config/sync.yml: name: template error: unexpected '}', expected ')'")
@@ -243,6 +251,7 @@ def test_parse_duration(value, seconds):
 @pytest.mark.parametrize("value, expected", [
     (None, 4_000_000), ("16384", 16_384), ("4MB", 4_000_000), ("1.5 MB", 1_500_000), ("512KiB", 524_288),
     ("64MiB", 67_108_864), ("'250000'", 250_000), ("20kb", 20_000),
+    ("4.1MB", 4_100_000),   # 4.1 * 10**6 is 4099999.9999999995 in floating point
 ])
 def test_max_request_bytes_default_and_sizes(value, expected):
     destination = "" if value is None else f"max_request_bytes: {value}\n"
@@ -260,6 +269,7 @@ def test_max_request_bytes_default_and_sizes(value, expected):
     ("'20000.5'", "must be a whole number of bytes (got '20000.5')"),
     ("20000.5", "must be a whole number (got 20000.5)"),
     ("[1]", "must be a whole number (got [1])"),
+    ("1" * 400, f"must be at most 67108864 (got {'1' * 400})"),   # was an OverflowError
 ])
 def test_max_request_bytes_is_validated(value, message):
     assert error_of(cfg("", f"max_request_bytes: {value}\n")) == (
