@@ -86,6 +86,16 @@ def first_line(exc: BaseException) -> str:
     return (message.strip().splitlines() or [type(exc).__name__])[0]
 
 
+@contextlib.contextmanager
+def api_errors(prefix: str) -> Iterator[None]:
+    """A google-cloud API error inside becomes one SourceError line: `prefix` and its first line."""
+    from google.api_core.exceptions import GoogleAPICallError
+    try:
+        yield
+    except GoogleAPICallError as exc:
+        raise SourceError(prefix + first_line(exc)) from None
+
+
 # --- the client --------------------------------------------------------------------------------
 
 def make_client(config: SyncConfig) -> bigquery.Client:
@@ -186,11 +196,8 @@ class BigQuerySource(ColumnChecks):
         return [field.name for field in table.schema]
 
     def _events_set_ldu(self) -> bool:
-        from google.api_core.exceptions import GoogleAPICallError
-        try:
+        with api_errors(f"source.relation: reading {self.relation} failed: "):
             return bool(list(self.client.query_and_wait(event_ldu_sql(self._q_relation))))
-        except GoogleAPICallError as exc:
-            raise SourceError(f"source.relation: reading {self.relation} failed: {first_line(exc)}") from None
 
     def _query(self, where: str, settings: EventSettings) -> str:
         """One TO_JSON_STRING text per row of `ready_query`'s page (docs/bigquery.md, The sync on BigQuery)."""
@@ -216,14 +223,11 @@ class BigQuerySource(ColumnChecks):
 
     def _stream(self, sql: str, settings: EventSettings, seen: set[str]) -> Iterator[ReadyChunk]:
         """One query; each result page (at most chunk_size rows) becomes a ReadyChunk."""
-        from google.api_core.exceptions import GoogleAPICallError
         schema = _PAGE_SCHEMA.append(pa.field("_ldu", pa.string())) if self._event_ldu() else _PAGE_SCHEMA
-        try:
+        with api_errors(f"source.relation: reading {self.relation} failed: "):
             for texts in result_pages(self.client, sql, self.chunk_size):
                 if texts:
                     yield ready_page(_parse_rows(texts, schema), settings, seen)
-        except GoogleAPICallError as exc:
-            raise SourceError(f"source.relation: reading {self.relation} failed: {first_line(exc)}") from None
 
     def read_ready(self, lower_bound: int | None, exclude_sent: bool, settings: EventSettings) -> Iterator[ReadyChunk]:
         return self._stream(self.read_sql(lower_bound, exclude_sent, settings), settings, set())

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from sync.config import SyncConfig
 from sync.errors import LockHeldError, SourceError
 from sync.locking import holder_alive
-from sync.sources.bigquery import (DEFAULT_STATE_DATASET, bool_literal, first_line, int_literal, make_client,
-                                   naive_utc, string_literal, table_name, timestamp_literal)
+from sync.sources.bigquery import (DEFAULT_STATE_DATASET, api_errors, bool_literal, first_line, int_literal,
+                                   make_client, naive_utc, string_literal, table_name, timestamp_literal)
 from sync.state.base import (DEAD_LETTER_FIELDS, DEAD_LETTERS, LOCKS, RUNS, SENT_EVENTS, WATERMARKS,
                              Checkpoint, RunRecord, lease_expired, lock_held_error, table_columns)
 from sync.state.history import RUN_COLUMNS, History, StoreReads, ddl
@@ -26,6 +26,9 @@ MAX_JSON_CHARS = 900_000
 TYPES = {"STRING": "STRING", "INT": "INT64", "INT32": "INT64", "BOOL": "BOOL", "TIMESTAMP": "TIMESTAMP",
          "FLOAT": "FLOAT64"}
 DDL = {**table_columns(TYPES), **ddl(TYPES)}
+# The ledger is read by sync_name and event_id (the anti-join) and pruned by event_time.
+CLUSTERING = {SENT_EVENTS: "sync_name, event_time", DEAD_LETTERS: "sync_name"}
+LOCK_COLUMNS = ("run_id", "holder", "acquired_at", "heartbeat_at", "expires_at")
 
 
 def _literal(value) -> str:
@@ -41,9 +44,6 @@ def _literal(value) -> str:
     if isinstance(value, dt.datetime):
         return timestamp_literal(value)
     return string_literal(str(value))
-# The ledger is read by sync_name and event_id (the anti-join) and pruned by event_time.
-CLUSTERING = {SENT_EVENTS: "sync_name, event_time", DEAD_LETTERS: "sync_name"}
-LOCK_COLUMNS = ("run_id", "holder", "acquired_at", "heartbeat_at", "expires_at")
 
 
 def json_chunks(rows: list, max_chars: int = MAX_JSON_CHARS) -> list[str]:
@@ -85,11 +85,8 @@ class BigQueryStateStore(StoreReads):
 
     def _query(self, sql: str) -> Any:
         """Run one statement; a BigQuery error becomes one SourceError line naming the dataset."""
-        from google.api_core.exceptions import GoogleAPICallError
-        try:
+        with api_errors(f"state.dataset: {self.project}.{self.dataset}: "):
             return self.client.query_and_wait(sql, location=self.location)
-        except GoogleAPICallError as exc:
-            raise SourceError(f"state.dataset: {self.project}.{self.dataset}: {first_line(exc)}") from None
 
     def _rows(self, sql: str) -> list[dict]:
         return [{k: naive_utc(v) for k, v in row.items()} for row in self._query(sql)]
@@ -110,16 +107,12 @@ class BigQueryStateStore(StoreReads):
         """Create the dataset and tables if missing (idempotent; `CREATE TABLE IF NOT EXISTS`)."""
         if self.tables_exist():
             return
-        from google.api_core.exceptions import GoogleAPICallError
         from google.cloud import bigquery
         dataset = bigquery.Dataset(f"{self.project}.{self.dataset}")
         if self.location:
             dataset.location = self.location
-        try:
+        with api_errors(f"state.dataset: cannot create {self.project}.{self.dataset}: "):
             self.client.create_dataset(dataset, exists_ok=True)
-        except GoogleAPICallError as exc:
-            raise SourceError(f"state.dataset: cannot create {self.project}.{self.dataset}: "
-                              f"{first_line(exc)}") from None
         for table, columns in DDL.items():
             cluster = f" CLUSTER BY {CLUSTERING[table]}" if table in CLUSTERING else ""
             self._query(f"CREATE TABLE IF NOT EXISTS {self.q[table]} ({columns}){cluster}")
