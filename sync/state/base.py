@@ -22,6 +22,7 @@ QUALITY = "dataset_quality"              # each answer of the Dataset Quality AP
 if TYPE_CHECKING:
     from sync.state.history import History
 
+LOCK_COLUMNS = ("run_id", "holder", "acquired_at", "heartbeat_at", "expires_at")
 DEAD_LETTER_FIELDS = ("event_id", "order_id", "event_time", "stage", "reason", "message", "code",
                       "error_subcode", "fbtrace_id")
 

@@ -13,7 +13,7 @@ from sync.errors import LockHeldError, SourceError
 from sync.locking import holder_alive
 from sync.sources.bigquery import (DEFAULT_STATE_DATASET, api_errors, bool_literal, first_line, int_literal,
                                    make_client, naive_utc, string_literal, table_name, timestamp_literal)
-from sync.state.base import (DEAD_LETTER_FIELDS, DEAD_LETTERS, LOCKS, RUNS, SENT_EVENTS, WATERMARKS,
+from sync.state.base import (DEAD_LETTER_FIELDS, DEAD_LETTERS, LOCK_COLUMNS, LOCKS, RUNS, SENT_EVENTS, WATERMARKS,
                              Checkpoint, RunRecord, lease_expired, lock_held_error, table_columns)
 from sync.state.history import RUN_COLUMNS, History, StoreReads, ddl
 
@@ -28,7 +28,6 @@ TYPES = {"STRING": "STRING", "INT": "INT64", "INT32": "INT64", "BOOL": "BOOL", "
 DDL = {**table_columns(TYPES), **ddl(TYPES)}
 # The ledger is read by sync_name and event_id (the anti-join) and pruned by event_time.
 CLUSTERING = {SENT_EVENTS: "sync_name, event_time", DEAD_LETTERS: "sync_name"}
-LOCK_COLUMNS = ("run_id", "holder", "acquired_at", "heartbeat_at", "expires_at")
 
 
 def _literal(value) -> str:
@@ -208,9 +207,8 @@ class BigQueryStateStore(StoreReads):
     # --- checkpoint ------------------------------------------------------------------------
 
     def checkpoint(self, run_id: str, cursor_column: str, checkpoint: Checkpoint, now: dt.datetime) -> None:
-        """Ledger rows first, then resolutions and dead letters, then the watermark: each one
-        statement (the ledger more only past MAX_JSON_CHARS). No transaction: a failure before
-        the watermark MERGE leaves the watermark behind, never ahead of the ledger."""
+        """Ledger rows, resolutions, dead letters, then the watermark, one statement each (the ledger more
+        past MAX_JSON_CHARS); no transaction: a failure leaves the watermark behind (docs/bigquery.md)."""
         name, run, at = self._name, string_literal(run_id), timestamp_literal(now)
         if checkpoint.sent_count:
             self._write_sent(checkpoint, run, at)

@@ -13,7 +13,7 @@ import pyarrow as pa
 from sync.errors import SourceError, first_line
 from sync.identifiers import quote, sql_literal
 from sync.locking import holder_alive
-from sync.state.base import (DEAD_LETTER_FIELDS, DEAD_LETTERS, LOCKS, RUNS, SENT_EVENTS, WATERMARKS,
+from sync.state.base import (DEAD_LETTER_FIELDS, DEAD_LETTERS, LOCK_COLUMNS, LOCKS, RUNS, SENT_EVENTS, WATERMARKS,
                              Checkpoint, RunRecord, lease_expired, lock_held_error, table_columns)
 from sync.state.history import History, StoreReads, ddl
 
@@ -92,12 +92,11 @@ class DuckDBStateStore(StoreReads):
     def acquire_lock(self, run_id: str, holder: str, now: dt.datetime, lease_seconds: int,
                      exclusive_os_lock: bool) -> dict | None:
         def body():
-            row = self.con.execute(
-                f"SELECT run_id, holder, acquired_at, heartbeat_at, expires_at FROM {self.q[LOCKS]} "
-                "WHERE sync_name = ?", [self.sync_name]).fetchone()
+            row = self.con.execute(f"SELECT {', '.join(LOCK_COLUMNS)} FROM {self.q[LOCKS]} WHERE sync_name = ?",
+                                   [self.sync_name]).fetchone()
             stale = None
             if row is not None:
-                current = dict(zip(("run_id", "holder", "acquired_at", "heartbeat_at", "expires_at"), row))
+                current = dict(zip(LOCK_COLUMNS, row))
                 if not (exclusive_os_lock or lease_expired(current, now) or holder_alive(current["holder"]) is False):
                     raise lock_held_error(self.sync_name, current)
                 stale = current
@@ -148,9 +147,8 @@ class DuckDBStateStore(StoreReads):
     # --- checkpoint ------------------------------------------------------------------------
 
     def checkpoint(self, run_id: str, cursor_column: str, checkpoint: Checkpoint, now: dt.datetime) -> None:
-        """Ledger rows, dead letters, resolutions and the watermark in ONE transaction, sent as
-        one script (each separate call would wait for the GIL): rows from Arrow tables
-        registered for it, everything else literals of the sync's own making."""
+        """Ledger rows, dead letters, resolutions and the watermark in ONE transaction and one DuckDB
+        call (docs/sync.md): rows from Arrow tables registered for it, the rest the sync's literals."""
         script, views = self._checkpoint_script(run_id, cursor_column, checkpoint, now)
         con = self._commit_connection()
         try:
