@@ -104,10 +104,8 @@ def event_ldu_sql(relation_sql: str) -> str:
 
 def ready_query(source: str, settings: EventSettings, dialect: Dialect, extra: tuple[str, ...] = (),
                 ldu: bool = False) -> str:
-    """The columns of a page as sync/sources/ready.py takes them, from the query `source`
-    (REQUIRED_COLUMNS, `_cursor`, `extra` passed on): `_skip` (the first failing check, or NULL),
-    `_user_data` for every row, `_head` and `_custom_data` (and `_ldu` when `ldu`: `source` has
-    the per-event LDU columns) for a row the checks pass."""
+    """A page's columns for sync/sources/ready.py from the query `source` (REQUIRED_COLUMNS, `_cursor`,
+    `extra` passed on): `_skip`, `_user_data`, and for a passing row `_head`, `_custom_data` (`_ldu` if `ldu`)."""
     q = dialect.quote
     c = {name: f"s.{q(name)}" for name in (*REQUIRED_COLUMNS, *(LDU_KEYS if ldu else ()))}
     ldu_part = f", CASE WHEN s._skip IS NULL THEN {_ldu_sql(c, dialect)} END AS _ldu" if ldu else ""

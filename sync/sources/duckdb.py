@@ -211,9 +211,8 @@ class DuckDBSource(ColumnChecks):
         return bool(row) and row[0][0] == "BASE TABLE"
 
     def _snapshot_exclusions(self, con: duckdb.DuckDBPyConnection, read: ReadFilter) -> bool:
-        """Copy into EXCLUDED_TABLE (temporary, on `con`) the ids among the rows of `read` that
-        the ledger and unresolved dead letters hold now, each with its row's cursor, so that
-        every page sees the ledger as the plan did. False, and no table, when there are none."""
+        """Copy into EXCLUDED_TABLE (temporary, on `con`) the ids of `read` the ledger and unresolved dead
+        letters hold now, each with its row's cursor; False, and no table, when there are none."""
         con.execute(f"CREATE OR REPLACE TEMP TABLE {EXCLUDED_TABLE.rpartition('.')[2]} AS "
                     f"SELECT DISTINCT r.event_id, r.{CURSOR_VALUE} FROM (SELECT v.event_id, "
                     f"v.{quote(self.cursor_column)} AS {CURSOR_VALUE} FROM {self._q_relation} AS v{read.sql()}) AS r "
