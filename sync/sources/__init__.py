@@ -18,5 +18,5 @@ def open_source(config: SyncConfig, read_only: bool = False) -> Source:
         except ImportError:
             from sync.errors import ConfigError
             raise ConfigError("config", "source.type", "the bigquery source is not available in this build") from None
-        return BigQuerySource(config, read_only=read_only)
+        return BigQuerySource(config)
     raise AssertionError(config.source.type)

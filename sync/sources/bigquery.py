@@ -159,7 +159,7 @@ class BigQuerySource(ColumnChecks):
 
     CURSOR_TYPES = ("INTEGER", "INT64")
 
-    def __init__(self, config: SyncConfig, read_only: bool = False, client: bigquery.Client | None = None):
+    def __init__(self, config: SyncConfig, client: bigquery.Client | None = None):
         source = config.source
         self.config = config
         self.project = source.project
