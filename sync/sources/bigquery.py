@@ -184,14 +184,13 @@ class BigQuerySource(ColumnChecks):
         return table_name(self.state_project, self.state_dataset, table)
 
     def columns(self) -> list[str]:
-        from google.api_core.exceptions import GoogleAPICallError, NotFound
-        try:
-            table = self.client.get_table(self.relation)
-        except NotFound:
-            raise SourceError(f"source.relation: {self.relation} does not exist "
-                              "(run `dbt build --target bigquery` first?)") from None
-        except GoogleAPICallError as exc:
-            raise SourceError(f"source.relation: cannot read {self.relation}: {first_line(exc)}") from None
+        from google.api_core.exceptions import NotFound
+        with api_errors(f"source.relation: cannot read {self.relation}: "):
+            try:
+                table = self.client.get_table(self.relation)
+            except NotFound:
+                raise SourceError(f"source.relation: {self.relation} does not exist "
+                                  "(run `dbt build --target bigquery` first?)") from None
         self._types = {field.name: field.field_type for field in table.schema}
         return [field.name for field in table.schema]
 

@@ -9,10 +9,10 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from sync.config import SyncConfig
-from sync.errors import LockHeldError, SourceError
+from sync.errors import LockHeldError
 from sync.locking import holder_alive
-from sync.sources.bigquery import (DEFAULT_STATE_DATASET, api_errors, bool_literal, first_line, int_literal,
-                                   make_client, naive_utc, string_literal, table_name, timestamp_literal)
+from sync.sources.bigquery import (DEFAULT_STATE_DATASET, api_errors, bool_literal, int_literal, make_client,
+                                   naive_utc, string_literal, table_name, timestamp_literal)
 from sync.state.base import (DEAD_LETTER_FIELDS, DEAD_LETTERS, LOCK_COLUMNS, LOCKS, RUNS, SENT_EVENTS, WATERMARKS,
                              Checkpoint, RunRecord, lease_expired, lock_held_error, table_columns)
 from sync.state.history import RUN_COLUMNS, History, StoreReads, ddl
@@ -93,13 +93,12 @@ class BigQueryStateStore(StoreReads):
     # --- tables ----------------------------------------------------------------------------
 
     def tables_exist(self) -> bool:
-        from google.api_core.exceptions import GoogleAPICallError, NotFound
-        try:
-            names = {t.table_id for t in self.client.list_tables(f"{self.project}.{self.dataset}")}
-        except NotFound:
-            return False
-        except GoogleAPICallError as exc:
-            raise SourceError(f"state.dataset: {self.project}.{self.dataset}: {first_line(exc)}") from None
+        from google.api_core.exceptions import NotFound
+        with api_errors(f"state.dataset: {self.project}.{self.dataset}: "):
+            try:
+                names = {t.table_id for t in self.client.list_tables(f"{self.project}.{self.dataset}")}
+            except NotFound:
+                return False
         return set(DDL) <= names
 
     def ensure_tables(self) -> None:
