@@ -22,7 +22,8 @@ from sync.destination import request_body
 from sync.contract import MODEL_COLUMNS
 from sync.events import COPIES_COLUMN, EventSettings
 from sync.identifiers import quote
-from sync.runner import READ_FLOOR_AGE, SyncRun
+from sync.runner import SyncRun
+from sync.runner.plan import READ_FLOOR_AGE
 from sync.sources.base import CURSOR_KEY
 from sync.sources.duckdb import DuckDBSource
 from tests.support.events_oracle import build_events
