@@ -129,6 +129,17 @@ def before_results(results: dict) -> dict | None:
         return None
 
 
+def _before_machine(results: dict) -> str:
+    """Where the "before" file was measured, as its own record says: this machine or another."""
+    before = before_results(results) or {}
+    m, b = results["machine"], before.get("machine")
+    if not b:
+        return "an earlier commit"
+    same = all(b.get(k) == m.get(k) for k in ("nproc", "cpu", "memory_gib", "platform"))
+    where = "this machine" if same else f"another machine: {b['nproc']} CPUs ({b['cpu']}), {b['platform']}"
+    return f"commit {before.get('git_commit')} on {where}, duckdb {b['duckdb']}"
+
+
 def summary_with_before(results: dict) -> tuple[list[str], list[list[str]]]:
     rows = summary_rows(results)
     before = before_results(results)
@@ -188,7 +199,7 @@ def render_markdown(results: dict, source: str) -> str:
            + ("; allocator settings of the `capi-sync` processes (sync/__main__.py): "
               + ", ".join(f"`{k}={v}`" for k, v in results["allocator_environment"].items())
               if results.get("allocator_environment") else "")
-           + (f"; the \"before\" column: `{results['before']}` (same machine, an earlier commit; what changed "
+           + (f"; the \"before\" column: `{results['before']}` ({_before_machine(results)}; what changed "
               "since is listed under the findings below)"
               if results.get("before") else ""),
            "", "## Results against the targets of issue 6", "",
