@@ -33,7 +33,8 @@ class EventSettings:
 class ReadyChunk:
     """One chunk's rows ready to batch, in read order, as Arrow arrays (Python lists are
     converted): per row its event_id, order_id, event_time and cursor, and either the event's
-    JSON bytes (`encoded`) or a skip (skips[i] = (reason, message), encoded[i] NULL)."""
+    JSON bytes (`encoded`) or a skip (skips[i] = (reason, message), encoded[i] NULL), and the
+    match keys it carries (`key_bits`, sync/match_keys.py; found in `encoded` when not given)."""
 
     event_ids: pa.Array
     order_ids: pa.Array
@@ -41,6 +42,7 @@ class ReadyChunk:
     cursors: pa.Array
     encoded: pa.Array
     skips: dict[int, tuple[str, str]] = field(default_factory=dict)
+    key_bits: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.event_ids = _arrow(self.event_ids, pa.string())
@@ -51,6 +53,9 @@ class ReadyChunk:
         if self.encoded.null_count != len(self.skips):
             raise ValueError(f"ReadyChunk: {self.encoded.null_count} rows without bytes but {len(self.skips)} skips "
                              "(every row is either an event or a skip)")
+        if self.key_bits is None:
+            from sync.match_keys import key_bits
+            self.key_bits = key_bits(self.encoded)
 
     def __len__(self) -> int:
         return len(self.event_ids)

@@ -64,9 +64,11 @@ class OpenBatch:
             if not pieces:
                 return empty
             return pieces[0] if len(pieces) == 1 else pa.concat_arrays(pieces)
+        bits = [chunk.key_bits[start:stop] for chunk, start, stop in self.parts]
         return Batch(encoded=column("encoded", _EMPTY_BINARY), event_ids=column("event_ids", _EMPTY_STRING),
                      event_times=column("event_times", _EMPTY_INT64), order_ids=column("order_ids", _EMPTY_STRING),
-                     dead_letters=self.dead_letters, max_cursor=self.max_cursor)
+                     dead_letters=self.dead_letters, max_cursor=self.max_cursor,
+                     key_bits=np.concatenate(bits) if bits else np.zeros(0, np.uint16))
 
 
 class Batcher:

@@ -12,7 +12,7 @@ from typing import Callable, Iterable, Iterator
 from sync.config import SyncConfig
 from sync.destination import Delivery, DestinationError, StoppedError, body_tail, request_body
 from sync.errors import SyncError
-from sync.match_keys import MATCH_KEYS, count_keys, key_bits
+from sync.match_keys import MATCH_KEYS, count_keys
 from sync.retry import RetryBudget
 from sync.runner.batch import Batch
 from sync.runner.commit import GroupCommit
@@ -58,7 +58,7 @@ class Sender:
                     if not len(batch):
                         tracker.finish(batch.seq)
                         continue
-                    in_flight[pool.submit(_deliver, destination, batch)] = batch
+                    in_flight[pool.submit(destination.deliver, batch.encoded)] = batch
                     self._collect(in_flight, block=len(in_flight) >= 2 * config.concurrency)
                     if self.stop.is_set():
                         break
@@ -188,9 +188,3 @@ class Sender:
                     self.summary.batches_sent += 1
                     self.progress.update(self.summary, len(batch))
 
-
-def _deliver(destination, batch: Batch) -> Delivery:
-    """A sender thread: which match keys each event carries (numpy, mostly outside the GIL),
-    then the batch's delivery."""
-    batch.key_bits = key_bits(batch.encoded)
-    return destination.deliver(batch.encoded)

@@ -13,7 +13,8 @@ import pyarrow.compute as pc
 from sync.contract import (DAY, DOUBLE_KEYS, SKIP_REASONS, USER_DATA, future_unit, invalid_hash_message, max_age,
                            skip_message)
 from sync.events import EventSettings, ReadyChunk, hash_match
-from sync.sources.user_data_check import AS_GIVEN_VALUE, all_hashed_user_data, as_given_stand_in
+from sync.match_keys import key_bits
+from sync.sources.user_data_check import AS_GIVEN_VALUE, as_given_stand_in, hashed_user_data_keys
 
 # A double the warehouse wrote as Infinity or NaN (not JSON; BigQuery quotes them).
 _NOT_FINITE = re.compile(rb'("(?:' + "|".join(sorted(DOUBLE_KEYS)).encode() + rb')":)"?(?:-?Infinity|NaN)"?(?=[,}\]])')
@@ -39,7 +40,8 @@ def ready_page(page: dict[str, pa.Array], settings: EventSettings, seen: set[str
     user_data = page["_user_data"].cast(pa.binary())
     as_given = settings.external_id_as_given
     checked = as_given_stand_in(user_data) if as_given else user_data
-    bad_keys = {} if all_hashed_user_data(checked) else _bad_keys(user_data, as_given)
+    bits = hashed_user_data_keys(checked)   # per row its match keys, when every row's user_data is hashed
+    bad_keys = {} if bits is not None else _bad_keys(user_data, as_given)
     duplicates = _duplicates(page, seen, reasons)
     skips: dict[int, tuple[str, str]] = {}
     for i in sorted({*(i for i in range(n) if reasons[i] is not None), *duplicates, *bad_keys}):
@@ -58,15 +60,17 @@ def ready_page(page: dict[str, pa.Array], settings: EventSettings, seen: set[str
     encoded = pc.binary_join_element_wise(head, b',"user_data":', user_data,
                                           b',"custom_data":', _finite(page["_custom_data"].cast(pa.binary())),
                                           *tail, b"")
-    return ReadyChunk(page["event_id"], page["order_id"], page["event_time"], page["_cursor"], encoded, skips)
+    if bits is None:   # a page with a bad user_data: the keys of the events it sends
+        bits = key_bits(encoded)
+    elif skips:   # a skipped row sends no key
+        bits[list(skips)] = 0
+    return ReadyChunk(page["event_id"], page["order_id"], page["event_time"], page["_cursor"], encoded, skips, bits)
 
 
 def _finite(custom_data: pa.Array) -> pa.Array:
     """custom_data with a non-finite double written null, as JSON has no other way to write it."""
-    # one search of the page's bytes (a hit in a string value only costs the regex below)
-    data = custom_data.buffers()[2]
-    text = b"" if data is None else data.to_pybytes()
-    if b"Infinity" not in text and b"NaN" not in text:
+    # one search of the page's bytes in Arrow (a hit in a string value only costs the regex below)
+    if not pc.any(pc.match_substring_regex(custom_data, "Infinity|NaN")).as_py():
         return custom_data
     return pa.array([None if text is None else _NOT_FINITE.sub(rb"\1null", text) for text in custom_data.to_pylist()],
                     pa.binary())

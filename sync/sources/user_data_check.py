@@ -57,32 +57,41 @@ def as_given_stand_in(values: pa.Array) -> pa.Array:
 def all_hashed_user_data(values: pa.Array) -> bool:
     """Every non-NULL value of `values` (binary) is a user_data object of hashed identifiers,
     exactly as the sync's reference writes it (module docstring); NULLs are fine."""
+    return hashed_user_data_keys(values) is not None
+
+
+def hashed_user_data_keys(values: pa.Array) -> np.ndarray | None:
+    """Per row, a bit per key its user_data holds (bit i: USER_DATA_COLUMNS[i]; 0 for NULL) when
+    `all_hashed_user_data(values)`; else None."""
     if values.type != pa.binary():
         values = values.cast(pa.binary())
     n = len(values)
+    bits = np.zeros(n, np.uint16)
     present = n - values.null_count
     if present == 0:
-        return True
+        return bits
     offsets = value_offsets(values).astype(np.int64)
     starts, ends = offsets[:-1], offsets[1:]
+    rows = slice(None)
     if values.null_count:
         valid = values.is_valid().to_numpy(zero_copy_only=False)
         if (starts[~valid] != ends[~valid]).any():   # a NULL slot holding bytes
-            return False
-        starts, ends = starts[valid], ends[valid]
+            return None
+        starts, ends, rows = starts[valid], ends[valid], np.flatnonzero(valid)
     base = int(offsets[0])
     size = int(offsets[-1]) - base
     data = np.frombuffer(values.buffers()[2], np.uint8, size, base)
     starts, ends = starts - base, ends - base
     if ((ends - starts) < 2 + int(_ENTRY_LEN.min())).any():   # `{`, the shortest entry, `}`
-        return False
+        return None
     if (data[starts] != _OPEN).any() or (data[ends - 1] != _CLOSE).any():
-        return False
+        return None
     # Little-endian 64-bit words starting at every byte (unaligned, read in place).
     words = np.ndarray((size - 7,), "<u8", values.buffers()[2], base, strides=(1,))
     last = size - 16    # the highest position whose two words are inside the buffer
     at = starts + 1     # per row, where its next entry starts
     bad = np.zeros(len(at), np.bool_)
+    found_bits = np.zeros(len(at), np.uint16)
     not_hex = present   # the `{` of every row
     # One step per key, in order, over all rows at once; a row whose next entry is that key moves past it.
     for key in range(len(USER_DATA_COLUMNS)):
@@ -98,11 +107,15 @@ def all_hashed_user_data(values: pa.Array) -> bool:
             closed &= data[inside - 2] == _QUOTE
         bad |= found & ~((end < ends) & closed & ((after == _COMMA) | ((after == _CLOSE) & (end == ends - 1))))
         at = np.where(found, end + 1, at)
+        found_bits |= found.astype(np.uint16) << np.uint16(key)
         not_hex += int(_NOT_HEX[key]) * int(np.count_nonzero(found))
     if bad.any() or not np.array_equal(at, ends):   # every row ends right after its last entry's `}`
-        return False
+        return None
     # Every byte is now the skeleton's or a value's: all values are hex iff the non-hex bytes are the skeleton's.
-    return size - hex_digit_count(data) == not_hex
+    if size - hex_digit_count(data) != not_hex:
+        return None
+    bits[rows] = found_bits
+    return bits
 
 
 _BLOCK = 1 << 18   # bytes per step of the hex count: its scratch arrays stay in the CPU's cache

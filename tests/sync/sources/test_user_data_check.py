@@ -112,3 +112,20 @@ def test_one_byte_off_anywhere_agrees_with_the_regular_expression():
         agreed += 1
         accepted += want
     assert agreed == 2000 and 0 < accepted < 1000   # some edits keep the text valid (a hex digit for another)
+
+
+def test_the_check_gives_each_rows_match_keys():
+    """`hashed_user_data_keys`: per row the bits of the keys its text holds (0 for NULL), the same
+    as `key_bits` finds in the text; None when any row fails the check."""
+    from sync.match_keys import key_bits
+    from sync.sources.user_data_check import hashed_user_data_keys
+    rng = random.Random(7)
+    rows = [None if rng.random() < 0.1 else
+            user_data([k for k in USER_DATA_COLUMNS if rng.random() < 0.5] or ["zp"], seed=str(i)) for i in range(300)]
+    array = pa.array(rows, pa.binary())
+    bits = hashed_user_data_keys(array)
+    want = [0 if text is None else sum(1 << USER_DATA_COLUMNS.index(k.decode()) for k in _KEY.findall(text))
+            for text in rows]
+    assert bits.tolist() == want == key_bits(array).tolist()
+    assert hashed_user_data_keys(array.slice(5, 40)).tolist() == want[5:45]
+    assert hashed_user_data_keys(pa.array([ALL, b'{"em":["jane@example.com"]}'], pa.binary())) is None
