@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--view-memory-limit", default="",
                         help="source.memory_limit of the runs on the view (default: DuckDB's; evaluating the "
                              "1M-order view fails with an out-of-memory error even at 1GB)")
-    parser.add_argument("--before", default=str(RESULTS / "20261207T124023Z.json"),
+    parser.add_argument("--before", default=str(RESULTS / "20261208T021133Z.json"),
                         help="an earlier results file shown as the 'before' column")
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of the end-to-end run on the table and of the payload/SDK pair per size; the "
